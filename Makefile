@@ -1,0 +1,91 @@
+# spillover.lambda_ecs: every command a developer or CI runs.
+#   make demo   set everything up and deploy the stack to the local AWS (the README's first command)
+#   make test   set everything up and run every gate and test (the README's second command; CI runs it)
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+LOCAL_AWS_PORT ?= 45660
+LOCAL_AWS_HOST ?= 127.0.0.1
+export LOCAL_AWS_PORT LOCAL_AWS_HOST VENV
+COLLECTIONS := $(CURDIR)/build/collections
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+PYTEST_ARGS ?=
+
+.PHONY: help venv debs collection-link local-aws-up local-aws-down lint ruff ansible-lint hadolint sanity \
+	pytest molecule test demo build collection bench-app bench-alb bench-scaler lab lab-compare clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements/*.txt scripts/find-python.sh
+	@python=$$(scripts/find-python.sh) && echo "using $$python" && "$$python" -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip>=24,<27"
+	$(BIN)/pip install --quiet -r requirements/dev.txt
+	@touch $@
+
+venv: $(VENV)/.installed ## Create .venv (Python >= 3.12, ansible 14.x, boto3, test and lint tools)
+
+debs: ## Install the Debian packages the tests use, when missing (buildah, docker-registry)
+	@scripts/ensure-debs.sh
+
+collection-link: ## Make the working tree visible to Ansible as spillover.lambda_ecs
+	@mkdir -p $(COLLECTIONS)/ansible_collections/spillover
+	@ln -sfn $(CURDIR) $(COLLECTIONS)/ansible_collections/spillover/lambda_ecs
+
+local-aws-up: venv ## Start the local AWS (moto server on $(LOCAL_AWS_HOST):$(LOCAL_AWS_PORT))
+	@scripts/local-aws.sh up
+
+local-aws-down: ## Stop the local AWS started by local-aws-up
+	@scripts/local-aws.sh down
+
+ruff: venv
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+ansible-lint: venv collection-link
+	$(BIN)/ansible-lint --offline
+
+hadolint: venv
+	$(BIN)/hadolint files/app/Dockerfile
+
+lint: ruff ansible-lint hadolint ## ruff (format + lint), ansible-lint (production), hadolint
+
+sanity: venv ## ansible-test sanity for the collection's plugins (no docker)
+	@scripts/sanity.sh
+
+pytest: venv collection-link ## Unit and integration tests (pytest)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+molecule: venv collection-link debs ## Molecule scenarios against the local AWS
+	@scripts/molecule.sh
+
+test: venv debs lint sanity pytest molecule ## Set everything up and run every gate and test
+
+build: venv ## Build the collection tarball into build/
+	@mkdir -p build
+	$(BIN)/ansible-galaxy collection build --force --output-path build .
+
+demo: venv collection-link debs ## Set up, start the local AWS and registry, deploy site.yml, show status
+	@scripts/demo.sh
+
+bench-app: venv ## Benchmark the app: zip size, cold import, handler overhead, gunicorn vs wsgiref, memory
+	$(PY) -m benchmarks.bench_app
+
+bench-alb: venv collection-link ## Benchmark alb_weighted_forward against amazon.aws.elb_application_lb
+	$(PY) -m benchmarks.bench_alb
+
+bench-scaler: venv ## Benchmark the scaler: cold import, decision time, AWS calls per invocation
+	$(PY) -m benchmarks.bench_scaler
+
+lab: venv collection-link debs ## Deploy the lab stack and run one burst through the local data plane
+	$(PY) -m lab run
+
+lab-compare: venv collection-link debs ## Same burst three times: no spillover, seed baseline, this scaler
+	$(PY) -m lab compare
+
+clean: ## Remove build outputs (keeps .venv)
+	rm -rf build tests/output lab/output .pytest_cache .ruff_cache

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# ansible-test sanity for the collection, without docker, with the venv's Python.
+# ansible-test needs the collection inside an ansible_collections/NAMESPACE/NAME tree, and sees only
+# collections under the same root, so amazon.aws and community.aws are linked in from the venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=${VENV:-.venv}
+python="$venv/bin/python"
+version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+site=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+root=build/sanity/ansible_collections
+tree="$root/spillover/lambda_ecs"
+
+rm -rf "$tree"
+mkdir -p "$tree" "$root/amazon" "$root/community"
+# Only what the collection ships: the files git knows plus new ones not ignored.
+git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' file; do
+  [ -e "$file" ] || continue
+  mkdir -p "$tree/$(dirname "$file")"
+  cp -p "$file" "$tree/$file"
+done
+ln -sfn "$site/ansible_collections/amazon/aws" "$root/amazon/aws"
+ln -sfn "$site/ansible_collections/community/aws" "$root/community/aws"
+
+# Pre-seed the pip bootstrap script that ansible-test would download.
+pip_version=$("$python" - <<'PY'
+from ansible_test._internal.python_requirements import get_venv_packages
+from ansible_test._internal.host_configs import NativePythonConfig
+print(get_venv_packages(NativePythonConfig(version="x", path="x"))["pip"])
+PY
+)
+cache=~/.ansible/test/cache
+mkdir -p "$cache"
+cp scripts/sanity/get_pip_stub.py "$cache/get_pip_${pip_version//./_}.py"
+
+cd "$tree"
+# A git repository of its own, so ansible-test lists exactly these files.
+git init -q . && git add -A
+PATH="$(cd ../../../../.. && pwd)/$venv/bin:$PATH" \
+  ansible-test sanity --venv --requirements --python "$version" --color no "$@"

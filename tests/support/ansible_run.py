@@ -1,0 +1,110 @@
+"""Run this collection's modules and playbooks for real, through ansible-playbook.
+
+The collection is made visible to Ansible by a symlink
+``build/collections/ansible_collections/spillover/lambda_ecs`` -> repository root, so what runs is the
+working tree, not an installed copy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.support.local_aws import CREDENTIALS, REGION
+
+ROOT = Path(__file__).resolve().parents[2]
+COLLECTIONS = ROOT / "build" / "collections"
+VENV_BIN = Path(sys.executable).parent
+
+
+def link_collection() -> Path:
+    target = COLLECTIONS / "ansible_collections" / "spillover" / "lambda_ecs"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.is_symlink():
+        target.symlink_to(ROOT, target_is_directory=True)
+    return COLLECTIONS
+
+
+def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    link_collection()
+    env = {
+        **os.environ,
+        **CREDENTIALS,
+        "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_LOCALHOST_WARNING": "0",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    env.update(extra or {})
+    return env
+
+
+def run_module(
+    module: str,
+    args: dict,
+    *,
+    endpoint: str,
+    check: bool = False,
+    diff: bool = False,
+    region: str = REGION,
+) -> dict:
+    """Run one module task on localhost against ``endpoint`` and return its registered result.
+
+    The result always comes back (the task ignores errors); assert on ``failed``/``msg`` yourself.
+    """
+    if not module.startswith(("spillover.", "amazon.", "community.", "ansible.")):
+        module = f"spillover.lambda_ecs.{module}"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        playbook = [
+            {
+                "hosts": "localhost",
+                "gather_facts": False,
+                "connection": "local",
+                "vars": {"ansible_python_interpreter": sys.executable},
+                "module_defaults": {"group/amazon.aws.aws": {"endpoint_url": endpoint, "region": region}},
+                "tasks": [
+                    {"name": "Run the module", module: args, "register": "result", "ignore_errors": True},
+                    {
+                        "name": "Save the result",
+                        "ansible.builtin.copy": {"content": "{{ result | to_json }}", "dest": str(out)},
+                        "check_mode": False,
+                        "diff": False,
+                    },
+                ],
+            }
+        ]
+        play_path = Path(tmp) / "play.yml"
+        play_path.write_text(json.dumps(playbook))
+        command = [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(play_path)]
+        if check:
+            command.append("--check")
+        if diff:
+            command.append("--diff")
+        completed = subprocess.run(command, env=ansible_env(), capture_output=True, text=True, timeout=600)
+        if not out.exists():
+            raise AssertionError(f"ansible-playbook did not run the task:\n{completed.stdout}\n{completed.stderr}")
+        return json.loads(out.read_text())
+
+
+def run_playbook(
+    playbook: str | Path,
+    *,
+    inventory: str | Path,
+    extra_vars: dict | None = None,
+    check: bool = False,
+    env: dict[str, str] | None = None,
+    timeout: int = 1200,
+) -> subprocess.CompletedProcess:
+    command = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)]
+    if extra_vars:
+        command += ["-e", json.dumps(extra_vars)]
+    if check:
+        command.append("--check")
+    return subprocess.run(command, env=ansible_env(env), capture_output=True, text=True, timeout=timeout, cwd=ROOT)

@@ -1,0 +1,134 @@
+"""A recording HTTP proxy in front of the local AWS.
+
+Ansible modules run in their own processes, so botocore event hooks in the test process cannot see
+their calls. Pointing ``endpoint_url`` at this proxy instead of the moto server records every AWS
+API call (service and operation) whatever process makes it, and forwards it unchanged.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# Operation names that only read; REST calls are named "METHOD /path", so GET and HEAD read too.
+READ_PREFIXES = ("Describe", "List", "Get", "GET ", "HEAD ")
+_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+
+
+@dataclass(frozen=True)
+class Call:
+    service: str
+    operation: str
+
+    @property
+    def is_write(self) -> bool:
+        return not self.operation.startswith(READ_PREFIXES)
+
+
+def operation_of(method: str, path: str, headers, body: bytes) -> str:
+    """Name the API operation of a request in any of the AWS protocols moto serves."""
+    target = headers.get("X-Amz-Target")
+    if target:  # JSON protocol: ECS, Logs, Events, ECR, CloudWatch (newer botocore).
+        return target.rsplit(".", 1)[-1]
+    content_type = headers.get("Content-Type", "")
+    if "x-www-form-urlencoded" in content_type and body:  # query protocol: ELBv2, EC2, IAM, STS.
+        action = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action")
+        if action:
+            return action[0]
+    query_action = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query).get("Action")
+    if query_action:
+        return query_action[0]
+    # REST protocol (Lambda): the method and the path without account-specific parts.
+    route = re.sub(r"/(arn:|[0-9]{12})[^/]*", "/{id}", urllib.parse.urlsplit(path).path)
+    return f"{method} {route}"
+
+
+def service_of(headers) -> str:
+    match = _SCOPE.search(headers.get("Authorization", ""))
+    return match.group(1) if match else "unknown"
+
+
+class AwsRecorder:
+    """Forward to ``upstream`` (``http://127.0.0.1:PORT``) and record each call."""
+
+    def __init__(self, upstream: str, host: str = "127.0.0.1", port: int = 0):
+        parsed = urllib.parse.urlsplit(upstream)
+        self._upstream = (parsed.hostname, parsed.port)
+        self._lock = threading.Lock()
+        self._calls: list[Call] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def _forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if not self.path.startswith("/moto-api"):
+                    recorder._record(
+                        Call(service_of(self.headers), operation_of(self.command, self.path, self.headers, body))
+                    )
+                connection = http.client.HTTPConnection(*recorder._upstream, timeout=120)
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                    connection.request(self.command, self.path, body=body, headers=headers)
+                    response = connection.getresponse()
+                    payload = response.read()
+                finally:
+                    connection.close()
+                self.send_response(response.status, response.reason)
+                for key, value in response.getheaders():
+                    if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _forward
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def _record(self, call: Call) -> None:
+        with self._lock:
+            self._calls.append(call)
+
+    def start(self) -> AwsRecorder:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    @property
+    def calls(self) -> list[Call]:
+        with self._lock:
+            return list(self._calls)
+
+    @property
+    def writes(self) -> list[Call]:
+        return [call for call in self.calls if call.is_write]
+
+    def summary(self) -> str:
+        return json.dumps([f"{c.service}:{c.operation}" for c in self.calls])
