@@ -2,13 +2,14 @@
 # ansible-test sanity for the collection, without docker, with the venv's Python.
 # ansible-test needs the collection inside an ansible_collections/NAMESPACE/NAME tree, and sees only
 # collections under the same root, so amazon.aws and community.aws are linked in from the venv.
+# SANITY_DIR (default build/sanity) is where the tree is laid; extra arguments go to ansible-test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${VENV:-.venv}
 python="$venv/bin/python"
 version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 site=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-root=build/sanity/ansible_collections
+root=${SANITY_DIR:-build/sanity}/ansible_collections
 tree="$root/spillover/lambda_ecs"
 
 rm -rf "$tree"
@@ -33,8 +34,9 @@ cache=~/.ansible/test/cache
 mkdir -p "$cache"
 cp scripts/sanity/get_pip_stub.py "$cache/get_pip_${pip_version//./_}.py"
 
+venv_bin=$(cd "$venv/bin" && pwd)
 cd "$tree"
 # A git repository of its own, so ansible-test lists exactly these files.
 git init -q . && git add -A
-PATH="$(cd ../../../../.. && pwd)/$venv/bin:$PATH" \
+PATH="$venv_bin:$PATH" \
   ansible-test sanity --venv --requirements --python "$version" --color no "$@"
