@@ -13,7 +13,7 @@ LOCAL_AWS_HOST ?= 127.0.0.1
 export LOCAL_AWS_PORT LOCAL_AWS_HOST VENV
 COLLECTIONS := $(CURDIR)/build/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 PYTEST_ARGS ?=
 
 .PHONY: help venv debs collection-link local-aws-up local-aws-down lint ruff ansible-lint hadolint sanity \
