@@ -1,0 +1,583 @@
+"""Spillover scaler: moves ALB forward weights from Lambda to ECS Fargate in health-gated steps, and back.
+
+Runs as a Lambda function (boto3/botocore and the standard library only). EventBridge invokes it on the
+"CloudWatch Alarm State Change" events of its own alarms (the fast path) and on a schedule (every minute)
+that carries steps, cooldown and drain forward. Each invocation is level-triggered: it reads the real
+state (alarm states, forward weights, service counts, ECS target health, the last-move tag), asks the
+pure function ``decide`` for one step toward where the system should be, writes only what differs and
+returns (and prints as one JSON line) a decision record.
+
+Configuration comes from ``SPILLOVER_*`` environment variables and is validated when the module is
+imported. Importing never raises: an invalid configuration is kept and raised as ``ConfigError`` (listing
+every problem) by each ``handler`` call, so the invocation fails visibly while tests and tools can still
+import the module.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import boto3
+from botocore.config import Config
+
+LAST_MOVE_TAG = "spillover:last-move"
+BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=15)
+# A last-move tag further in the future than this is not trusted (clock skew between hosts is far smaller).
+MAX_CLOCK_SKEW_SECONDS = 60
+# DescribeAlarms accepts at most 100 alarm names per call.
+MAX_ALARMS = 100
+
+ALARM, OK = "ALARM", "OK"
+_ARN = r"arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:"
+ARN_PATTERNS = {
+    "SPILLOVER_LISTENER_ARN": re.compile(_ARN + r"listener/app/[^/]+/[0-9a-f]+/[0-9a-f]+$"),
+    "SPILLOVER_RULE_ARN": re.compile(_ARN + r"listener-rule/app/[^/]+/[0-9a-f]+/[0-9a-f]+/[0-9a-f]+$"),
+    "SPILLOVER_LAMBDA_TARGET_GROUP_ARN": re.compile(_ARN + r"targetgroup/[^/]+/[0-9a-f]+$"),
+    "SPILLOVER_ECS_TARGET_GROUP_ARN": re.compile(_ARN + r"targetgroup/[^/]+/[0-9a-f]+$"),
+}
+
+
+class ConfigError(ValueError):
+    """The environment does not describe a valid scaler; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid scaler configuration: " + "; ".join(problems))
+
+
+class ScalerError(RuntimeError):
+    """The managed resources are not in a shape the scaler can work with (e.g. no forward action)."""
+
+
+@dataclass(frozen=True)
+class ScalerConfig:
+    cluster: str
+    service: str
+    listener_arn: str
+    rule_arn: str | None
+    lambda_target_group_arn: str
+    ecs_target_group_arn: str
+    spill_alarms: tuple[str, ...]
+    warm_alarms: tuple[str, ...]
+    spill_tasks: int
+    standby_tasks: int
+    steps: tuple[int, ...]
+    step_seconds: int
+    cooldown_seconds: int
+    drain_seconds: int | None  # None: the ECS target group's deregistration delay, read once per cold start
+
+    @property
+    def state_arn(self) -> str:
+        """The resource whose forward action the scaler moves and whose tags remember the last move."""
+        return self.rule_arn or self.listener_arn
+
+    @property
+    def alarm_names(self) -> tuple[str, ...]:
+        return self.spill_alarms + self.warm_alarms
+
+
+def _names(raw: str) -> list[str]:
+    return [name.strip() for name in raw.split(",")] if raw.strip() else []
+
+
+def _integer(
+    environ: Mapping[str, str], key: str, default: int | None, minimum: int, problems: list[str]
+) -> int | None:
+    raw = environ.get(key, "").strip()
+    if not raw:
+        if default is None:
+            problems.append(f"{key} is required (an integer >= {minimum})")
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        problems.append(f"{key} must be an integer >= {minimum}, got {raw!r}")
+        return default
+    if value < minimum:
+        problems.append(f"{key} must be >= {minimum}, got {value}")
+        return default
+    return value
+
+
+def load_config(environ: Mapping[str, str]) -> ScalerConfig:
+    """Read and validate the ``SPILLOVER_*`` variables; raise one ``ConfigError`` listing every problem."""
+    problems: list[str] = []
+    text: dict[str, str] = {}
+    for key in ("SPILLOVER_CLUSTER", "SPILLOVER_SERVICE", *ARN_PATTERNS):
+        value = environ.get(key, "").strip()
+        text[key] = value
+        if not value:
+            if key != "SPILLOVER_RULE_ARN":
+                problems.append(f"{key} is required")
+        elif key in ARN_PATTERNS and not ARN_PATTERNS[key].match(value):
+            problems.append(f"{key} is not an application load balancer {key[11:-4].lower().replace('_', ' ')} ARN")
+    if text["SPILLOVER_LAMBDA_TARGET_GROUP_ARN"] and (
+        text["SPILLOVER_LAMBDA_TARGET_GROUP_ARN"] == text["SPILLOVER_ECS_TARGET_GROUP_ARN"]
+    ):
+        problems.append("SPILLOVER_LAMBDA_TARGET_GROUP_ARN and SPILLOVER_ECS_TARGET_GROUP_ARN must differ")
+    listener_arn, rule_arn = text["SPILLOVER_LISTENER_ARN"], text["SPILLOVER_RULE_ARN"]
+    if listener_arn and rule_arn and not rule_arn.startswith(listener_arn.replace(":listener/", ":listener-rule/")):
+        problems.append("SPILLOVER_RULE_ARN must be a rule of SPILLOVER_LISTENER_ARN")
+
+    alarms: dict[str, list[str]] = {}
+    for key, required in (("SPILLOVER_SPILL_ALARMS", True), ("SPILLOVER_WARM_ALARMS", False)):
+        names = _names(environ.get(key, ""))
+        alarms[key] = names
+        if not names and required:
+            problems.append(f"{key} is required (comma-separated alarm names)")
+        if "" in names:
+            problems.append(f"{key} has an empty alarm name")
+        if len(set(names)) != len(names):
+            problems.append(f"{key} names an alarm twice")
+    spill_alarms, warm_alarms = alarms["SPILLOVER_SPILL_ALARMS"], alarms["SPILLOVER_WARM_ALARMS"]
+    both = sorted(set(spill_alarms) & set(warm_alarms) - {""})
+    if both:
+        problems.append(f"alarms cannot be both spill and warm alarms: {', '.join(both)}")
+    if len(spill_alarms) + len(warm_alarms) > MAX_ALARMS:
+        problems.append(f"at most {MAX_ALARMS} spill and warm alarms in all")
+
+    spill_tasks = _integer(environ, "SPILLOVER_SPILL_TASKS", None, 1, problems)
+    standby_tasks = _integer(environ, "SPILLOVER_STANDBY_TASKS", 0, 0, problems)
+    if spill_tasks is not None and standby_tasks is not None and standby_tasks > spill_tasks:
+        problems.append(
+            f"SPILLOVER_STANDBY_TASKS ({standby_tasks}) must not exceed SPILLOVER_SPILL_TASKS ({spill_tasks})"
+        )
+    steps: list[int] = []
+    raw_steps = environ.get("SPILLOVER_STEPS", "").strip() or "25,50,100"
+    try:
+        steps = [int(step) for step in _names(raw_steps)]
+    except ValueError:
+        problems.append(f"SPILLOVER_STEPS must be comma-separated integers (percent), got {raw_steps!r}")
+    if steps and (any(not 1 <= step <= 100 for step in steps) or steps != sorted(set(steps))):
+        problems.append(f"SPILLOVER_STEPS must be strictly ascending percentages in 1..100, got {raw_steps!r}")
+    step_seconds = _integer(environ, "SPILLOVER_STEP_SECONDS", 60, 0, problems)
+    cooldown_seconds = _integer(environ, "SPILLOVER_COOLDOWN_SECONDS", 300, 0, problems)
+    drain_seconds = None
+    if environ.get("SPILLOVER_DRAIN_SECONDS", "").strip():
+        drain_seconds = _integer(environ, "SPILLOVER_DRAIN_SECONDS", None, 0, problems)
+    if not (environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")):
+        problems.append("AWS_REGION is not set")
+    if problems:
+        raise ConfigError(problems)
+    return ScalerConfig(
+        cluster=text["SPILLOVER_CLUSTER"],
+        service=text["SPILLOVER_SERVICE"],
+        listener_arn=listener_arn,
+        rule_arn=rule_arn or None,
+        lambda_target_group_arn=text["SPILLOVER_LAMBDA_TARGET_GROUP_ARN"],
+        ecs_target_group_arn=text["SPILLOVER_ECS_TARGET_GROUP_ARN"],
+        spill_alarms=tuple(spill_alarms),
+        warm_alarms=tuple(warm_alarms),
+        spill_tasks=spill_tasks,
+        standby_tasks=standby_tasks,
+        steps=tuple(steps),
+        step_seconds=step_seconds,
+        cooldown_seconds=cooldown_seconds,
+        drain_seconds=drain_seconds,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The pure part: events and decisions, no AWS.
+
+
+@dataclass(frozen=True)
+class AlarmState:
+    value: str  # OK, ALARM or INSUFFICIENT_DATA
+    since: datetime  # the alarm's StateUpdatedTimestamp
+
+
+@dataclass(frozen=True)
+class ScalerState:
+    alarms: Mapping[str, AlarmState]  # an owned alarm that does not exist is absent
+    lambda_weight: int
+    ecs_weight: int
+    desired_count: int
+    running_count: int
+    pending_count: int
+    healthy_targets: int
+    last_move: datetime | None  # when the scaler last moved the weights (the tag on the listener or rule)
+
+    @property
+    def ecs_share(self) -> int:
+        return ecs_share(self.lambda_weight, self.ecs_weight)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # noop, warm, scale_out, step_up, step_down, scale_in, fail_back
+    reason: str
+    ecs_share: int  # percent of traffic to ECS after the decision
+    desired_count: int  # the service's desired count after the decision
+
+
+def ecs_share(lambda_weight: int, ecs_weight: int) -> int:
+    total = lambda_weight + ecs_weight
+    return round(100 * ecs_weight / total) if total else 0
+
+
+def healthy_targets_needed(step: int, spill_tasks: int) -> int:
+    """Healthy ECS targets a step needs: its share of the spill tasks, at least one; 100% needs all of them."""
+    return max(1, math.ceil(spill_tasks * step / 100))
+
+
+def step_above(share: int, steps: tuple[int, ...]) -> int | None:
+    return next((step for step in steps if step > share), None)
+
+
+def step_below(share: int, steps: tuple[int, ...]) -> int:
+    return max((step for step in steps if step < share), default=0)
+
+
+def _seconds_since(moment: datetime | None, now: datetime) -> float:
+    """Seconds from ``moment`` to ``now``; never moved (or an untrustworthy future tag) counts as forever."""
+    if moment is None:
+        return math.inf
+    elapsed = (now - moment).total_seconds()
+    return math.inf if elapsed < -MAX_CLOCK_SKEW_SECONDS else max(0.0, elapsed)
+
+
+def _not_ok(names: tuple[str, ...], alarms: Mapping[str, AlarmState]) -> list[str]:
+    problems = []
+    for name in names:
+        if name not in alarms:
+            problems.append(f"{name} does not exist")
+        elif alarms[name].value != OK:
+            problems.append(f"{name} is {alarms[name].value}")
+    return problems
+
+
+def _cooldown_left(names: tuple[str, ...], alarms: Mapping[str, AlarmState], cooldown: int, now: datetime) -> float:
+    return max((cooldown - _seconds_since(alarms[name].since, now) for name in names), default=0.0)
+
+
+def decide(state: ScalerState, config: ScalerConfig, now: datetime) -> Decision:
+    """One step toward where the system should be, from the real state; pure (no AWS, no clock of its own)."""
+    share, desired, healthy = state.ecs_share, state.desired_count, state.healthy_targets
+    spilling = [name for name in config.spill_alarms if name in state.alarms and state.alarms[name].value == ALARM]
+    since_move = _seconds_since(state.last_move, now)
+    step_wait = config.step_seconds - since_move
+
+    def hold(reason: str, new_desired: int = desired) -> Decision:
+        return Decision("noop" if new_desired == desired else "scale_out", reason, share, new_desired)
+
+    if share > 0 and healthy == 0:
+        new_desired = max(desired, config.spill_tasks) if spilling else desired
+        return Decision(
+            "fail_back", f"no healthy ECS target at {share}% ECS: all traffic back to Lambda", 0, new_desired
+        )
+
+    if spilling:
+        new_desired = max(desired, config.spill_tasks)
+        alarm_text = f"{', '.join(spilling)} in ALARM"
+        target = step_above(share, config.steps)
+        if target is None:
+            return hold(f"{alarm_text}; at the top step ({share}% ECS)", new_desired)
+        if step_wait > 0:
+            return hold(f"{alarm_text}; next step {target}% in {math.ceil(step_wait)}s (step time)", new_desired)
+        needed = healthy_targets_needed(target, config.spill_tasks)
+        if healthy < needed:
+            return hold(f"{alarm_text}; {target}% needs {needed} healthy ECS targets, {healthy} healthy", new_desired)
+        return Decision(
+            "step_up", f"{alarm_text}; {healthy} healthy ECS targets: {share}% -> {target}%", target, new_desired
+        )
+
+    if share > 0:
+        unsettled = _not_ok(config.spill_alarms, state.alarms)
+        if unsettled:
+            return hold(f"holding at {share}% ECS: {', '.join(unsettled)}")
+        cooldown_left = _cooldown_left(config.spill_alarms, state.alarms, config.cooldown_seconds, now)
+        if cooldown_left > 0:
+            return hold(f"spill alarms OK; cooldown {math.ceil(cooldown_left)}s left at {share}% ECS")
+        target = step_below(share, config.steps)
+        if step_wait > 0:
+            return hold(f"cooldown over; next step down to {target}% in {math.ceil(step_wait)}s (step time)")
+        return Decision("step_down", f"spill alarms OK for the cooldown: {share}% -> {target}%", target, desired)
+
+    warming = [name for name in config.warm_alarms if name in state.alarms and state.alarms[name].value == ALARM]
+    if warming:
+        new_desired = max(desired, config.spill_tasks)
+        reason = f"{', '.join(warming)} in ALARM: capacity up, weights unchanged"
+        return Decision("warm" if new_desired != desired else "noop", reason, share, new_desired)
+    if desired < config.standby_tasks:
+        return hold(f"desired count {desired} below standby {config.standby_tasks}", config.standby_tasks)
+    if desired > config.standby_tasks:
+        unsettled = _not_ok(config.alarm_names, state.alarms)
+        if unsettled:
+            return hold(f"{desired} tasks kept: {', '.join(unsettled)}")
+        cooldown_left = _cooldown_left(config.alarm_names, state.alarms, config.cooldown_seconds, now)
+        if cooldown_left > 0:
+            return hold(f"alarms OK; cooldown {math.ceil(cooldown_left)}s left before scaling in")
+        drain_left = (config.drain_seconds or 0) - since_move
+        if drain_left > 0:
+            return hold(f"at 0% ECS; draining {math.ceil(drain_left)}s more before scaling in")
+        reason = f"alarms OK and drained at 0% ECS: {desired} -> {config.standby_tasks} tasks"
+        return Decision("scale_in", reason, share, config.standby_tasks)
+    return hold("idle: alarms quiet, all traffic on Lambda" if share == 0 else f"steady at {share}% ECS")
+
+
+SCHEDULE = ("aws.events", "Scheduled Event")
+ALARM_CHANGE = ("aws.cloudwatch", "CloudWatch Alarm State Change")
+
+
+def classify_event(event: object, config: ScalerConfig) -> str | None:
+    """``None`` when the event should wake the scaler up, else why it is ignored."""
+    if not isinstance(event, dict):
+        return f"malformed event: a {type(event).__name__}, not an object"
+    kind = (event.get("source"), event.get("detail-type"))
+    if kind == SCHEDULE:
+        return None
+    if kind != ALARM_CHANGE:
+        return f"malformed event: not an alarm state change nor a scheduled event (source={kind[0]!r})"
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        return "malformed event: detail is not an object"
+    name, state = detail.get("alarmName"), detail.get("state")
+    if not isinstance(name, str) or not name:
+        return "malformed event: detail.alarmName is not a non-empty string"
+    if not isinstance(state, dict) or not isinstance(state.get("value"), str):
+        return "malformed event: detail.state.value is not a string"
+    if name not in config.alarm_names:
+        return f"alarm {name!r} is not one of this scaler's alarms"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The AWS part: read the state, apply a decision.
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z") if moment else None
+
+
+def _parse_iso(value: str | None) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+    return moment if moment is None or moment.tzinfo else None
+
+
+def emit(record: dict) -> None:
+    """Log one JSON line (CloudWatch Logs keeps each print of the Lambda runtime as one event)."""
+    sys.stdout.write(json.dumps(record, default=str, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+class Scaler:
+    """Reads the managed resources, asks ``decide`` and applies its answer. ``clock`` is injectable for tests."""
+
+    def __init__(self, config: ScalerConfig, elbv2, ecs, cloudwatch, clock: Callable[[], datetime] = utc_now):
+        self.config = config
+        self.elbv2, self.ecs, self.cloudwatch = elbv2, ecs, cloudwatch
+        self.clock = clock
+        self._config_with_drain: ScalerConfig | None = None
+
+    @classmethod
+    def from_environment(
+        cls, environ: Mapping[str, str] = os.environ, clock: Callable[[], datetime] = utc_now, boto_config=BOTO_CONFIG
+    ) -> Scaler:
+        config = load_config(environ)
+        region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+        endpoint = environ.get("AWS_ENDPOINT_URL") or None
+
+        def client(service: str):
+            return boto3.client(service, region_name=region, endpoint_url=endpoint, config=boto_config)
+
+        return cls(config, client("elbv2"), client("ecs"), client("cloudwatch"), clock=clock)
+
+    def resolved_config(self) -> ScalerConfig:
+        """The configuration with the drain time: SPILLOVER_DRAIN_SECONDS or the ECS target group's delay."""
+        if self._config_with_drain is None:
+            drain = self.config.drain_seconds
+            if drain is None:
+                attributes = self.elbv2.describe_target_group_attributes(
+                    TargetGroupArn=self.config.ecs_target_group_arn
+                )["Attributes"]
+                delay = {item["Key"]: item["Value"] for item in attributes}.get("deregistration_delay.timeout_seconds")
+                drain = int(delay) if delay else 300
+            self._config_with_drain = replace(self.config, drain_seconds=drain)
+        return self._config_with_drain
+
+    # -- reads
+    def read_actions(self) -> list[dict]:
+        if self.config.rule_arn:
+            rules = self.elbv2.describe_rules(RuleArns=[self.config.rule_arn])["Rules"]
+            return rules[0]["Actions"]
+        listeners = self.elbv2.describe_listeners(ListenerArns=[self.config.listener_arn])["Listeners"]
+        return listeners[0]["DefaultActions"]
+
+    def forward_weights(self, actions: list[dict]) -> tuple[int, int]:
+        forward = _forward_action(actions, self.config.state_arn)
+        weights = {group["TargetGroupArn"]: group.get("Weight", 1) for group in _target_groups(forward)}
+        ours = (self.config.lambda_target_group_arn, self.config.ecs_target_group_arn)
+        missing = [arn for arn in ours if arn not in weights]
+        if missing:
+            raise ScalerError(f"the forward action of {self.config.state_arn} does not include {', '.join(missing)}")
+        return weights[self.config.lambda_target_group_arn], weights[self.config.ecs_target_group_arn]
+
+    def read_alarms(self) -> dict[str, AlarmState]:
+        alarms: dict[str, AlarmState] = {}
+        pages = self.cloudwatch.get_paginator("describe_alarms").paginate(
+            AlarmNames=list(self.config.alarm_names),
+            AlarmTypes=["MetricAlarm", "CompositeAlarm"],
+            PaginationConfig={"PageSize": MAX_ALARMS},
+        )
+        for page in pages:
+            for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                alarms[alarm["AlarmName"]] = AlarmState(alarm["StateValue"], alarm["StateUpdatedTimestamp"])
+        return alarms
+
+    def read_service(self) -> dict:
+        answer = self.ecs.describe_services(cluster=self.config.cluster, services=[self.config.service])
+        services = [service for service in answer["services"] if service.get("status") != "INACTIVE"]
+        if not services:
+            raise ScalerError(f"ECS service {self.config.service} not found in cluster {self.config.cluster}")
+        return services[0]
+
+    def read_healthy_targets(self) -> int:
+        targets = self.elbv2.describe_target_health(TargetGroupArn=self.config.ecs_target_group_arn)
+        return sum(1 for target in targets["TargetHealthDescriptions"] if target["TargetHealth"]["State"] == "healthy")
+
+    def read_last_move(self) -> datetime | None:
+        descriptions = self.elbv2.describe_tags(ResourceArns=[self.config.state_arn])["TagDescriptions"]
+        tags = {tag["Key"]: tag["Value"] for description in descriptions for tag in description["Tags"]}
+        return _parse_iso(tags.get(LAST_MOVE_TAG))
+
+    def read_state(self) -> tuple[ScalerState, list[dict]]:
+        actions = self.read_actions()
+        lambda_weight, ecs_weight = self.forward_weights(actions)
+        service = self.read_service()
+        state = ScalerState(
+            alarms=self.read_alarms(),
+            lambda_weight=lambda_weight,
+            ecs_weight=ecs_weight,
+            desired_count=service["desiredCount"],
+            running_count=service.get("runningCount", 0),
+            pending_count=service.get("pendingCount", 0),
+            healthy_targets=self.read_healthy_targets(),
+            last_move=self.read_last_move(),
+        )
+        return state, actions
+
+    # -- writes
+    def write_weights(self, actions: list[dict], share: int) -> None:
+        new_actions = copy.deepcopy(actions)
+        forward = _forward_action(new_actions, self.config.state_arn)
+        weights = {self.config.lambda_target_group_arn: 100 - share, self.config.ecs_target_group_arn: share}
+        forward.setdefault("ForwardConfig", {})["TargetGroups"] = [
+            {**group, "Weight": weights.get(group["TargetGroupArn"], group.get("Weight", 1))}
+            for group in _target_groups(forward)
+        ]
+        forward.pop("TargetGroupArn", None)  # only allowed beside a ForwardConfig of a single target group
+        if self.config.rule_arn:
+            self.elbv2.modify_rule(RuleArn=self.config.rule_arn, Actions=new_actions)
+        else:
+            self.elbv2.modify_listener(ListenerArn=self.config.listener_arn, DefaultActions=new_actions)
+
+    def apply(self, decision: Decision, state: ScalerState, actions: list[dict], now: datetime) -> dict:
+        writes: list[str] = []
+        result: dict = {}
+        if decision.desired_count != state.desired_count:
+            self.ecs.update_service(
+                cluster=self.config.cluster, service=self.config.service, desiredCount=decision.desired_count
+            )
+            writes.append("ecs:UpdateService")
+        if decision.ecs_share != state.ecs_share:
+            # The tag first: a concurrent invocation that sees it waits a step time instead of stepping twice.
+            self.elbv2.add_tags(ResourceArns=[self.config.state_arn], Tags=[{"Key": LAST_MOVE_TAG, "Value": _iso(now)}])
+            self.write_weights(actions, decision.ecs_share)
+            writes += ["elbv2:AddTags", "elbv2:ModifyRule" if self.config.rule_arn else "elbv2:ModifyListener"]
+            lambda_weight, ecs_weight = self.forward_weights(self.read_actions())
+            result["verified"] = ecs_share(lambda_weight, ecs_weight) == decision.ecs_share
+            result["weights"] = {"lambda": lambda_weight, "ecs": ecs_weight}
+            if not result["verified"]:
+                result["level"] = "WARNING"
+                result["mismatch"] = f"wrote {decision.ecs_share}% ECS, the ALB reports {result['weights']}"
+        result["writes"] = writes
+        return result
+
+    def handle(self, event: object) -> dict:
+        now = self.clock()
+        record: dict = {"level": "INFO", "time": _iso(now)}
+        ignored = classify_event(event, self.config)
+        if ignored:
+            record.update(action="ignored", reason=ignored, weights=None, desired_count=None, healthy_targets=None)
+            if ignored.startswith("malformed"):
+                record.update(level="WARNING", event=repr(event)[:500])
+            emit(record)
+            return record
+        record["trigger"] = event["detail"]["alarmName"] if event.get("source") == ALARM_CHANGE[0] else "schedule"
+        try:
+            config = self.resolved_config()
+            state, actions = self.read_state()
+            decision = decide(state, config, now)
+            record.update(
+                action=decision.action,
+                reason=decision.reason,
+                weights={"lambda": state.lambda_weight, "ecs": state.ecs_weight},
+                desired_count=decision.desired_count,
+                healthy_targets=state.healthy_targets,
+                inputs=_inputs(state),
+            )
+            record.update(self.apply(decision, state, actions, now))
+        except Exception as error:
+            record.update(level="ERROR", action="error", reason=f"{type(error).__name__}: {error}")
+            emit(record)
+            raise
+        emit(record)
+        return record
+
+
+def _forward_action(actions: list[dict], arn: str) -> dict:
+    forwards = [action for action in actions if action.get("Type") == "forward"]
+    if len(forwards) != 1:
+        raise ScalerError(f"{arn} must have exactly one forward action, it has {len(forwards)}")
+    return forwards[0]
+
+
+def _target_groups(forward: dict) -> list[dict]:
+    groups = forward.get("ForwardConfig", {}).get("TargetGroups")
+    if groups:
+        return groups
+    return [{"TargetGroupArn": forward["TargetGroupArn"], "Weight": 1}] if forward.get("TargetGroupArn") else []
+
+
+def _inputs(state: ScalerState) -> dict:
+    return {
+        "alarms": {name: {"state": alarm.value, "since": _iso(alarm.since)} for name, alarm in state.alarms.items()},
+        "weights": {"lambda": state.lambda_weight, "ecs": state.ecs_weight},
+        "ecs_share": state.ecs_share,
+        "desired_count": state.desired_count,
+        "running_count": state.running_count,
+        "pending_count": state.pending_count,
+        "healthy_targets": state.healthy_targets,
+        "last_move": _iso(state.last_move),
+    }
+
+
+try:
+    SCALER: Scaler | None = Scaler.from_environment()
+    STARTUP_ERROR: ConfigError | None = None
+except ConfigError as error:
+    SCALER, STARTUP_ERROR = None, error
+
+
+def handler(event: object, context: object) -> dict:
+    """Lambda entry point: one level-triggered decision per invocation; returns the decision record."""
+    if STARTUP_ERROR is not None:
+        emit({"level": "ERROR", "time": _iso(utc_now()), "action": "error", "reason": str(STARTUP_ERROR)})
+        raise STARTUP_ERROR
+    return SCALER.handle(event)

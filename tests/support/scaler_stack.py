@@ -1,0 +1,226 @@
+"""What the scaler manages, built in the local AWS: ALB + listener (weighted forward), a Lambda and an ip
+target group, an ECS cluster and awsvpc service, and its alarms. Used by the scaler's tests and benchmark.
+
+Also loads ``files/scaler/scaler.py`` as a module (it is Lambda code, not part of a Python package).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+
+from tests.support.local_aws import REGION
+
+ROOT = Path(__file__).resolve().parents[2]
+SCALER_DIR = ROOT / "files" / "scaler"
+SPILL_ALARM = "app-throttles"
+WARM_ALARM = "app-concurrency-high"
+FOREIGN_ALARM = "someone-elses-alarm"
+
+
+def load_scaler_module():
+    """``files/scaler/scaler.py`` imported once as ``scaler`` (its import-time config is irrelevant here)."""
+    if "scaler" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("scaler", SCALER_DIR / "scaler.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["scaler"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["scaler"]
+
+
+@dataclass
+class ScalerStack:
+    endpoint: str
+    listener_arn: str
+    rule_arn: str
+    lambda_target_group_arn: str
+    ecs_target_group_arn: str
+    cluster: str = "spill"
+    service: str = "app"
+    next_ip: int = field(default=10)
+
+    def client(self, service: str, endpoint: str | None = None):
+        return boto3.client(service, region_name=REGION, endpoint_url=endpoint or self.endpoint)
+
+    def environment(self, **overrides: str) -> dict[str, str]:
+        """The scaler's SPILLOVER_* environment for this stack (the listener's default action, no rule)."""
+        env = {
+            "SPILLOVER_CLUSTER": self.cluster,
+            "SPILLOVER_SERVICE": self.service,
+            "SPILLOVER_LISTENER_ARN": self.listener_arn,
+            "SPILLOVER_LAMBDA_TARGET_GROUP_ARN": self.lambda_target_group_arn,
+            "SPILLOVER_ECS_TARGET_GROUP_ARN": self.ecs_target_group_arn,
+            "SPILLOVER_SPILL_ALARMS": SPILL_ALARM,
+            "SPILLOVER_WARM_ALARMS": WARM_ALARM,
+            "SPILLOVER_SPILL_TASKS": "2",
+            "SPILLOVER_STANDBY_TASKS": "0",
+            "SPILLOVER_STEPS": "25,50,100",
+            "SPILLOVER_STEP_SECONDS": "60",
+            "SPILLOVER_COOLDOWN_SECONDS": "300",
+            "SPILLOVER_DRAIN_SECONDS": "120",
+            "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL": self.endpoint,
+        }
+        env.update(overrides)
+        return env
+
+    # -- driving the world
+    def set_alarm(self, name: str, value: str) -> None:
+        self.client("cloudwatch").set_alarm_state(AlarmName=name, StateValue=value, StateReason="driven by a test")
+
+    def add_healthy_targets(self, count: int) -> None:
+        """Register ``count`` ip targets: moto marks registered ip targets healthy at once."""
+        targets = [{"Id": f"10.0.1.{self.next_ip + index}", "Port": 8080} for index in range(count)]
+        self.next_ip += count
+        self.client("elbv2").register_targets(TargetGroupArn=self.ecs_target_group_arn, Targets=targets)
+
+    def remove_all_targets(self) -> None:
+        """Moto cannot make a target unhealthy; having no registered target is how tests fake "none healthy"."""
+        elbv2 = self.client("elbv2")
+        described = elbv2.describe_target_health(TargetGroupArn=self.ecs_target_group_arn)["TargetHealthDescriptions"]
+        if described:
+            targets = [{"Id": item["Target"]["Id"], "Port": item["Target"]["Port"]} for item in described]
+            elbv2.deregister_targets(TargetGroupArn=self.ecs_target_group_arn, Targets=targets)
+
+    def weights(self, rule: bool = False) -> dict[str, int]:
+        elbv2 = self.client("elbv2")
+        if rule:
+            actions = elbv2.describe_rules(RuleArns=[self.rule_arn])["Rules"][0]["Actions"]
+        else:
+            actions = elbv2.describe_listeners(ListenerArns=[self.listener_arn])["Listeners"][0]["DefaultActions"]
+        groups = actions[0]["ForwardConfig"]["TargetGroups"]
+        by_arn = {group["TargetGroupArn"]: group["Weight"] for group in groups}
+        return {"lambda": by_arn[self.lambda_target_group_arn], "ecs": by_arn[self.ecs_target_group_arn]}
+
+    def forward_action(self) -> dict:
+        listener = self.client("elbv2").describe_listeners(ListenerArns=[self.listener_arn])["Listeners"][0]
+        return listener["DefaultActions"][0]
+
+    def desired_count(self) -> int:
+        return self.client("ecs").describe_services(cluster=self.cluster, services=[self.service])["services"][0][
+            "desiredCount"
+        ]
+
+    def set_desired_count(self, count: int) -> None:
+        self.client("ecs").update_service(cluster=self.cluster, service=self.service, desiredCount=count)
+
+
+def forward(lambda_tg: str, ecs_tg: str, lambda_weight: int = 100, ecs_weight: int = 0) -> dict:
+    return {
+        "Type": "forward",
+        "ForwardConfig": {
+            "TargetGroups": [
+                {"TargetGroupArn": lambda_tg, "Weight": lambda_weight},
+                {"TargetGroupArn": ecs_tg, "Weight": ecs_weight},
+            ],
+            # Set on purpose: the scaler must keep everything of the action but the weights.
+            "TargetGroupStickinessConfig": {"Enabled": True, "DurationSeconds": 300},
+        },
+    }
+
+
+def build_stack(endpoint: str) -> ScalerStack:
+    """Create every resource the scaler reads and writes in the (empty) local AWS at ``endpoint``."""
+
+    def client(service: str):
+        return boto3.client(service, region_name=REGION, endpoint_url=endpoint)
+
+    ec2, elbv2, ecs, cloudwatch = client("ec2"), client("elbv2"), client("ecs"), client("cloudwatch")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index}.0/24", AvailabilityZone=f"{REGION}{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for index, zone in ((1, "a"), (2, "b"))
+    ]
+    group = ec2.create_security_group(GroupName="spill", Description="spillover tests", VpcId=vpc)["GroupId"]
+    balancer = elbv2.create_load_balancer(Name="spill", Subnets=subnets, SecurityGroups=[group])["LoadBalancers"][0]
+    lambda_tg = elbv2.create_target_group(Name="spill-lambda", TargetType="lambda")["TargetGroups"][0]
+    ecs_tg = elbv2.create_target_group(
+        Name="spill-ecs", TargetType="ip", Protocol="HTTP", Port=8080, VpcId=vpc, HealthCheckPath="/health"
+    )["TargetGroups"][0]
+    action = forward(lambda_tg["TargetGroupArn"], ecs_tg["TargetGroupArn"])
+    listener = elbv2.create_listener(
+        LoadBalancerArn=balancer["LoadBalancerArn"], Protocol="HTTP", Port=80, DefaultActions=[action]
+    )["Listeners"][0]
+    rule = elbv2.create_rule(
+        ListenerArn=listener["ListenerArn"],
+        Priority=10,
+        Conditions=[{"Field": "path-pattern", "Values": ["/api/*"]}],
+        Actions=[action],
+    )["Rules"][0]
+
+    ecs.create_cluster(clusterName="spill")
+    ecs.register_task_definition(
+        family="app",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": "app", "image": "app:latest", "portMappings": [{"containerPort": 8080}]}],
+    )
+    ecs.create_service(
+        cluster="spill",
+        serviceName="app",
+        taskDefinition="app",
+        desiredCount=0,
+        launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": {"subnets": subnets, "securityGroups": [group]}},
+        loadBalancers=[{"targetGroupArn": ecs_tg["TargetGroupArn"], "containerName": "app", "containerPort": 8080}],
+    )
+    for name, metric in ((SPILL_ALARM, "Throttles"), (WARM_ALARM, "ConcurrentExecutions"), (FOREIGN_ALARM, "Errors")):
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/Lambda",
+            MetricName=metric,
+            Dimensions=[{"Name": "FunctionName", "Value": "app"}],
+            Statistic="Maximum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            TreatMissingData="notBreaching",
+        )
+    return ScalerStack(
+        endpoint=endpoint,
+        listener_arn=listener["ListenerArn"],
+        rule_arn=rule["RuleArn"],
+        lambda_target_group_arn=lambda_tg["TargetGroupArn"],
+        ecs_target_group_arn=ecs_tg["TargetGroupArn"],
+    )
+
+
+def alarm_event(name: str, value: str = "ALARM", previous: str = "OK") -> dict:
+    """An EventBridge "CloudWatch Alarm State Change" event as AWS delivers it (the fields the scaler reads)."""
+    return {
+        "version": "0",
+        "id": "c4c1c1c9-6542-e61b-6ef0-8c4d36933a92",
+        "source": "aws.cloudwatch",
+        "detail-type": "CloudWatch Alarm State Change",
+        "account": "123456789012",
+        "region": REGION,
+        "time": "2026-01-01T00:00:00Z",
+        "resources": [f"arn:aws:cloudwatch:{REGION}:123456789012:alarm:{name}"],
+        "detail": {
+            "alarmName": name,
+            "state": {"value": value, "reason": "test", "timestamp": "2026-01-01T00:00:00.000+0000"},
+            "previousState": {"value": previous, "reason": "test", "timestamp": "2026-01-01T00:00:00.000+0000"},
+        },
+    }
+
+
+SCHEDULED_EVENT = {
+    "version": "0",
+    "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+    "source": "aws.events",
+    "detail-type": "Scheduled Event",
+    "account": "123456789012",
+    "region": REGION,
+    "time": "2026-01-01T00:00:00Z",
+    "resources": [f"arn:aws:events:{REGION}:123456789012:rule/spillover-scaler-tick"],
+    "detail": {},
+}
