@@ -1,0 +1,183 @@
+"""The scaler's configuration validation and event classification (no AWS)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support.scaler_stack import SCHEDULED_EVENT, alarm_event, load_scaler_module
+
+scaler = load_scaler_module()
+
+ACCOUNT = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
+LISTENER = f"{ACCOUNT}:listener/app/lb/0123456789abcdef/0123456789abcdef"
+VALID = {
+    "SPILLOVER_CLUSTER": "spill",
+    "SPILLOVER_SERVICE": "app",
+    "SPILLOVER_LISTENER_ARN": LISTENER,
+    "SPILLOVER_LAMBDA_TARGET_GROUP_ARN": f"{ACCOUNT}:targetgroup/lambda/0123456789abcdef",
+    "SPILLOVER_ECS_TARGET_GROUP_ARN": f"{ACCOUNT}:targetgroup/ecs/fedcba9876543210",
+    "SPILLOVER_SPILL_ALARMS": "throttles, errors",
+    "SPILLOVER_SPILL_TASKS": "3",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def problems_of(**changes) -> list[str]:
+    env = {**VALID, **changes}
+    env = {key: value for key, value in env.items() if value is not None}
+    with pytest.raises(scaler.ConfigError) as caught:
+        scaler.load_config(env)
+    return caught.value.problems
+
+
+def test_defaults_fill_the_optional_settings():
+    config = scaler.load_config(VALID)
+    assert config.spill_alarms == ("throttles", "errors") and config.warm_alarms == ()
+    assert (config.spill_tasks, config.standby_tasks, config.steps) == (3, 0, (25, 50, 100))
+    assert (config.step_seconds, config.cooldown_seconds, config.drain_seconds) == (60, 300, None)
+    assert config.rule_arn is None and config.state_arn == LISTENER
+
+
+def test_every_setting_is_read():
+    rule = f"{ACCOUNT}:listener-rule/app/lb/0123456789abcdef/0123456789abcdef/00000000000000aa"
+    config = scaler.load_config(
+        {
+            **VALID,
+            "SPILLOVER_RULE_ARN": rule,
+            "SPILLOVER_WARM_ALARMS": "concurrency",
+            "SPILLOVER_STANDBY_TASKS": "1",
+            "SPILLOVER_STEPS": "10, 30,100",
+            "SPILLOVER_STEP_SECONDS": "30",
+            "SPILLOVER_COOLDOWN_SECONDS": "0",
+            "SPILLOVER_DRAIN_SECONDS": "45",
+        }
+    )
+    assert config.state_arn == rule and config.warm_alarms == ("concurrency",)
+    assert (config.standby_tasks, config.steps, config.step_seconds) == (1, (10, 30, 100), 30)
+    assert (config.cooldown_seconds, config.drain_seconds) == (0, 45)
+
+
+def test_all_problems_are_reported_together():
+    with pytest.raises(scaler.ConfigError) as caught:
+        scaler.load_config({})
+    problems = caught.value.problems
+    for key in (
+        "SPILLOVER_CLUSTER",
+        "SPILLOVER_SERVICE",
+        "SPILLOVER_LISTENER_ARN",
+        "SPILLOVER_LAMBDA_TARGET_GROUP_ARN",
+        "SPILLOVER_ECS_TARGET_GROUP_ARN",
+        "SPILLOVER_SPILL_ALARMS",
+        "SPILLOVER_SPILL_TASKS",
+        "AWS_REGION",
+    ):
+        assert sum(key in problem for problem in problems) == 1, (key, problems)
+    assert len(problems) == 8
+    assert "SPILLOVER_CLUSTER is required" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"SPILLOVER_LISTENER_ARN": "listener-1"}, "SPILLOVER_LISTENER_ARN is not an application load balancer"),
+        ({"SPILLOVER_ECS_TARGET_GROUP_ARN": LISTENER}, "SPILLOVER_ECS_TARGET_GROUP_ARN is not"),
+        ({"SPILLOVER_ECS_TARGET_GROUP_ARN": VALID["SPILLOVER_LAMBDA_TARGET_GROUP_ARN"]}, "must differ"),
+        (
+            {"SPILLOVER_RULE_ARN": f"{ACCOUNT}:listener-rule/app/lb/0123456789abcdef/00000000000000ff/0000000000aa"},
+            "must be a rule of SPILLOVER_LISTENER_ARN",
+        ),
+        ({"SPILLOVER_SPILL_ALARMS": " "}, "SPILLOVER_SPILL_ALARMS is required"),
+        ({"SPILLOVER_SPILL_ALARMS": "a,,b"}, "empty alarm name"),
+        ({"SPILLOVER_SPILL_ALARMS": "a,a"}, "names an alarm twice"),
+        ({"SPILLOVER_WARM_ALARMS": "errors"}, "both spill and warm alarms: errors"),
+        ({"SPILLOVER_SPILL_ALARMS": ",".join(f"a{i}" for i in range(101))}, "at most 100"),
+        ({"SPILLOVER_SPILL_TASKS": "0"}, "SPILLOVER_SPILL_TASKS must be >= 1"),
+        ({"SPILLOVER_SPILL_TASKS": "two"}, "SPILLOVER_SPILL_TASKS must be an integer"),
+        ({"SPILLOVER_STANDBY_TASKS": "-1"}, "SPILLOVER_STANDBY_TASKS must be >= 0"),
+        ({"SPILLOVER_STANDBY_TASKS": "4"}, "must not exceed SPILLOVER_SPILL_TASKS"),
+        ({"SPILLOVER_STEPS": "25,x"}, "comma-separated integers"),
+        ({"SPILLOVER_STEPS": "50,25,100"}, "strictly ascending"),
+        ({"SPILLOVER_STEPS": "25,25,100"}, "strictly ascending"),
+        ({"SPILLOVER_STEPS": "0,100"}, "in 1..100"),
+        ({"SPILLOVER_STEPS": "50,150"}, "in 1..100"),
+        ({"SPILLOVER_STEP_SECONDS": "1.5"}, "SPILLOVER_STEP_SECONDS must be an integer"),
+        ({"SPILLOVER_COOLDOWN_SECONDS": "-5"}, "SPILLOVER_COOLDOWN_SECONDS must be >= 0"),
+        ({"SPILLOVER_DRAIN_SECONDS": "soon"}, "SPILLOVER_DRAIN_SECONDS must be an integer"),
+        ({"AWS_REGION": None}, "AWS_REGION is not set"),
+    ],
+)
+def test_each_problem_has_one_clear_message(changes, expected):
+    problems = problems_of(**changes)
+    assert len(problems) == 1, problems
+    assert expected in problems[0]
+
+
+CONFIG = scaler.load_config({**VALID, "SPILLOVER_WARM_ALARMS": "concurrency"})
+
+
+@pytest.mark.parametrize(
+    "event",
+    [SCHEDULED_EVENT, alarm_event("throttles"), alarm_event("errors", "OK", "ALARM"), alarm_event("concurrency")],
+)
+def test_own_alarm_and_schedule_events_wake_the_scaler(event):
+    assert scaler.classify_event(event, CONFIG) is None
+
+
+def test_another_alarms_event_is_ignored():
+    assert (
+        scaler.classify_event(alarm_event("someone-else"), CONFIG)
+        == "alarm 'someone-else' is not one of this scaler's alarms"
+    )
+
+
+def broken(**detail_changes):
+    event = alarm_event("throttles")
+    event["detail"] = {**event["detail"], **detail_changes}
+    return event
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        ({}, "not an alarm state change nor a scheduled event"),
+        ([], "a list, not an object"),
+        ([SCHEDULED_EVENT], "a list, not an object"),
+        (None, "a NoneType, not an object"),
+        ("ALARM", "a str, not an object"),
+        ({"source": "aws.cloudwatch"}, "not an alarm state change"),
+        ({"source": ["aws.events"], "detail-type": "Scheduled Event"}, "not an alarm state change"),
+        ({**alarm_event("throttles"), "detail": None}, "detail is not an object"),
+        ({**alarm_event("throttles"), "detail": ["throttles"]}, "detail is not an object"),
+        (broken(alarmName=None), "alarmName is not a non-empty string"),
+        (broken(alarmName=42), "alarmName is not a non-empty string"),
+        (broken(alarmName=""), "alarmName is not a non-empty string"),
+        (broken(state="ALARM"), "state.value is not a string"),
+        (broken(state={"value": 1}), "state.value is not a string"),
+        (broken(state=None), "state.value is not a string"),
+    ],
+)
+def test_malformed_events_are_named(event, expected):
+    reason = scaler.classify_event(event, CONFIG)
+    assert reason.startswith("malformed event") and expected in reason
+
+
+@pytest.mark.parametrize("event", [{}, [], None, broken(alarmName=7), alarm_event("someone-else")])
+def test_ignored_events_make_no_aws_call_and_log_one_json_line(event, capsys):
+    # No clients at all: any AWS call would raise AttributeError on None.
+    quiet = scaler.Scaler(CONFIG, elbv2=None, ecs=None, cloudwatch=None)
+    record = quiet.handle(event)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and json.loads(lines[0]) == record
+    assert record["action"] == "ignored" and record["weights"] is None
+    assert record["level"] == ("INFO" if event == alarm_event("someone-else") else "WARNING")
+
+
+def test_handler_raises_the_startup_configuration_error(monkeypatch, capsys):
+    error = scaler.ConfigError(["SPILLOVER_CLUSTER is required"])
+    monkeypatch.setattr(scaler, "STARTUP_ERROR", error)
+    with pytest.raises(scaler.ConfigError, match="SPILLOVER_CLUSTER is required"):
+        scaler.handler(SCHEDULED_EVENT, None)
+    logged = json.loads(capsys.readouterr().out)
+    assert logged["level"] == "ERROR" and "SPILLOVER_CLUSTER is required" in logged["reason"]
