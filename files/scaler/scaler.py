@@ -29,7 +29,8 @@ import boto3
 from botocore.config import Config
 
 LAST_MOVE_TAG = "spillover:last-move"
-BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=15)
+# Standard retry mode retries throttling and transient errors with backoff; max_attempts counts the retries only.
+BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=15)
 # A last-move tag further in the future than this is not trusted (clock skew between hosts is far smaller).
 MAX_CLOCK_SKEW_SECONDS = 60
 # DescribeAlarms accepts at most 100 alarm names per call.
