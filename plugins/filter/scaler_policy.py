@@ -1,0 +1,258 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: Contributors to the spillover.lambda_ecs project
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: scaler_policy
+short_description: Least-privilege IAM policy document for the spillover scaler Lambda
+version_added: 1.0.0
+author: spillover.lambda_ecs contributors
+description:
+  - Builds the IAM policy document the scaler function (C(files/scaler/scaler.py)) needs, from the same settings
+    it is deployed with, and nothing more.
+  - Write actions are scoped to the one ECS service and to the one listener (or rule) whose forward weights the
+    scaler moves; C(elasticloadbalancing:AddTags) is further limited to the scaler's own tag key.
+  - Read actions are scoped where AWS supports resource-level permissions (C(cloudwatch:DescribeAlarms) to the
+    named alarms, C(ecs:DescribeServices) to the service). The C(elasticloadbalancing:Describe*) actions support no
+    resource-level permissions, so their statement uses C(*) and its C(Sid) says why.
+  - Logs go only to the function's own log group.
+  - Every problem of the input is reported in one error.
+options:
+  _input:
+    description: The scaler's settings.
+    type: dict
+    required: true
+    suboptions:
+      account_id:
+        description: The 12-digit AWS account ID (a string, so leading zeros survive).
+        type: str
+        required: true
+      region:
+        description: The AWS region, for example C(us-east-1).
+        type: str
+        required: true
+      partition:
+        description: The AWS partition.
+        type: str
+        default: aws
+      cluster_name:
+        description: The ECS cluster of the spill service.
+        type: str
+        required: true
+      service_name:
+        description: The ECS service the scaler scales (C(SPILLOVER_SERVICE)).
+        type: str
+        required: true
+      listener_arn:
+        description: The ALB listener whose default forward action the scaler moves (C(SPILLOVER_LISTENER_ARN)).
+        type: str
+        required: true
+      rule_arn:
+        description:
+          - A rule of O(_input.listener_arn) to move instead of the default action (C(SPILLOVER_RULE_ARN)).
+          - When set, the scaler may modify and tag only this rule, not the listener.
+        type: str
+      lambda_target_group_arn:
+        description: The Lambda target group of the forward action; checked to belong to the same account and region.
+        type: str
+        required: true
+      ecs_target_group_arn:
+        description: The ECS (ip) target group of the forward action; checked like O(_input.lambda_target_group_arn).
+        type: str
+        required: true
+      spill_alarm_names:
+        description: The alarms that move traffic (C(SPILLOVER_SPILL_ALARMS)); at least one.
+        type: list
+        elements: str
+        required: true
+      warm_alarm_names:
+        description: The alarms that only start capacity (C(SPILLOVER_WARM_ALARMS)).
+        type: list
+        elements: str
+        default: []
+      function_name:
+        description: The scaler function's own name, for its log group.
+        type: str
+        required: true
+      log_group_name:
+        description: The scaler's log group, when not the Lambda default C(/aws/lambda/<function_name>).
+        type: str
+"""
+
+EXAMPLES = r"""
+- name: Give the scaler role exactly what the scaler needs
+  amazon.aws.iam_policy:
+    iam_type: role
+    iam_name: spillover-scaler
+    policy_name: spillover-scaler
+    policy_json: "{{ scaler_policy_input | spillover.lambda_ecs.scaler_policy | to_json }}"
+  vars:
+    scaler_policy_input:
+      account_id: "123456789012"
+      region: us-east-1
+      cluster_name: spill
+      service_name: app
+      listener_arn: "{{ listener_arn }}"
+      lambda_target_group_arn: "{{ lambda_target_group_arn }}"
+      ecs_target_group_arn: "{{ ecs_target_group_arn }}"
+      spill_alarm_names: [app-throttles]
+      warm_alarm_names: [app-concurrency-high]
+      function_name: spillover-scaler
+"""
+
+RETURN = r"""
+_value:
+  description: An IAM policy document (C(Version) and C(Statement)), ready for C(to_json).
+  type: dict
+  sample:
+    Version: "2012-10-17"
+    Statement:
+      - Sid: ReadOwnAlarmStates
+        Effect: Allow
+        Action: [cloudwatch:DescribeAlarms]
+        Resource: [arn:aws:cloudwatch:us-east-1:123456789012:alarm:app-throttles]
+"""
+
+import re
+
+from ansible.errors import AnsibleFilterError
+
+LAST_MOVE_TAG = "spillover:last-move"  # the tag key files/scaler/scaler.py writes
+_REQUIRED = (
+    "account_id",
+    "region",
+    "cluster_name",
+    "service_name",
+    "listener_arn",
+    "lambda_target_group_arn",
+    "ecs_target_group_arn",
+    "spill_alarm_names",
+    "function_name",
+)
+_OPTIONAL = ("partition", "rule_arn", "warm_alarm_names", "log_group_name")
+_PATTERNS = {
+    "account_id": r"[0-9]{12}",
+    "region": r"[a-z]{2}(-[a-z]+)+-[0-9]",
+    "partition": r"aws(-[a-z]+)*",
+    "cluster_name": r"[A-Za-z0-9_-]{1,255}",
+    "service_name": r"[A-Za-z0-9_-]{1,255}",
+    "function_name": r"[A-Za-z0-9_-]{1,64}",
+    "log_group_name": r"[A-Za-z0-9_/.#-]{1,512}",
+}
+_ALARM_NAME = re.compile(r"[^\x00-\x1f*?]{1,255}")
+
+
+def _problems(data: dict) -> list[str]:
+    problems = [f"{key} is required" for key in _REQUIRED if data.get(key) in (None, "", [])]
+    problems += [f"unknown key {key!r}" for key in sorted(set(data) - set(_REQUIRED) - set(_OPTIONAL))]
+    for key, pattern in _PATTERNS.items():
+        value = data.get(key)
+        if value in (None, "") and key in _REQUIRED:
+            continue
+        if value is not None and not (isinstance(value, str) and re.fullmatch(pattern, value)):
+            problems.append(f"{key} must be a string matching {pattern}, got {value!r}")
+    for key in ("spill_alarm_names", "warm_alarm_names"):
+        names = data.get(key) or []
+        if not isinstance(names, list) or not all(isinstance(n, str) and _ALARM_NAME.fullmatch(n) for n in names):
+            problems.append(f"{key} must be a list of alarm names (no wildcards), got {names!r}")
+    return problems
+
+
+def _arn_problems(data: dict, prefix: str) -> list[str]:
+    expected = {
+        "listener_arn": prefix + r"listener/app/[^/]+/[0-9a-f]+/[0-9a-f]+",
+        "rule_arn": prefix + r"listener-rule/app/[^/]+/[0-9a-f]+/[0-9a-f]+/[0-9a-f]+",
+        "lambda_target_group_arn": prefix + r"targetgroup/[^/]+/[0-9a-f]+",
+        "ecs_target_group_arn": prefix + r"targetgroup/[^/]+/[0-9a-f]+",
+    }
+    problems = []
+    for key, pattern in expected.items():
+        value = data.get(key)
+        if value and not (isinstance(value, str) and re.fullmatch(pattern, value)):
+            problems.append(f"{key} must be an application load balancer ARN in this account and region, got {value!r}")
+    listener, rule = data.get("listener_arn"), data.get("rule_arn")
+    if not problems and rule and not rule.startswith(listener.replace(":listener/", ":listener-rule/") + "/"):
+        problems.append("rule_arn must be a rule of listener_arn")
+    return problems
+
+
+def scaler_policy(data: dict) -> dict:
+    """Return the least-privilege IAM policy document of the scaler described by ``data``."""
+    if not isinstance(data, dict):
+        raise AnsibleFilterError(f"scaler_policy expects a dict of the scaler's settings, got {type(data).__name__}")
+    problems = _problems(data)
+    if not problems:
+        partition = data.get("partition") or "aws"
+        region, account = data["region"], data["account_id"]
+        problems = _arn_problems(data, re.escape(f"arn:{partition}:elasticloadbalancing:{region}:{account}:"))
+    if problems:
+        raise AnsibleFilterError("invalid scaler_policy input: " + "; ".join(problems))
+
+    alarms = list(dict.fromkeys(data["spill_alarm_names"] + (data.get("warm_alarm_names") or [])))
+    moved_arn = data.get("rule_arn") or data["listener_arn"]
+    log_group = data.get("log_group_name") or f"/aws/lambda/{data['function_name']}"
+    log_group_arn = f"arn:{partition}:logs:{region}:{account}:log-group:{log_group}"
+    service_arn = f"arn:{partition}:ecs:{region}:{account}:service/{data['cluster_name']}/{data['service_name']}"
+    modify = "elasticloadbalancing:ModifyRule" if data.get("rule_arn") else "elasticloadbalancing:ModifyListener"
+    describe = (
+        "elasticloadbalancing:DescribeRules" if data.get("rule_arn") else "elasticloadbalancing:DescribeListeners"
+    )
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadOwnAlarmStates",
+                "Effect": "Allow",
+                "Action": ["cloudwatch:DescribeAlarms"],
+                "Resource": [f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{name}" for name in alarms],
+            },
+            {
+                "Sid": "ReadLoadBalancerStateElbDescribeHasNoResourceLevelPermissions",
+                "Effect": "Allow",
+                "Action": sorted(
+                    [
+                        describe,
+                        "elasticloadbalancing:DescribeTags",
+                        "elasticloadbalancing:DescribeTargetGroupAttributes",
+                        "elasticloadbalancing:DescribeTargetHealth",
+                    ]
+                ),
+                "Resource": "*",
+            },
+            {
+                "Sid": "ReadAndScaleTheSpillService",
+                "Effect": "Allow",
+                "Action": ["ecs:DescribeServices", "ecs:UpdateService"],
+                "Resource": [service_arn],
+            },
+            {
+                "Sid": "MoveForwardWeights",
+                "Effect": "Allow",
+                "Action": [modify],
+                "Resource": [moved_arn],
+            },
+            {
+                "Sid": "RememberLastMoveInOwnTag",
+                "Effect": "Allow",
+                "Action": ["elasticloadbalancing:AddTags"],
+                "Resource": [moved_arn],
+                "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": [LAST_MOVE_TAG]}},
+            },
+            {
+                "Sid": "WriteOwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
+            },
+        ],
+    }
+
+
+class FilterModule:
+    """spillover.lambda_ecs filters."""
+
+    def filters(self):
+        return {"scaler_policy": scaler_policy}
