@@ -388,8 +388,13 @@ class Scaler:
 
     @classmethod
     def from_environment(
-        cls, environ: Mapping[str, str] = os.environ, clock: Callable[[], datetime] = utc_now, boto_config=BOTO_CONFIG
+        cls,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        boto_config: Config = BOTO_CONFIG,
     ) -> Scaler:
+        """A scaler configured by ``environ`` (default: the process environment), with its boto3 clients."""
+        environ = os.environ if environ is None else environ
         config = load_config(environ)
         region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
         endpoint = environ.get("AWS_ENDPOINT_URL") or None

@@ -325,6 +325,7 @@ def run_handler(env: dict[str, str], event) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from typing import NamedTuple
 
 import pytest
 
@@ -240,6 +241,13 @@ def test_a_new_alarm_during_recovery_steps_up_again_after_the_step_time():
     assert (later.action, later.ecs_share) == ("step_up", 50)
 
 
+class Tick(NamedTuple):
+    second: int
+    action: str
+    share: int
+    desired: int
+
+
 def simulate(alarm_at, healthy_at, seconds: int, tick: int = 10, config=CONFIG):
     """Run ``decide`` every ``tick`` seconds over a fake world that applies each decision; return the history.
 
@@ -267,12 +275,12 @@ def simulate(alarm_at, healthy_at, seconds: int, tick: int = 10, config=CONFIG):
         if decision.ecs_share != share:
             last_move = now
         share, desired = decision.ecs_share, decision.desired_count
-        history.append((second, decision.action, share, desired))
+        history.append(Tick(second, decision.action, share, desired))
     return history
 
 
 def moves(history):
-    return [(second, share) for (second, action, share, _) in history if action in ("step_up", "step_down")]
+    return [tick for tick in history if tick.action in ("step_up", "step_down")]
 
 
 def test_flapping_alarm_steps_up_at_the_step_rate_and_never_steps_down_or_scales_in():
@@ -285,10 +293,10 @@ def test_flapping_alarm_steps_up_at_the_step_rate_and_never_steps_down_or_scales
 
     history = simulate(alarm_at, healthy_at, seconds=900)
     moved = moves(history)
-    assert [share for _, share in moved] == [25, 50, 100]
-    assert all(later - earlier >= CONFIG.step_seconds for (earlier, _), (later, _) in pairwise(moved))
-    assert not any(action in ("step_down", "scale_in", "fail_back") for _, action, _, _ in history)
-    assert history[-1][2:] == (100, 4)
+    assert [tick.share for tick in moved] == [25, 50, 100]
+    assert all(later.second - earlier.second >= CONFIG.step_seconds for earlier, later in pairwise(moved))
+    assert not any(tick.action in ("step_down", "scale_in", "fail_back") for tick in history)
+    assert (history[-1].share, history[-1].desired) == (100, 4)
 
 
 def test_full_cycle_spill_then_recovery_with_cooldown_steps_and_drain():
@@ -301,11 +309,11 @@ def test_full_cycle_spill_then_recovery_with_cooldown_steps_and_drain():
 
     history = simulate(alarm_at, healthy_at, seconds=1500)
     moved = moves(history)
-    assert [share for _, share in moved] == [25, 50, 100, 50, 25, 0]
-    downs = [second for second, share in moved[3:]]
+    assert [tick.share for tick in moved] == [25, 50, 100, 50, 25, 0]
+    downs = [tick.second for tick in moved[3:]]
     assert downs[0] >= 300 + CONFIG.cooldown_seconds
     assert all(later - earlier >= CONFIG.step_seconds for earlier, later in pairwise(downs))
-    scale_ins = [(second, desired) for second, action, _, desired in history if action == "scale_in"]
-    assert len(scale_ins) == 1 and scale_ins[0][1] == CONFIG.standby_tasks
-    assert scale_ins[0][0] >= downs[-1] + CONFIG.drain_seconds
+    scale_ins = [tick for tick in history if tick.action == "scale_in"]
+    assert len(scale_ins) == 1 and scale_ins[0].desired == CONFIG.standby_tasks
+    assert scale_ins[0].second >= downs[-1] + CONFIG.drain_seconds
     assert history[-1][1:] == ("noop", 0, CONFIG.standby_tasks)

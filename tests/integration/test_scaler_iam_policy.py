@@ -45,13 +45,17 @@ def test_policy_covers_every_call_of_a_full_cycle_and_nothing_else(local_aws, re
     stack.set_alarm(SPILL_ALARM, "ALARM")
     stack.add_healthy_targets(2)
     actions = []
-    for _ in range(4):  # scale out + 25, 50, 100
-        actions.append(cycle.handle(SCHEDULED_EVENT)["action"])
+    for step in (25, 50, 100, 100):  # scale out and 25%, then 50%, 100%, top
+        record = cycle.handle(SCHEDULED_EVENT)
+        assert record["weights"]["ecs"] == step
+        actions.append(record["action"])
         now[0] += timedelta(seconds=61)
     stack.set_alarm(SPILL_ALARM, "OK")
-    for _ in range(4):  # 50, 25, 0, then scale in after the 300 s deregistration delay
+    for step in (50, 25, 0, 0):  # then scale in after the 300 s deregistration delay
         now[0] += timedelta(seconds=301)
-        actions.append(cycle.handle(SCHEDULED_EVENT)["action"])
+        record = cycle.handle(SCHEDULED_EVENT)
+        assert record["weights"]["ecs"] == step
+        actions.append(record["action"])
     assert actions == ["step_up", "step_up", "step_up", "noop", "step_down", "step_down", "step_down", "scale_in"]
 
     service_prefix = {"elasticloadbalancing": "elasticloadbalancing", "ecs": "ecs", "monitoring": "cloudwatch"}
