@@ -231,16 +231,19 @@ def weights_view(state, action_type="forward"):
     }
 
 
-def count_healthy(group, descriptions):
-    """Healthy targets of a group, as the spillover decision needs them.
+def count_healthy(descriptions):
+    """Healthy targets of a group, from its DescribeTargetHealth descriptions.
 
-    With health checks on (always for ip/instance groups), a target counts when its state is
-    ``healthy``. A Lambda group with health checks off counts every registered function that is not
-    draining (AWS reports those as ``unavailable``/``Target.HealthCheckDisabled``).
+    A target counts when the ALB reports it ``healthy``, or, in a Lambda target group with health
+    checks off, when it is registered (AWS reports those ``unavailable`` with the reason
+    ``Target.HealthCheckDisabled``). A group no listener uses reports ``unused``, which does not count.
     """
-    if group.get("HealthCheckEnabled") is False:
-        return sum(1 for item in descriptions if item.get("TargetHealth", {}).get("State") != "draining")
-    return sum(1 for item in descriptions if item.get("TargetHealth", {}).get("State") == "healthy")
+    return sum(
+        1
+        for item in descriptions
+        if item.get("TargetHealth", {}).get("State") == "healthy"
+        or item.get("TargetHealth", {}).get("Reason") == "Target.HealthCheckDisabled"
+    )
 
 
 def target_states(descriptions):
@@ -274,8 +277,7 @@ def unhealthy_receivers(desired, groups, health):
     return [
         group
         for group in groups
-        if desired["weights"][group["TargetGroupArn"]] > 0
-        and count_healthy(group, health[group["TargetGroupArn"]]) == 0
+        if desired["weights"][group["TargetGroupArn"]] > 0 and count_healthy(health[group["TargetGroupArn"]]) == 0
     ]
 
 
@@ -293,13 +295,13 @@ def refusal(unhealthy, desired, health):
     )
 
 
-def result_groups(state, groups_by_arn, health):
+def result_groups(state, health):
     return [
         {
             "arn": arn,
             "name": name_from_arn(arn),
             "weight": weight,
-            "healthy_targets": count_healthy(groups_by_arn[arn], health[arn]),
+            "healthy_targets": count_healthy(health[arn]),
         }
         for arn, weight in state["weights"].items()
     ]
@@ -433,6 +435,27 @@ def _listener_by_port(client, load_balancer, port):
     raise AlbForwardError(f"Load balancer '{load_balancer}' has no listener on port {port}.")
 
 
+def attached_group(entry, current):
+    """The group of ``entry`` when the current forward action already holds it, else None.
+
+    Such a group exists and is in the load balancer's VPC (AWS checked both when it was attached, and
+    refuses to delete a group in use), so it needs no DescribeTargetGroups call. Target group names are
+    unique in an account and region, so a name is matched against the names in the ARNs.
+    """
+    for arn in (current or {}).get("weights", {}):
+        if entry.get("arn") == arn or entry.get("name") == name_from_arn(arn):
+            return {"TargetGroupArn": arn, "TargetGroupName": name_from_arn(arn)}
+    return None
+
+
+def resolve_target_groups(client, entries, current):
+    """The target group of each entry, in order: from the current action, else from AWS."""
+    attached = [attached_group(entry, current) for entry in entries]
+    unknown = [entry for entry, group in pairs(entries, attached) if group is None]
+    described = iter(describe_target_groups(client, unknown)) if unknown else iter(())
+    return [group if group is not None else next(described) for group in attached]
+
+
 def describe_target_groups(client, entries):
     """The target groups of ``entries`` (each a name or an ARN), in the same order."""
     names = [entry["name"] for entry in entries if entry.get("name")]
@@ -525,12 +548,11 @@ def query_weights(client, params):
     result["action_type"] = terminal_type(selected.actions)
     if current is None:
         return dict(result, target_groups=[], stickiness_duration=0)
-    groups = describe_target_groups(client, [{"arn": arn} for arn in current["weights"]])
+    groups = [attached_group({"arn": arn}, current) for arn in current["weights"]]
     health = describe_health(client, groups)
-    by_arn = {group["TargetGroupArn"]: group for group in groups}
     return dict(
         result,
-        target_groups=result_groups(current, by_arn, health),
+        target_groups=result_groups(current, health),
         stickiness_duration=current["stickiness_duration"],
     )
 
@@ -544,12 +566,12 @@ def apply_weights(client, params, check_mode, sleep=time.sleep):
     entries = params["target_groups"]
     validate_request(entries, params["stickiness_duration"], params["allow_all_zero"])
     selected = select_action(client, params)
-    groups = describe_target_groups(client, entries)
+    current = forward_state(selected.actions)
+    groups = resolve_target_groups(client, entries, current)
     check_distinct(entries, groups)
     check_same_vpc(client, selected, groups)
     health = describe_health(client, groups)
 
-    current = forward_state(selected.actions)
     desired = desired_state(groups, entries, params["stickiness_duration"])
     changed = not same_state(current, desired)
     if current is None and not params["convert"]:
@@ -568,11 +590,10 @@ def apply_weights(client, params, check_mode, sleep=time.sleep):
         if params["verify"]:
             verify(client, selected, desired, sleep)
 
-    by_arn = {group["TargetGroupArn"]: group for group in groups}
     result = dict(
         _base_result(selected),
         action_type="forward",
-        target_groups=result_groups(desired, by_arn, health),
+        target_groups=result_groups(desired, health),
         stickiness_duration=desired["stickiness_duration"],
     )
     diff = {"before": weights_view(current, terminal_type(selected.actions)), "after": weights_view(desired)}

@@ -91,7 +91,9 @@ options:
         answers HTTP 503 for a group with no registered target. The refusal names the group and the states of its
         targets, and nothing is written.
       - A target counts as healthy when its state is C(healthy). A Lambda target group with health checks off counts
-        every registered function that is not draining.
+        every registered function (AWS reports it C(unavailable) with the reason C(Target.HealthCheckDisabled)).
+      - AWS health-checks a target group only while a listener uses it (its targets are C(unused) before), so add a
+        new group with weight V(0) first and give it weight once its targets are healthy.
       - A run that changes nothing is not refused; it warns instead.
     type: bool
     default: true

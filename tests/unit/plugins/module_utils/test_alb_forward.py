@@ -180,6 +180,42 @@ def test_weights_view_names_groups():
     }
 
 
+def test_attached_group_matches_by_arn_or_by_the_name_in_the_arn():
+    current = {"weights": {LAMBDA: 1, ECS: 0}, "stickiness_duration": 0}
+    expected = {"TargetGroupArn": ECS, "TargetGroupName": "app-ecs"}
+    assert af.attached_group({"arn": ECS, "weight": 1}, current) == expected
+    assert af.attached_group({"name": "app-ecs", "weight": 1}, current) == expected
+    assert af.attached_group({"name": "app", "weight": 1}, current) is None
+    assert af.attached_group({"name": "app-ecs", "weight": 1}, None) is None
+
+
+class TargetGroupsOnly:
+    """Answers DescribeTargetGroups for ``known`` groups and records what it was asked."""
+
+    def __init__(self, *known):
+        self.known = known
+        self.asked = []
+
+    def describe_target_groups(self, aws_retry, **query):
+        assert aws_retry is True
+        self.asked.append(query)
+        wanted = query.get("Names") or query.get("TargetGroupArns")
+        return {"TargetGroups": [g for g in self.known if {g["TargetGroupName"], g["TargetGroupArn"]} & set(wanted)]}
+
+
+def test_resolve_target_groups_describes_only_groups_not_in_the_action():
+    spare = {"TargetGroupArn": f"{ARN}:targetgroup/spare/6", "TargetGroupName": "spare", "VpcId": "vpc-1"}
+    client = TargetGroupsOnly(spare)
+    current = {"weights": {LAMBDA: 1}, "stickiness_duration": 0}
+    resolved = af.resolve_target_groups(client, [{"name": "spare", "weight": 1}, {"arn": LAMBDA, "weight": 1}], current)
+    assert resolved == [spare, {"TargetGroupArn": LAMBDA, "TargetGroupName": "app-lambda"}]
+    assert client.asked == [{"Names": ["spare"]}]
+
+    client.asked.clear()
+    af.resolve_target_groups(client, [{"name": "app-lambda", "weight": 1}], current)
+    assert client.asked == []
+
+
 # --- health ------------------------------------------------------------------------------------
 
 
@@ -193,24 +229,23 @@ def health(*states, port=None):
     return descriptions
 
 
-def test_count_healthy_with_health_checks_on_counts_only_healthy_targets():
-    group = {"HealthCheckEnabled": True}
-    assert af.count_healthy(group, health(("healthy", None), ("unhealthy", "Target.FailedHealthChecks"))) == 1
-    assert af.count_healthy(group, health(("initial", "Elb.RegistrationInProgress"))) == 0
-    assert af.count_healthy(group, []) == 0
+def test_count_healthy_counts_healthy_targets():
+    assert af.count_healthy(health(("healthy", None), ("unhealthy", "Target.FailedHealthChecks"))) == 1
+    assert af.count_healthy(health(("initial", "Elb.RegistrationInProgress"))) == 0
+    assert af.count_healthy(health(("unused", "Target.NotInUse"))) == 0
+    assert af.count_healthy(health(("draining", "Target.DeregistrationInProgress"))) == 0
+    assert af.count_healthy([]) == 0
 
 
 def test_count_healthy_of_a_lambda_group_with_health_checks_off_counts_registered_functions():
-    group = {"HealthCheckEnabled": False, "TargetType": "lambda"}
-    assert af.count_healthy(group, health(("unavailable", "Target.HealthCheckDisabled"))) == 1
-    assert af.count_healthy(group, health(("draining", "Target.DeregistrationInProgress"))) == 0
-    assert af.count_healthy(group, []) == 0
+    assert af.count_healthy(health(("unavailable", "Target.HealthCheckDisabled"))) == 1
+    assert af.count_healthy(health(("unavailable", "Target.InvalidState"))) == 0
 
 
 def test_refusal_names_the_group_and_its_target_states():
     groups = [
-        {"TargetGroupArn": LAMBDA, "TargetGroupName": "app-lambda", "HealthCheckEnabled": False},
-        {"TargetGroupArn": ECS, "TargetGroupName": "app-ecs", "HealthCheckEnabled": True},
+        {"TargetGroupArn": LAMBDA, "TargetGroupName": "app-lambda"},
+        {"TargetGroupArn": ECS, "TargetGroupName": "app-ecs"},
     ]
     desired = {"weights": {LAMBDA: 0, ECS: 50}, "stickiness_duration": 0}
     by_arn = {LAMBDA: [], ECS: health(("unhealthy", "Target.Timeout"), port=8080)}
