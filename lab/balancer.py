@@ -1,0 +1,435 @@
+"""The deployed listener as an HTTP proxy on loopback: weighted routing, health checks, ALB error codes.
+
+* Weights are the listener's forward weights, re-read from the AWS about every second (the real ALB
+  also takes a moment to apply a change).
+* Targets of each group are the ones registered in the AWS plus the tasks the lab's ECS follower has
+  attached (registered with ECS, health checks still running). ``ip`` targets are health-checked with the
+  group's path, interval, timeout, thresholds and success codes; requests go to healthy targets only,
+  and to all of them when none is healthy (fail-open).
+* 502 when a Lambda invocation is throttled or fails (``LambdaUserError``) or a target refuses the
+  connection; 503 when the chosen group has no registered target; 504 when a target does not answer
+  within the load balancer's idle timeout.
+* One access-log line (JSON) per request, and the ``AWS/ApplicationELB`` metrics.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import itertools
+import json
+import logging
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+from lab.aws import Aws
+from lab.lambda_runtime import LambdaRuntime
+from lab.metrics import MetricsPublisher
+from lab.stack import Stack, TargetGroup, read_weights
+
+LOG = logging.getLogger(__name__)
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
+MAX_LAMBDA_BODY = 1024 * 1024
+SERVED_BY_HEADER = "X-Lab-Target-Group"
+
+
+@dataclass
+class TargetHealth:
+    """The health-check state machine of one ``ip`` target, as the ALB keeps it."""
+
+    state: str = "initial"  # initial, healthy, unhealthy
+    successes: int = 0
+    failures: int = 0
+    next_check: float = 0.0
+    checking: bool = False
+
+    def record(self, ok: bool, healthy_threshold: int, unhealthy_threshold: int) -> str | None:
+        """Count one check; return the new state when it changes."""
+        if ok:
+            self.successes, self.failures = self.successes + 1, 0
+            if self.state != "healthy" and self.successes >= healthy_threshold:
+                self.state = "healthy"
+                return self.state
+        else:
+            self.failures, self.successes = self.failures + 1, 0
+            if self.state != "unhealthy" and self.failures >= unhealthy_threshold:
+                self.state = "unhealthy"
+                return self.state
+        return None
+
+
+@dataclass
+class AccessRecord:
+    start: float
+    end: float
+    target_group: str  # lambda, ecs or - (none chosen)
+    target: str
+    status: int
+    reason: str
+    path: str
+
+    @property
+    def latency_ms(self) -> float:
+        return (self.end - self.start) * 1000
+
+
+@dataclass
+class _Group:
+    config: TargetGroup
+    label: str
+    registered: set[str] = field(default_factory=set)  # from the AWS: function ARN or "ip:port"
+    attached: set[str] = field(default_factory=set)  # from the lab's ECS follower: "ip:port"
+    health: dict[str, TargetHealth] = field(default_factory=dict)
+    round_robin: itertools.count = field(default_factory=itertools.count)
+
+    def targets(self) -> list[str]:
+        return sorted(self.registered | self.attached)
+
+
+class LoadBalancer:
+    def __init__(
+        self,
+        aws: Aws,
+        stack: Stack,
+        lambda_runtime: LambdaRuntime | None,
+        access_log: Path,
+        metrics: MetricsPublisher | None = None,
+        port: int = 0,
+        refresh_seconds: float = 1.0,
+        seed: int | None = None,
+    ) -> None:
+        self.aws = aws
+        self.stack = stack
+        self.lambda_runtime = lambda_runtime
+        self.metrics = metrics
+        self.refresh_seconds = refresh_seconds
+        self.groups = {
+            stack.lambda_target_group.arn: _Group(stack.lambda_target_group, "lambda"),
+            stack.ecs_target_group.arn: _Group(stack.ecs_target_group, "ecs"),
+        }
+        self.weights: dict[str, int] = {}
+        self.records: list[AccessRecord] = []
+        self.health_listeners: list = []
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._log = open(access_log, "a", buffering=1)  # noqa: SIM115 (closed by stop())
+        self._checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lab-health")
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._server.daemon_threads = True
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> LoadBalancer:
+        self.refresh()
+        for target, name in ((self._server.serve_forever, "lab-alb"), (self._refresh_loop, "lab-alb-refresh")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._checks.shutdown(wait=False, cancel_futures=True)
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._log.close()
+
+    # -- control plane -----------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read weights and registered targets from the AWS."""
+        elbv2 = self.aws.client("elbv2")
+        weights = read_weights(self.aws, self.stack.listener_arn)
+        registered = {}
+        for arn in self.groups:
+            descriptions = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+            registered[arn] = {
+                target["Target"]["Id"]
+                if self.groups[arn].config.target_type == "lambda"
+                else f"{target['Target']['Id']}:{target['Target'].get('Port', self.groups[arn].config.port)}"
+                for target in descriptions
+                if target["TargetHealth"]["State"] not in ("unused", "draining")
+            }
+        with self._lock:
+            self.weights = weights
+            for arn, targets in registered.items():
+                self.groups[arn].registered = targets
+                self._forget_gone(self.groups[arn])
+
+    def attach(self, target_group_arn: str, target: str) -> None:
+        """A task the lab started: health checks begin now, as when ECS registers a task."""
+        with self._lock:
+            self.groups[target_group_arn].attached.add(target)
+
+    def detach(self, target_group_arn: str, target: str) -> None:
+        with self._lock:
+            group = self.groups[target_group_arn]
+            group.attached.discard(target)
+            group.registered.discard(target)
+            self._forget_gone(group)
+
+    def health_of(self, target_group_arn: str) -> dict[str, str]:
+        with self._lock:
+            group = self.groups[target_group_arn]
+            return {target: self._state(group, target) for target in group.targets()}
+
+    def _forget_gone(self, group: _Group) -> None:
+        current = set(group.targets())
+        for target in list(group.health):
+            if target not in current:
+                del group.health[target]
+
+    def _state(self, group: _Group, target: str) -> str:
+        if group.config.target_type == "lambda" or not group.config.health_check_enabled:
+            return "healthy"
+        return group.health.setdefault(target, TargetHealth()).state
+
+    def _refresh_loop(self) -> None:
+        next_refresh = 0.0
+        while not self._stop.wait(0.25):
+            if time.monotonic() >= next_refresh:
+                next_refresh = time.monotonic() + self.refresh_seconds
+                try:
+                    self.refresh()
+                except Exception:
+                    LOG.exception("load balancer: refresh from the AWS failed")
+            self._schedule_health_checks()
+
+    # -- health checks -----------------------------------------------------------------------------------
+    def _schedule_health_checks(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            due = []
+            for group in self.groups.values():
+                if group.config.target_type != "ip" or not group.config.health_check_enabled:
+                    continue
+                for target in group.targets():
+                    health = group.health.setdefault(target, TargetHealth())
+                    if not health.checking and health.next_check <= now:
+                        health.checking = True
+                        health.next_check = now + group.config.health_check_interval
+                        due.append((group, target, health))
+        for group, target, health in due:
+            try:
+                self._checks.submit(self._check, group, target, health)
+            except RuntimeError:  # shutting down
+                return
+
+    def _check(self, group: _Group, target: str, health: TargetHealth) -> None:
+        host, port = target.rsplit(":", 1)
+        config = group.config
+        try:
+            connection = http.client.HTTPConnection(host, int(port), timeout=config.health_check_timeout)
+            connection.request("GET", config.health_check_path, headers={"User-Agent": "ELB-HealthChecker/2.0"})
+            ok = config.is_success(connection.getresponse().status)
+            connection.close()
+        except OSError:
+            ok = False
+        with self._lock:
+            health.checking = False
+            change = health.record(ok, config.healthy_threshold, config.unhealthy_threshold)
+        if change:
+            LOG.info("target %s of %s is now %s", target, config.name, change)
+            for listener in self.health_listeners:
+                listener(config.arn, target, change)
+
+    # -- data plane --------------------------------------------------------------------------------------
+    def choose_group(self) -> _Group | None:
+        with self._lock:
+            weighted = [(arn, weight) for arn, weight in self.weights.items() if weight > 0 and arn in self.groups]
+        if not weighted:
+            return None
+        arns, weights = zip(*weighted, strict=True)
+        return self.groups[self._random.choices(arns, weights=weights)[0]]
+
+    def choose_target(self, group: _Group) -> str | None:
+        with self._lock:
+            targets = group.targets()
+            if not targets:
+                return None
+            healthy = [target for target in targets if self._state(group, target) == "healthy"]
+            pool = healthy or targets  # fail-open: no healthy target means every target gets traffic
+            return pool[next(group.round_robin) % len(pool)]
+
+    def record(self, entry: AccessRecord) -> None:
+        with self._lock:
+            self.records.append(entry)
+        self._log.write(
+            json.dumps(
+                {
+                    "time": round(entry.start, 3),
+                    "target_group": entry.target_group,
+                    "target": entry.target,
+                    "status": entry.status,
+                    "latency_ms": round(entry.latency_ms, 1),
+                    "reason": entry.reason,
+                    "path": entry.path,
+                }
+            )
+            + "\n"
+        )
+        if self.metrics:
+            self._publish(entry)
+
+    def _publish(self, entry: AccessRecord) -> None:
+        lb = {"LoadBalancer": self.stack.load_balancer_dimension}
+        namespace = "AWS/ApplicationELB"
+        self.metrics.add(namespace, "RequestCount", lb, 1)
+        group = next((g for g in self.groups.values() if g.label == entry.target_group), None)
+        per_group = {**lb, "TargetGroup": group.config.dimension} if group else None
+        if per_group:
+            self.metrics.add(namespace, "RequestCount", per_group, 1)
+        if entry.reason:  # generated by the load balancer, not the target
+            self.metrics.add(namespace, "HTTPCode_ELB_5XX_Count", lb, 1)
+            self.metrics.add(namespace, f"HTTPCode_ELB_{entry.status}_Count", lb, 1)
+            if entry.reason.startswith("Lambda") and per_group:
+                self.metrics.add(namespace, "LambdaUserError", per_group, 1)
+        elif per_group:
+            self.metrics.add(namespace, f"HTTPCode_Target_{entry.status // 100}XX_Count", per_group, 1)
+            self.metrics.add(namespace, "TargetResponseTime", per_group, entry.latency_ms / 1000, "Seconds")
+
+    def _handler_class(self):
+        balancer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "lab-alb"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def _serve(self) -> None:
+                start = time.time()
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                group = balancer.choose_group()
+                label, target, reason = (group.label if group else "-"), "-", ""
+                if group is None:
+                    status, headers, payload, reason = _error(503, "NoTargetGroupWeight")
+                else:
+                    target = balancer.choose_target(group) or "-"
+                    if target == "-":
+                        status, headers, payload, reason = _error(503, "NoRegisteredTargets")
+                    elif group.config.target_type == "lambda":
+                        status, headers, payload, reason = balancer._lambda(group.config, self, body)
+                    else:
+                        status, headers, payload, reason = balancer._forward(target, self, body)
+                # Logged before the answer leaves, so a client that got its answer finds its log line.
+                balancer.record(AccessRecord(start, time.time(), label, target, status, reason, self.path))
+                self.send_response(status)
+                for name, value in headers:
+                    if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
+                        self.send_header(name, value)
+                self.send_header(SERVED_BY_HEADER, label)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+
+        return Handler
+
+    def _lambda(self, config: TargetGroup, request: BaseHTTPRequestHandler, body: bytes):
+        if self.lambda_runtime is None:
+            return _error(502, "LambdaUnhandled")
+        if len(body) > MAX_LAMBDA_BODY:
+            return _error(413, "LambdaRequestTooLarge")
+        event = alb_event(config, request.command, request.path, list(request.headers.items()), body)
+        result = self.lambda_runtime.invoke(event)
+        if result.outcome == "throttled":
+            return _error(502, "LambdaThrottling")
+        if result.outcome == "timeout":
+            return _error(502, "LambdaTimeout")
+        if result.outcome != "ok":
+            return _error(502, "LambdaUnhandled")
+        try:
+            return lambda_response(result.payload)
+        except (KeyError, TypeError, ValueError):
+            return _error(502, "LambdaInvalidResponse")
+
+    def _forward(self, target: str, request: BaseHTTPRequestHandler, body: bytes):
+        host, port = target.rsplit(":", 1)
+        headers = {name: value for name, value in request.headers.items() if name.lower() not in HOP_BY_HOP}
+        headers["X-Forwarded-For"] = request.client_address[0]
+        headers["X-Forwarded-Proto"] = "http"
+        headers["X-Forwarded-Port"] = str(self.stack.listener_port)
+        headers["Connection"] = "close"
+        try:
+            connection = http.client.HTTPConnection(host, int(port), timeout=self.stack.idle_timeout)
+            connection.request(request.command, request.path, body=body or None, headers=headers)
+            response = connection.getresponse()
+            payload = response.read()
+            connection.close()
+            return response.status, response.getheaders(), payload, ""
+        except TimeoutError:
+            return _error(504, "TargetTimeout")
+        except OSError:
+            return _error(502, "TargetConnectionError")
+        except http.client.HTTPException:
+            return _error(502, "TargetResponseInvalid")
+
+
+def _error(status: int, reason: str):
+    phrase = {413: "Request Entity Too Large", 502: "Bad Gateway", 503: "Service Temporarily Unavailable"}.get(
+        status, "Gateway Time-out"
+    )
+    body = f"<html><body><center><h1>{status} {phrase}</h1></center></body></html>".encode()
+    return status, [("Content-Type", "text/html")], body, reason
+
+
+def alb_event(config: TargetGroup, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes) -> dict:
+    """The event an ALB sends to a Lambda target (query values stay URL-encoded, as the ALB leaves them)."""
+    parts = urlsplit(raw_path)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    try:
+        text, encoded = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode(), True
+    event = {
+        "requestContext": {"elb": {"targetGroupArn": config.arn}},
+        "httpMethod": method,
+        "path": parts.path or "/",
+        "body": text,
+        "isBase64Encoded": encoded,
+    }
+    lowered = [(name.lower(), value) for name, value in headers]
+    if config.multi_value_headers:
+        event["multiValueQueryStringParameters"] = {}
+        for name, value in query:
+            event["multiValueQueryStringParameters"].setdefault(name, []).append(value)
+        event["multiValueHeaders"] = {}
+        for name, value in lowered:
+            event["multiValueHeaders"].setdefault(name, []).append(value)
+    else:  # without multi-value headers the ALB keeps the last value of each
+        event["queryStringParameters"] = dict(query)
+        event["headers"] = dict(lowered)
+    return event
+
+
+def lambda_response(payload: dict) -> tuple[int, list[tuple[str, str]], bytes, str]:
+    """Translate a Lambda response for the ALB; a malformed one raises (the ALB answers 502)."""
+    status = int(payload["statusCode"])
+    headers: list[tuple[str, str]] = []
+    for name, values in (payload.get("multiValueHeaders") or {}).items():
+        headers.extend((name, str(value)) for value in values)
+    if not headers:
+        headers = [(name, str(value)) for name, value in (payload.get("headers") or {}).items()]
+    body = payload.get("body") or ""
+    data = base64.b64decode(body) if payload.get("isBase64Encoded") else str(body).encode()
+    if len(data) > MAX_LAMBDA_BODY:
+        raise ValueError("response larger than 1 MB")
+    return status, headers, data, ""

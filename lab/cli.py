@@ -1,0 +1,186 @@
+"""``python -m lab run|compare``: deploy (or find) the lab stack, run the burst, report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+
+from lab import report
+from lab.aws import Aws, local_endpoint
+from lab.load import BurstProfile, LoadGenerator
+from lab.runner import FAULTS, ROOT, SCALERS, RunSettings, run_burst
+from lab.stack import StackNotFound, discover
+
+LOG = logging.getLogger("lab")
+INVENTORY = ROOT / "inventories" / "lab"
+SITE = ROOT / "playbooks" / "site.yml"
+PROFILES = {
+    "burst": BurstProfile(),
+    "short": BurstProfile(baseline=5, ramp=5, hold=40, ramp_down=5, tail=15),
+}
+
+
+def _answers(endpoint: str) -> bool:
+    try:
+        urllib.request.urlopen(endpoint + "/moto-api/data.json", timeout=2).read()
+        return True
+    except OSError:
+        return False
+
+
+def inventory_stack_name() -> str | None:
+    """``spillover_stack_name`` of the lab inventory's host, when the inventory exists."""
+    if not INVENTORY.exists():
+        return None
+    command = [str(Path(sys.executable).with_name("ansible-inventory")), "-i", str(INVENTORY), "--list"]
+    completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    if completed.returncode != 0:
+        return None
+    hostvars = json.loads(completed.stdout).get("_meta", {}).get("hostvars", {})
+    names = [
+        variables["spillover_stack_name"] for variables in hostvars.values() if "spillover_stack_name" in variables
+    ]
+    return names[0] if names else None
+
+
+def ensure_stack(aws: Aws, stack: str, deploy: str) -> None:
+    """Deploy with playbooks/site.yml -i inventories/lab, or (until they exist, or when asked) the fixture."""
+    if deploy == "never":
+        discover(aws, stack)
+        return
+    if deploy == "auto":
+        try:
+            discover(aws, stack)
+            print(f"lab: using the stack {stack} already deployed at {aws.endpoint}")
+            return
+        except StackNotFound:
+            pass
+    if deploy in ("auto", "site") and SITE.exists() and INVENTORY.exists():
+        print(f"lab: deploying {stack} with {SITE.relative_to(ROOT)} -i {INVENTORY.relative_to(ROOT)} ...")
+        env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "build" / "collections")}
+        command = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(INVENTORY), str(SITE)]
+        completed = subprocess.run(command, cwd=ROOT, env=env)
+        if completed.returncode != 0:
+            raise SystemExit(f"lab: deploying the stack failed (exit {completed.returncode})")
+        return
+    from lab.stack_fixture import FixtureSettings, create_stack
+
+    print(f"lab: playbooks/site.yml or inventories/lab missing: creating {stack} with lab/stack_fixture.py")
+    create_stack(aws, FixtureSettings(stack=stack), ROOT / "build" / "lambda")
+
+
+def _print_summary(summaries: dict[str, dict]) -> None:
+    print()
+    print("\n".join(report.table(summaries)))
+
+
+def _external(args, profile: BurstProfile) -> int:
+    """Only the load and the client-side report, against a real ALB (``--target``/``TARGET``)."""
+    directory = Path(args.output) / f"{time.strftime('%Y%m%d-%H%M%S')}-target"
+    directory.mkdir(parents=True, exist_ok=True)
+    load = LoadGenerator(args.target, profile, args.reserved_concurrency, directory).start()
+    t0 = time.time()
+    try:
+        while load.running() and time.time() - t0 < profile.duration + 10:
+            time.sleep(1)
+    finally:
+        load.stop()
+    data = report.RunData("target", t0, load.records(), [], [], [], [], [])
+    summary = report.write_all(data, directory)
+    _print_summary({"target": summary})
+    print(f"\nreport: {directory / 'report.md'}  plot: {directory / 'timeline.png'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
+    parser.add_argument("command", choices=["run", "compare"])
+    parser.add_argument("--stack", help="stack name (default: spillover_stack_name of inventories/lab)")
+    parser.add_argument("--endpoint", default=os.environ.get("LAB_AWS_ENDPOINT") or local_endpoint())
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--deploy", choices=["auto", "site", "fixture", "never"], default="auto")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="burst")
+    parser.add_argument("--scaler", choices=SCALERS, default="project")
+    parser.add_argument("--fault", action="append", choices=FAULTS, default=[])
+    parser.add_argument("--start-delay", type=float, default=float(os.environ.get("LAB_START_DELAY", "15")))
+    parser.add_argument("--schedule-seconds", type=float, help="run the schedule rule this often (default: step time)")
+    parser.add_argument("--output", default=str(ROOT / "lab" / "output"))
+    parser.add_argument("--target", default=os.environ.get("TARGET"), help="a real ALB URL: run only the load")
+    parser.add_argument("--reserved-concurrency", type=int, default=10, help="with --target: the function's limit")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    profile = PROFILES[args.profile]
+    if args.target:
+        return _external(args, profile)
+
+    started_local_aws = False
+    if args.endpoint == local_endpoint() and not _answers(args.endpoint):
+        subprocess.run([str(ROOT / "scripts" / "local-aws.sh"), "up"], cwd=ROOT, check=True)
+        started_local_aws = True
+    try:
+        aws = Aws(args.endpoint, args.region)
+        stack_name = args.stack or inventory_stack_name() or "spillover-lab"
+        ensure_stack(aws, stack_name, args.deploy)
+        stack = discover(aws, stack_name)
+        settings = RunSettings(
+            stack=stack_name,
+            endpoint=args.endpoint,
+            region=args.region,
+            output=Path(args.output),
+            profile=profile,
+            scaler=args.scaler,
+            faults=tuple(args.fault),
+            start_delay=args.start_delay,
+            schedule_seconds=args.schedule_seconds,
+            progress=not args.quiet,
+        )
+        if args.command == "run":
+            _, summary, directory = run_burst(settings, stack)
+            _print_summary({settings.scaler: summary})
+            print(f"\nreport: {directory / 'report.md'}\nplot:   {directory / 'timeline.png'}")
+            return 0
+        return compare(settings, stack)
+    except KeyboardInterrupt:
+        print("lab: interrupted; every process the lab started has been stopped")
+        return 130
+    finally:
+        if started_local_aws:
+            subprocess.run([str(ROOT / "scripts" / "local-aws.sh"), "down"], cwd=ROOT, check=False)
+
+
+def compare(settings: RunSettings, stack) -> int:
+    summaries, directories = {}, {}
+    labels = {"off": "no spillover", "seed": "seed baseline", "project": "project scaler"}
+    for scaler in ("off", "seed", "project"):
+        _, summary, directory = run_burst(replace(settings, scaler=scaler, faults=(), name=scaler), stack)
+        summaries[labels[scaler]], directories[labels[scaler]] = summary, directory
+    _print_summary(summaries)
+    project, seed, none = (summaries[labels[key]] for key in ("project", "seed", "off"))
+
+    def ratio(a: int, b: int) -> str:
+        return f"{a / b:.3f}" if b else ("0 of 0" if not a else "inf")
+
+    lines = [
+        "",
+        f"failed requests: no spillover {none['failed']}, seed baseline {seed['failed']}, project {project['failed']}",
+        f"project / seed baseline failed: {ratio(project['failed'], seed['failed'])} (target <= 0.2)",
+        f"project / no spillover failed:  {ratio(project['failed'], none['failed'])} (target <= 0.1)",
+        f"project error rate after healthy + first step: {report.fmt(project['error_rate_after_step'])} (target < 1%)",
+        f"project first throttle -> first ECS-served: {project['throttle_to_ecs_s']} s,"
+        f" lab floor {project['floor_s']} s, above the floor {project['over_floor_s']} s (target <= 5 s)",
+    ]
+    lines += [f"report ({name}): {directory / 'report.md'}" for name, directory in directories.items()]
+    print("\n".join(lines))
+    comparison = settings.output / f"compare-{time.strftime('%Y%m%d-%H%M%S')}.md"
+    comparison.write_text("# Spillover lab comparison\n\n" + "\n".join(report.table(summaries) + lines) + "\n")
+    print(f"comparison: {comparison}")
+    return 0

@@ -1,0 +1,218 @@
+"""Run a deployed Lambda function's code locally: execution environments up to its reserved concurrency.
+
+Each environment is a separate Python process (:mod:`lab.lambda_worker`) that imports the handler once,
+so the first invocation in it pays a real cold start. An invocation beyond the concurrency limit is
+throttled at once, as Lambda does for synchronous calls; an invocation that overruns the function's
+timeout kills its environment, as Lambda does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.metrics import MetricsPublisher
+from lab.stack import Function
+
+WORKER = Path(__file__).with_name("lambda_worker.py")
+COLD_START_TIMEOUT = 30.0
+UNRESERVED_LIMIT = 50  # a function without reserved concurrency: bounded here to keep the machine usable
+
+
+@dataclass
+class Invocation:
+    outcome: str  # ok, throttled, error, timeout
+    payload: object = None
+    error: str = ""
+    duration_ms: float = 0.0
+    cold_start: bool = False
+
+
+def extract_code(zip_path: Path, function: Function, destination: Path) -> Path:
+    """Unpack the function's zip after checking it is the code deployed (same ``CodeSha256``)."""
+    from lab.stack_fixture import code_sha256
+
+    data = zip_path.read_bytes()
+    if function.code_sha256 and code_sha256(data) != function.code_sha256:
+        raise RuntimeError(
+            f"{zip_path} is not the code deployed to {function.name} (CodeSha256 differs): "
+            "re-deploy the stack (playbooks/site.yml) so the lab runs what is deployed"
+        )
+    destination.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(destination)
+    return destination
+
+
+class _Environment:
+    """One worker process and the pipe its replies come back on."""
+
+    def __init__(self, runtime: LambdaRuntime) -> None:
+        read_fd, write_fd = os.pipe()
+        self._buffer = b""
+        self._read_fd = read_fd
+        self.process = subprocess.Popen(
+            [sys.executable, str(WORKER), str(runtime.code_dir), runtime.function.handler, str(write_fd)],
+            stdin=subprocess.PIPE,
+            stdout=runtime.log,
+            stderr=subprocess.STDOUT,
+            env=runtime.environment,
+            pass_fds=(write_fd,),
+            start_new_session=True,
+        )
+        os.close(write_fd)
+        ready = self.read_line(COLD_START_TIMEOUT)
+        if ready is None or not ready.get("ready"):
+            self.kill()
+            raise RuntimeError(f"execution environment of {runtime.function.name} did not start")
+        self.init_ms = float(ready["init_ms"])
+
+    def read_line(self, timeout: float) -> dict | None:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            readable, _, _ = select.select([self._read_fd], [], [], remaining)
+            if not readable:
+                return None
+            chunk = os.read(self._read_fd, 65536)
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return json.loads(line)
+
+    def invoke(self, event: dict, timeout: float) -> dict | None:
+        request = {"event": event, "timeout": timeout, "request_id": str(uuid.uuid4())}
+        try:
+            self.process.stdin.write((json.dumps(request) + "\n").encode())
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return None
+        return self.read_line(timeout)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        os.close(self._read_fd)
+
+
+class LambdaRuntime:
+    """Invoke ``function`` synchronously, in environments up to its reserved concurrency."""
+
+    def __init__(
+        self,
+        function: Function,
+        code_dir: Path,
+        log_path: Path,
+        extra_environment: dict[str, str] | None = None,
+        metrics: MetricsPublisher | None = None,
+    ) -> None:
+        self.function = function
+        self.code_dir = code_dir
+        self.limit = function.reserved_concurrency if function.reserved_concurrency is not None else UNRESERVED_LIMIT
+        self.log = open(log_path, "ab")  # noqa: SIM115 (closed by close())
+        self.environment = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            **function.environment,
+            **(extra_environment or {}),
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime or 'python3.12'}",
+            "LAB_FUNCTION_ARN": function.arn,
+        }
+        self.metrics = metrics
+        self._lock = threading.Lock()
+        self._idle: list[_Environment] = []
+        self._all: list[_Environment] = []
+        self._in_flight = 0
+        self.peak_in_flight = 0
+        self.cold_starts = 0
+        self._closed = False
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def _publish(self, metric: str, value: float, unit: str = "Count") -> None:
+        if self.metrics:
+            self.metrics.add("AWS/Lambda", metric, {"FunctionName": self.function.name}, value, unit)
+
+    def invoke(self, event: dict) -> Invocation:
+        with self._lock:
+            if self._closed or self._in_flight >= self.limit:
+                throttled = True
+            else:
+                throttled = False
+                self._in_flight += 1
+                self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+                concurrency = self._in_flight
+                environment = self._idle.pop() if self._idle else None
+        if throttled:
+            self._publish("Throttles", 1)
+            return Invocation("throttled", error="Rate Exceeded.")
+        self._publish("ConcurrentExecutions", concurrency)
+        self._publish("Invocations", 1)
+        cold = environment is None
+        try:
+            if environment is None:
+                environment = _Environment(self)
+                with self._lock:
+                    self._all.append(environment)
+                    self.cold_starts += 1
+            reply = environment.invoke(event, float(self.function.timeout))
+            if reply is None:  # timed out or died: the environment is gone, as in Lambda
+                self._discard(environment)
+                environment = None
+                self._publish("Errors", 1)
+                return Invocation("timeout", error="Task timed out", cold_start=cold)
+            self._publish("Duration", reply["duration_ms"], "Milliseconds")
+            if "error" in reply:
+                self._publish("Errors", 1)
+                return Invocation("error", error=reply["error"], duration_ms=reply["duration_ms"], cold_start=cold)
+            return Invocation("ok", payload=reply["result"], duration_ms=reply["duration_ms"], cold_start=cold)
+        except RuntimeError as error:
+            self._publish("Errors", 1)
+            return Invocation("error", error=str(error), cold_start=cold)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                if environment is not None and not self._closed:
+                    self._idle.append(environment)
+
+    def sample_concurrency(self) -> None:
+        """Publish the concurrency now (a second with only long invocations still has a maximum)."""
+        if self._in_flight:
+            self._publish("ConcurrentExecutions", self._in_flight)
+
+    def _discard(self, environment: _Environment) -> None:
+        environment.kill()
+        with self._lock:
+            if environment in self._all:
+                self._all.remove(environment)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            environments, self._all, self._idle = list(self._all), [], []
+        for environment in environments:
+            environment.kill()
+        self.log.close()

@@ -1,0 +1,312 @@
+"""Run one burst through the lab's data plane, or the same burst three times to compare scalers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import signal
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from lab import report
+from lab.alarms import AlarmEvaluator
+from lab.aws import Aws
+from lab.balancer import LoadBalancer
+from lab.ecs import EcsFollower
+from lab.events import EventBus
+from lab.lambda_runtime import LambdaRuntime, extract_code
+from lab.load import BurstProfile, LoadGenerator
+from lab.metrics import MetricsPublisher
+from lab.scalers import DeployedScaler, SeedBaselineScaler
+from lab.stack import Stack, discover
+
+LOG = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[1]
+FAULTS = ("never_healthy", "kill_task", "scaler_fails_once", "flapping_alarm")
+SCALERS = ("project", "seed", "off")
+
+
+@dataclass
+class RunSettings:
+    stack: str
+    endpoint: str | None
+    region: str = "us-east-1"
+    output: Path = ROOT / "lab" / "output"
+    build_dir: Path = ROOT / "build" / "lambda"
+    app_dir: Path = ROOT / "files" / "app"
+    profile: BurstProfile = field(default_factory=BurstProfile)
+    scaler: str = "project"
+    faults: tuple[str, ...] = ()
+    start_delay: float = 15.0
+    schedule_seconds: float | None = None  # default: the scaler's step time (EventBridge's minimum is 1 minute)
+    retry_seconds: float = 2.0
+    settle_tail: float = 60.0  # after the load: wait at most this long for the weights and tasks to return
+    kill_after: float = 10.0  # kill_task: seconds after the first request ECS served
+    progress: bool = True
+    name: str = ""
+
+
+def _scaler_step_seconds(stack: Stack) -> float | None:
+    if stack.scaler_function and "SPILLOVER_STEP_SECONDS" in stack.scaler_function.environment:
+        return float(stack.scaler_function.environment["SPILLOVER_STEP_SECONDS"])
+    return None
+
+
+def floor_parts(stack: Stack, settings: RunSettings, schedule_seconds: float) -> dict[str, float]:
+    """What no scaler can beat in the lab, besides alarm detection (measured per run)."""
+    group = stack.ecs_target_group
+    return {
+        "task start (lab start delay)": settings.start_delay,
+        "health threshold ((healthy threshold - 1) x interval)": (group.healthy_threshold - 1)
+        * group.health_check_interval,
+        "one step (the scaler's next scheduled re-check)": schedule_seconds,
+    }
+
+
+def reset_stack(aws: Aws, stack: Stack) -> None:
+    """Put the stack back to idle before a run: all weight on Lambda, no task, alarms OK, no ECS target."""
+    elbv2 = aws.client("elbv2")
+    from lab.stack import read_weights
+
+    weights = read_weights(aws, stack.listener_arn)
+    total = max(1, sum(weights.values()))
+    if weights.get(stack.ecs_target_group.arn, 0):
+        elbv2.modify_listener(
+            ListenerArn=stack.listener_arn,
+            DefaultActions=[
+                {
+                    "Type": "forward",
+                    "ForwardConfig": {
+                        "TargetGroups": [
+                            {"TargetGroupArn": stack.lambda_target_group.arn, "Weight": total},
+                            {"TargetGroupArn": stack.ecs_target_group.arn, "Weight": 0},
+                        ]
+                    },
+                }
+            ],
+        )
+    standby = 0
+    if stack.scaler_function:
+        standby = int(stack.scaler_function.environment.get("SPILLOVER_STANDBY_TASKS", "0") or 0)
+    aws.client("ecs").update_service(cluster=stack.service.cluster, service=stack.service.name, desiredCount=standby)
+    targets = elbv2.describe_target_health(TargetGroupArn=stack.ecs_target_group.arn)["TargetHealthDescriptions"]
+    if targets:
+        elbv2.deregister_targets(TargetGroupArn=stack.ecs_target_group.arn, Targets=[t["Target"] for t in targets])
+    for alarm in stack.alarms:
+        aws.client("cloudwatch").set_alarm_state(AlarmName=alarm.name, StateValue="OK", StateReason="lab: reset")
+
+
+class _Progress:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.tty = sys.stdout.isatty()
+
+    def show(self, line: str, final: bool = False) -> None:
+        if not self.enabled:
+            return
+        if self.tty:
+            sys.stdout.write("\r\033[K" + line + ("\n" if final else ""))
+        else:
+            sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run_burst(settings: RunSettings, stack: Stack | None = None) -> tuple[report.RunData, dict, Path]:
+    """One burst; every process it starts is stopped before it returns (also on Ctrl-C or SIGTERM)."""
+    aws = Aws(settings.endpoint, settings.region)
+    stack = stack or discover(aws, settings.stack)
+    name = settings.name or f"{settings.scaler}{'-' + '-'.join(settings.faults) if settings.faults else ''}"
+    directory = settings.output / f"{datetime.now():%Y%m%d-%H%M%S}-{name}"
+    directory.mkdir(parents=True, exist_ok=True)
+    code = directory / "code"
+    step_seconds = _scaler_step_seconds(stack)
+    schedule_rule = next((rule for rule in stack.rules if rule.schedule_expression), None)
+    schedule_seconds = (
+        settings.schedule_seconds or step_seconds or (schedule_rule.schedule_seconds if schedule_rule else 60)
+    )
+    if threading.current_thread() is threading.main_thread():
+        previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+    else:
+        previous_term = None
+    progress = _Progress(settings.progress)
+    samples: list[dict] = []
+    stop_sampling = threading.Event()
+    reset_stack(aws, stack)
+    with ExitStack() as cleanup:
+        if previous_term is not None:
+            cleanup.callback(signal.signal, signal.SIGTERM, previous_term)
+        metrics = MetricsPublisher(aws)
+        cleanup.callback(metrics.flush, True)
+        app_code = extract_code(settings.build_dir / f"{stack.name}-app.zip", stack.app_function, code / "app")
+        runtime = LambdaRuntime(stack.app_function, app_code, directory / "lambda-app.log", metrics=metrics)
+        cleanup.callback(runtime.close)
+        balancer = LoadBalancer(aws, stack, runtime, directory / "access.log", metrics=metrics).start()
+        cleanup.callback(balancer.stop)
+        follower = EcsFollower(
+            aws,
+            stack,
+            balancer,
+            directory,
+            start_delay=settings.start_delay,
+            app_dir=settings.app_dir,
+            never_healthy="never_healthy" in settings.faults,
+        ).start()
+        cleanup.callback(follower.stop)
+        invokers = {}
+        scaler = None
+        if settings.scaler == "project":
+            if stack.scaler_function is None:
+                raise RuntimeError(f"{stack.name}-scaler is not deployed: deploy the stack or use --scaler off")
+            scaler_code = extract_code(
+                settings.build_dir / f"{stack.name}-scaler.zip", stack.scaler_function, code / "scaler"
+            )
+            scaler = DeployedScaler(
+                aws,
+                stack.scaler_function,
+                scaler_code,
+                directory / "lambda-scaler.log",
+                fail_first="scaler_fails_once" in settings.faults,
+            )
+            invokers[stack.scaler_function.arn] = scaler
+        elif settings.scaler == "seed":
+            scaler = SeedBaselineScaler(aws, stack, follower)
+            if stack.scaler_function:
+                invokers[stack.scaler_function.arn] = scaler
+        if scaler is not None:
+            cleanup.callback(scaler.close)
+        bus = EventBus(
+            stack.rules,
+            invokers,
+            retry_seconds=settings.retry_seconds,
+            schedule_seconds=schedule_seconds,
+            region=aws.region,
+        ).start()
+        cleanup.callback(bus.stop)
+        evaluator = AlarmEvaluator(aws, stack.alarms, bus.put_event).start()
+        cleanup.callback(evaluator.stop)
+
+        def sample_loop() -> None:
+            while not stop_sampling.wait(1.0 - (time.time() % 1.0)):
+                runtime.sample_concurrency()
+                metrics.flush()
+                try:
+                    states = {
+                        item["AlarmName"]: item["StateValue"]
+                        for item in aws.client("cloudwatch").describe_alarms(
+                            AlarmNames=[alarm.name for alarm in stack.alarms]
+                        )["MetricAlarms"]
+                    }
+                except Exception:
+                    states = {}
+                weights = dict(balancer.weights)
+                samples.append(
+                    {
+                        "time": time.time(),
+                        "weight_lambda": weights.get(stack.lambda_target_group.arn, 0),
+                        "weight_ecs": weights.get(stack.ecs_target_group.arn, 0),
+                        **follower.counts(),
+                        "lambda_in_flight": runtime.in_flight,
+                        "alarms": states,
+                    }
+                )
+
+        sampler = threading.Thread(target=sample_loop, name="lab-sampler", daemon=True)
+        sampler.start()
+        cleanup.callback(sampler.join, 5)
+        cleanup.callback(stop_sampling.set)
+
+        load = LoadGenerator(balancer.url, settings.profile, runtime.limit, directory)
+        t0 = time.time()
+        load.start()
+        cleanup.callback(load.stop)
+        killed = False
+        flaps = 0
+        deadline = t0 + settings.profile.duration + 5
+        settle_deadline = deadline + settings.settle_tail
+        try:
+            while True:
+                time.sleep(1.0)
+                now = time.time()
+                elapsed = now - t0
+                counts = follower.counts()
+                recent = [record for record in balancer.records[-400:] if record.start >= now - 2]
+                errors = sum(record.status >= 500 for record in recent)
+                last = samples[-1] if samples else {}
+                alarms = sum(state == "ALARM" for state in last.get("alarms", {}).values())
+                progress.show(
+                    f"[{name}] {elapsed:5.0f}/{settings.profile.duration:.0f}s  req/s {len(recent) / 2:5.1f}  "
+                    f"5xx/s {errors / 2:5.1f}  weights L{last.get('weight_lambda', '?')}/E{last.get('weight_ecs', '?')}"
+                    f"  tasks d{counts['desired']} r{counts['running']} h{counts['healthy']}  alarms {alarms}"
+                )
+                if "kill_task" in settings.faults and not killed:
+                    served = [r.end for r in balancer.records if r.target_group == "ecs" and r.status < 500]
+                    if served and now - served[0] >= settings.kill_after:
+                        killed = follower.kill_one() is not None
+                flapping = "flapping_alarm" in settings.faults and flaps < 12 and stack.spill_alarm_names
+                if flapping and (flaps or "ALARM" in evaluator.states.values()):
+                    flaps += _flap(aws, stack, evaluator, bus, flaps)
+                if now >= deadline:
+                    load.stop()
+                    back = last.get("weight_ecs", 1) == 0 and counts["desired"] == counts["running"] == (
+                        int(stack.scaler_function.environment.get("SPILLOVER_STANDBY_TASKS", "0") or 0)
+                        if stack.scaler_function
+                        else 0
+                    )
+                    if back or settings.scaler == "off" or now >= settle_deadline:
+                        break
+            progress.show(f"[{name}] done after {time.time() - t0:.0f}s", final=True)
+        except KeyboardInterrupt:
+            progress.show(f"[{name}] interrupted: stopping every process", final=True)
+            raise
+    alarm_changes = list(evaluator.history)
+    decisions = scaler.decisions if scaler is not None else []
+    data = report.RunData(
+        name=name,
+        t0=t0,
+        requests=load.records(),
+        balancer=[
+            {"start": r.start, "end": r.end, "target_group": r.target_group, "status": r.status, "reason": r.reason}
+            for r in balancer.records
+        ],
+        samples=samples,
+        alarm_changes=alarm_changes,
+        scaler_actions=[
+            (moment, str(decision.get("action")), str(decision.get("reason", ""))[:160])
+            for moment, decision in decisions
+        ],
+        task_events=follower.events,
+        floor_parts=floor_parts(stack, settings, schedule_seconds),
+        spill_alarms=stack.spill_alarm_names,
+    )
+    (directory / "deliveries.jsonl").write_text(
+        "".join(json.dumps({**d.__dict__, "result": d.result}, default=str) + "\n" for d in bus.deliveries)
+    )
+    summary = report.write_all(data, directory)
+    shutil.rmtree(code, ignore_errors=True)
+    return data, summary, directory
+
+
+def _flap(aws: Aws, stack: Stack, evaluator: AlarmEvaluator, bus: EventBus, flaps: int) -> int:
+    """Fault: one spill alarm toggles every 2 s (as a metric hovering at its threshold would), 12 times."""
+    if flaps and time.time() - getattr(_flap, "last", 0) < 2:
+        return 0
+    from lab.alarms import alarm_event
+
+    alarm = next(a for a in stack.alarms if a.name == stack.spill_alarm_names[0])
+    current = evaluator.read_states().get(alarm.name, "OK")
+    state = "OK" if current == "ALARM" else "ALARM"
+    aws.client("cloudwatch").set_alarm_state(AlarmName=alarm.name, StateValue=state, StateReason="lab: flapping")
+    evaluator.history.append((time.time(), alarm.name, state))
+    bus.put_event(alarm_event(alarm, aws.region, state, current, "lab: flapping fault"))
+    _flap.last = time.time()
+    return 1

@@ -1,0 +1,80 @@
+"""Fixtures of the lab's tests: a contract stack created with boto3 in the test's private local AWS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lab.aws import Aws
+from lab.stack import Stack, discover
+from lab.stack_fixture import ROOT, FixtureSettings, create_stack
+
+REAL_APP = ROOT / "files" / "app"
+# Until files/app/app.py lands, a stdlib stand-in with the same routes and entry points is used (a fake of
+# that part only: everything else the lab runs is real).
+APP_DIR = REAL_APP if (REAL_APP / "app.py").exists() else Path(__file__).with_name("standin") / "app"
+APP_COMMAND = [] if APP_DIR == REAL_APP else ["python", "app.py"]
+
+
+@dataclass
+class LabStack:
+    aws: Aws
+    stack: Stack
+    build_dir: Path
+    arns: dict[str, str]
+
+    def rediscover(self) -> Stack:
+        self.stack = discover(self.aws, self.stack.name)
+        return self.stack
+
+    def set_weights(self, lambda_weight: int, ecs_weight: int) -> None:
+        self.aws.client("elbv2").modify_listener(
+            ListenerArn=self.stack.listener_arn,
+            DefaultActions=[
+                {
+                    "Type": "forward",
+                    "ForwardConfig": {
+                        "TargetGroups": [
+                            {"TargetGroupArn": self.stack.lambda_target_group.arn, "Weight": lambda_weight},
+                            {"TargetGroupArn": self.stack.ecs_target_group.arn, "Weight": ecs_weight},
+                        ]
+                    },
+                }
+            ],
+        )
+
+
+def quick_settings(**overrides) -> FixtureSettings:
+    """The lab inventory's idea (short periods), shorter still so that tests stay fast."""
+    settings = FixtureSettings(
+        stack="lab-test",
+        app_dir=APP_DIR,
+        container_command=APP_COMMAND,
+        alarm_period=5,
+        health_check_interval=5,
+        healthy_threshold=2,
+        unhealthy_threshold=2,
+        health_check_timeout=2,
+        deregistration_delay=1,
+        scaler_environment={
+            "SPILLOVER_SPILL_TASKS": "2",
+            "SPILLOVER_STANDBY_TASKS": "0",
+            "SPILLOVER_STEPS": "70,100",
+            "SPILLOVER_STEP_SECONDS": "4",
+            "SPILLOVER_COOLDOWN_SECONDS": "8",
+            "SPILLOVER_DRAIN_SECONDS": "1",
+        },
+    )
+    for key, value in overrides.items():
+        setattr(settings, key, value)
+    return settings
+
+
+@pytest.fixture
+def lab_stack(local_aws, tmp_path) -> LabStack:
+    aws = Aws(local_aws.endpoint)
+    settings = quick_settings()
+    arns = create_stack(aws, settings, tmp_path / "build")
+    return LabStack(aws, discover(aws, settings.stack), tmp_path / "build", arns)
