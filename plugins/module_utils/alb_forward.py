@@ -189,12 +189,11 @@ def forward_action(state):
     }
 
 
-def replace_forward(actions, state, convert):
-    """The actions to write back: the forward action replaced, every other action kept as it is.
+def replaced_index(actions, convert):
+    """Index of the action that becomes the weighted forward action.
 
-    With ``convert``, a non-forward terminal action (fixed-response, redirect) becomes the forward
-    action. Authenticate actions are kept; AWS never returns an OIDC client secret, so they are told to
-    keep the existing one.
+    That is the forward action, or with ``convert`` the terminal action of another type (fixed-response,
+    redirect); without ``convert`` a non-forward action is refused.
     """
     index = forward_index(actions)
     if index is None:
@@ -204,6 +203,17 @@ def replace_forward(actions, state, convert):
                 f"The selected action is a '{terminal_type(actions)}' action, not a forward action; "
                 "set convert=true to replace it with a weighted forward action."
             )
+    return index
+
+
+def replace_forward(actions, state, convert):
+    """The actions to write back: the forward action replaced, every other action kept as it is.
+
+    With ``convert``, a non-forward terminal action (fixed-response, redirect) becomes the forward
+    action. Authenticate actions are kept; AWS never returns an OIDC client secret, so they are told to
+    keep the existing one.
+    """
+    index = replaced_index(actions, convert)
     result = []
     for position, action in enumerate(actions):
         if position == index:
@@ -376,12 +386,12 @@ def _describe_all(client, operation, key, **kwargs):
 def select_action(client, params):
     """Find the action named by listener_arn / load_balancer+port, and rule_arn / priority."""
     validate_selector(params.get("priority"))
-    listener_arn = params.get("listener_arn")
-    rule_arn = params.get("rule_arn")
-    load_balancer = None
+    listener_arn, rule_arn, priority = params.get("listener_arn"), params.get("rule_arn"), params.get("priority")
+    load_balancer = listener = None
     if params.get("load_balancer"):
         load_balancer, listener = _listener_by_port(client, params["load_balancer"], params["port"])
         listener_arn = listener["ListenerArn"]
+
     if rule_arn:
         rule_listener = listener_arn_of_rule(rule_arn)
         if listener_arn and listener_arn != rule_listener:
@@ -392,17 +402,19 @@ def select_action(client, params):
             {"RuleNotFound": f"Rule {rule_arn} does not exist."},
         )["Rules"]
         return _from_rule(rule_listener, rules[0], load_balancer)
-    if params.get("priority") is not None:
+
+    if priority is not None:
         rules = _call(
             "list the listener's rules",
             lambda: _describe_all(client, "describe_rules", "Rules", ListenerArn=listener_arn),
             {"ListenerNotFound": f"Listener {listener_arn} does not exist."},
         )
         for rule in rules:
-            if rule.get("Priority") == str(params["priority"]):
+            if rule.get("Priority") == str(priority):
                 return _from_rule(listener_arn, rule, load_balancer)
-        raise AlbForwardError(f"Listener {listener_arn} has no rule with priority {params['priority']}.")
-    if load_balancer is None:
+        raise AlbForwardError(f"Listener {listener_arn} has no rule with priority {priority}.")
+
+    if listener is None:
         listener = _call(
             "describe the listener",
             lambda: client.describe_listeners(aws_retry=True, ListenerArns=[listener_arn]),
@@ -566,6 +578,7 @@ def apply_weights(client, params, check_mode, sleep=time.sleep):
     entries = params["target_groups"]
     validate_request(entries, params["stickiness_duration"], params["allow_all_zero"])
     selected = select_action(client, params)
+    replaced_index(selected.actions, params["convert"])
     current = forward_state(selected.actions)
     groups = resolve_target_groups(client, entries, current)
     check_distinct(entries, groups)
@@ -574,8 +587,6 @@ def apply_weights(client, params, check_mode, sleep=time.sleep):
 
     desired = desired_state(groups, entries, params["stickiness_duration"])
     changed = not same_state(current, desired)
-    if current is None and not params["convert"]:
-        replace_forward(selected.actions, desired, convert=False)  # raises the 'not a forward action' refusal
 
     unhealthy = unhealthy_receivers(desired, groups, health)
     warnings = []

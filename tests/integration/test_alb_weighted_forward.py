@@ -166,6 +166,12 @@ def test_convert_fixed_response_rule_and_query_forms(stack, recorder):
         assert result["listener_arn"] == stack.listener_arn
         assert result["stickiness_duration"] == 0
 
+    # What the info module returns feeds back (as its EXAMPLES do with ansible.utils.keep_keys): a no-op.
+    fed_back = [{"arn": group["arn"], "weight": group["weight"]} for group in info["target_groups"]]
+    restored = run(recorder, "alb_weighted_forward", {**selector, "target_groups": fed_back})
+    assert restored["changed"] is False, restored
+    assert writes(recorder) == []
+
 
 def test_require_healthy_counts_registered_targets(stack, recorder, aws_client):
     # A Lambda group with health checks on counts a function the ALB reports healthy (moto reports
