@@ -174,7 +174,8 @@ def compare(settings: RunSettings, stack) -> int:
         f"failed requests: no spillover {none['failed']}, seed baseline {seed['failed']}, project {project['failed']}",
         f"project / seed baseline failed: {ratio(project['failed'], seed['failed'])} (target <= 0.2)",
         f"project / no spillover failed:  {ratio(project['failed'], none['failed'])} (target <= 0.1)",
-        f"project error rate after healthy + first step: {report.fmt(project['error_rate_after_step'])} (target < 1%)",
+        "project error rate after healthy + first step: "
+        f"{report.fmt(project['error_rate_after_step'], 'rate')} (target < 1%)",
         f"project first throttle -> first ECS-served: {project['throttle_to_ecs_s']} s,"
         f" lab floor {project['floor_s']} s, above the floor {project['over_floor_s']} s (target <= 5 s)",
     ]

@@ -210,10 +210,10 @@ def plot(data: RunData, rows: list[dict], path: Path) -> None:
     plt.close(figure)
 
 
-def fmt(value) -> str:
+def fmt(value, key: str = "") -> str:
     if value is None:
         return "-"
-    if isinstance(value, float) and value <= 1 and not float(value).is_integer():
+    if "rate" in key:
         return f"{value:.2%}"
     return str(value)
 
@@ -249,7 +249,7 @@ def table(summaries: dict[str, dict]) -> list[str]:
     names = list(summaries)
     lines = ["| figure | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for key, label in SUMMARY_ROWS:
-        lines.append(f"| {label} | " + " | ".join(fmt(summaries[name].get(key)) for name in names) + " |")
+        lines.append(f"| {label} | " + " | ".join(fmt(summaries[name].get(key), key) for name in names) + " |")
     return lines
 
 

@@ -1,0 +1,38 @@
+"""End to end: a short burst through the whole lab, with the project's scaler deciding."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.load import BurstProfile
+from lab.runner import RunSettings, run_burst
+from tests.lab.conftest import APP_DIR, ROOT
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.mark.skipif(not (ROOT / "files" / "scaler" / "scaler.py").exists(), reason="the scaler has not landed")
+def test_a_short_burst_spills_to_ecs_and_comes_back(lab_stack, tmp_path):
+    settings = RunSettings(
+        stack=lab_stack.stack.name,
+        endpoint=lab_stack.aws.endpoint,
+        output=tmp_path / "output",
+        build_dir=lab_stack.build_dir,
+        app_dir=APP_DIR,
+        profile=BurstProfile(baseline=4, ramp=4, hold=30, ramp_down=2, tail=6),
+        start_delay=2.0,
+        schedule_seconds=2.0,
+        settle_tail=45.0,
+        progress=False,
+    )
+    data, summary, directory = run_burst(settings, lab_stack.stack)
+
+    assert summary["first_throttle_s"] is not None  # the burst did overflow Lambda
+    assert summary["served_ecs"] > 0  # ECS served requests
+    assert summary["max_weight_ecs"] > 0  # the scaler moved weight to ECS
+    assert summary["weights_returned"]  # and moved it back once the burst was over
+    assert summary["served_lambda"] > 0
+    actions = {action for _, action, _ in data.scaler_actions}
+    assert {"scale_out", "step_up", "step_down"} <= actions
+    for name in ("timeline.csv", "timeline.png", "report.md", "access.log", "requests.jsonl"):
+        assert (directory / name).stat().st_size > 0
