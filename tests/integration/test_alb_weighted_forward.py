@@ -1,11 +1,7 @@
 """spillover.lambda_ecs.alb_weighted_forward (and its _info twin) against the local AWS.
 
 Every run goes through the recording proxy, so "no write call" is asserted from what reached AWS.
-The ALB is built directly with boto3 (not recorded): a Lambda target group with a function
-registered and an ip target group with one target (moto marks it healthy at once), a listener on
-port 80 forwarding Lambda 1 / ECS 0, a forward rule (priority 20) and a fixed-response rule
-(priority 30).
-"""
+The ALB (tests/support/alb_stack.py) is built directly with boto3, which the proxy does not record."""
 
 from __future__ import annotations
 
@@ -223,6 +219,8 @@ REJECTIONS = {
         {"target_groups": groups(my_app_lambda=1, my_app_ecs=1, spare=1, empty_ecs=0, empty_lambda=0, other_vpc=0)},
         "takes 1 to 5",
     ),
+    "name and arn in one entry": ("name-and-arn", "mutually exclusive: name|arn"),
+    "present without target_groups": ({}, "state is present but all of the following are missing: target_groups"),
     "same name twice": ({"target_groups": groups(my_app_lambda=1) * 2}, "listed more than once"),
     "same group by name and arn": ("same-by-arn", "are the same group"),
     "all weights zero": ({"target_groups": groups(my_app_lambda=0, my_app_ecs=0)}, "allow_all_zero"),
@@ -244,6 +242,8 @@ def _rejected_args(stack: Stack, case) -> dict:
     one = groups(my_app_lambda=1)
     if case == "same-by-arn":
         return {**base, "target_groups": [*one, {"arn": stack.arns[LAMBDA_TG], "weight": 2}]}
+    if case == "name-and-arn":
+        return {**base, "target_groups": [{"name": LAMBDA_TG, "arn": stack.arns[LAMBDA_TG], "weight": 1}]}
     if case == "missing-listener":
         return {"listener_arn": stack.listener_arn[:-4] + "0000", "target_groups": one}
     if case == "missing-rule":
