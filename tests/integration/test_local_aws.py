@@ -71,3 +71,14 @@ def test_recorder_sees_the_calls_of_an_ansible_module(recorder, aws_client):
     operations = {(call.service, call.operation) for call in recorder.calls}
     assert ("ec2", "DescribeVpcs") in operations
     assert recorder.writes == []
+
+
+def test_one_module_defaults_group_configures_our_modules_and_amazon_aws(recorder):
+    """``group/spillover.lambda_ecs.aws`` reaches this collection's modules and amazon.aws's alike."""
+    listener = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/none/0123456789abcdef/0123456789abcdef"
+    ours = run_module("alb_weighted_forward_info", {"listener_arn": listener}, endpoint=recorder.endpoint)
+    theirs = run_module("amazon.aws.ec2_vpc_net_info", {}, endpoint=recorder.endpoint)
+    assert ours.get("failed"), ours  # the listener does not exist
+    assert not theirs.get("failed"), theirs
+    services = {call.service for call in recorder.calls}
+    assert {"elasticloadbalancing", "ec2"} <= services, recorder.summary()

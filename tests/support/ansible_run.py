@@ -68,7 +68,7 @@ def run_module(
                 "gather_facts": False,
                 "connection": "local",
                 "vars": {"ansible_python_interpreter": sys.executable},
-                "module_defaults": {"group/amazon.aws.aws": {"endpoint_url": endpoint, "region": region}},
+                "module_defaults": {"group/spillover.lambda_ecs.aws": {"endpoint_url": endpoint, "region": region}},
                 "tasks": [
                     {"name": "Run the module", module: args, "register": "result", "ignore_errors": True},
                     {
