@@ -329,15 +329,18 @@ class LoadBalancer:
                         status, headers, payload, reason = balancer._forward(target, self, body)
                 # Logged before the answer leaves, so a client that got its answer finds its log line.
                 balancer.record(AccessRecord(start, time.time(), label, target, status, reason, self.path))
-                self.send_response(status)
-                for name, value in headers:
-                    if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
-                        self.send_header(name, value)
-                self.send_header(SERVED_BY_HEADER, label)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(payload)
+                try:
+                    self.send_response(status)
+                    for name, value in headers:
+                        if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
+                            self.send_header(name, value)
+                    self.send_header(SERVED_BY_HEADER, label)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. the load stopped)
+                    self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
 

@@ -51,7 +51,7 @@ def inventory_stack_name() -> str | None:
     return names[0] if names else None
 
 
-def ensure_stack(aws: Aws, stack: str, deploy: str) -> None:
+def ensure_stack(aws: Aws, stack: str, deploy: str, app_dir: Path) -> None:
     """Deploy with playbooks/site.yml -i inventories/lab, or (until they exist, or when asked) the fixture."""
     if deploy == "never":
         discover(aws, stack)
@@ -74,7 +74,7 @@ def ensure_stack(aws: Aws, stack: str, deploy: str) -> None:
     from lab.stack_fixture import FixtureSettings, create_stack
 
     print(f"lab: playbooks/site.yml or inventories/lab missing: creating {stack} with lab/stack_fixture.py")
-    create_stack(aws, FixtureSettings(stack=stack), ROOT / "build" / "lambda")
+    create_stack(aws, FixtureSettings(stack=stack, app_dir=app_dir), ROOT / "build" / "lambda")
 
 
 def _print_summary(summaries: dict[str, dict]) -> None:
@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-delay", type=float, default=float(os.environ.get("LAB_START_DELAY", "15")))
     parser.add_argument("--schedule-seconds", type=float, help="run the schedule rule this often (default: step time)")
     parser.add_argument("--output", default=str(ROOT / "lab" / "output"))
+    parser.add_argument("--app-dir", default=str(ROOT / "files" / "app"), help="the app's source (image) directory")
     parser.add_argument("--target", default=os.environ.get("TARGET"), help="a real ALB URL: run only the load")
     parser.add_argument("--reserved-concurrency", type=int, default=10, help="with --target: the function's limit")
     parser.add_argument("--quiet", action="store_true")
@@ -129,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         aws = Aws(args.endpoint, args.region)
         stack_name = args.stack or inventory_stack_name() or "spillover-lab"
-        ensure_stack(aws, stack_name, args.deploy)
+        if not (Path(args.app_dir) / "app.py").exists():
+            raise SystemExit(f"lab: {args.app_dir}/app.py not found: the app is needed (files/app)")
+        ensure_stack(aws, stack_name, args.deploy, Path(args.app_dir))
         stack = discover(aws, stack_name)
         settings = RunSettings(
             stack=stack_name,
@@ -142,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             start_delay=args.start_delay,
             schedule_seconds=args.schedule_seconds,
             progress=not args.quiet,
+            app_dir=Path(args.app_dir),
         )
         if args.command == "run":
             _, summary, directory = run_burst(settings, stack)

@@ -59,6 +59,10 @@ class Task:
 
 def image_command(dockerfile: Path) -> list[str]:
     """ENTRYPOINT + CMD of the app's Dockerfile (exec form), used when the task definition sets neither."""
+    if not dockerfile.exists():
+        raise FileNotFoundError(
+            f"{dockerfile} not found and the task definition sets no command: nothing to run as the container"
+        )
     entry, command = [], []
     for line in dockerfile.read_text().splitlines():
         match = re.match(r"^\s*(ENTRYPOINT|CMD)\s+(.*)$", line)

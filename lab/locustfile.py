@@ -7,8 +7,10 @@ Stages come from ``LAB_STAGES`` (cumulative ``[end second, users]`` points), the
 import itertools
 import json
 import os
+import random
 import time
 
+import gevent
 from locust import HttpUser, LoadTestShape, constant_pacing, events, task
 
 PROFILE = json.loads(os.environ.get("LAB_PROFILE", '{"sleep_seconds": 1.0, "pacing": 2.0}'))
@@ -36,6 +38,11 @@ def record(request_type, name, response_time, response_length, response=None, ex
 
 class BurstUser(HttpUser):
     wait_time = constant_pacing(PROFILE["pacing"])
+    network_timeout = 90.0
+
+    def on_start(self):
+        # Users spawned together would stay in phase (constant pacing): spread them over one pacing period.
+        gevent.sleep(random.uniform(0, PROFILE["pacing"]))
 
     @task
     def sleep(self):

@@ -41,7 +41,7 @@ class FixtureSettings:
         default_factory=lambda: {
             "SPILLOVER_SPILL_TASKS": "2",
             "SPILLOVER_STANDBY_TASKS": "0",
-            "SPILLOVER_STEPS": "70,100",
+            "SPILLOVER_STEPS": "80,100",
             "SPILLOVER_STEP_SECONDS": "10",
             "SPILLOVER_COOLDOWN_SECONDS": "30",
             "SPILLOVER_DRAIN_SECONDS": "5",

@@ -15,7 +15,6 @@ REAL_APP = ROOT / "files" / "app"
 # Until files/app/app.py lands, a stdlib stand-in with the same routes and entry points is used (a fake of
 # that part only: everything else the lab runs is real).
 APP_DIR = REAL_APP if (REAL_APP / "app.py").exists() else Path(__file__).with_name("standin") / "app"
-APP_COMMAND = [] if APP_DIR == REAL_APP else ["python", "app.py"]
 
 
 @dataclass
@@ -51,7 +50,6 @@ def quick_settings(**overrides) -> FixtureSettings:
     settings = FixtureSettings(
         stack="lab-test",
         app_dir=APP_DIR,
-        container_command=APP_COMMAND,
         alarm_period=5,
         health_check_interval=5,
         healthy_threshold=2,
@@ -61,7 +59,7 @@ def quick_settings(**overrides) -> FixtureSettings:
         scaler_environment={
             "SPILLOVER_SPILL_TASKS": "2",
             "SPILLOVER_STANDBY_TASKS": "0",
-            "SPILLOVER_STEPS": "70,100",
+            "SPILLOVER_STEPS": "80,100",
             "SPILLOVER_STEP_SECONDS": "4",
             "SPILLOVER_COOLDOWN_SECONDS": "8",
             "SPILLOVER_DRAIN_SECONDS": "1",
