@@ -1,0 +1,265 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: Contributors to the spillover.lambda_ecs collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Reproducible AWS Lambda deployment packages (zip files) from a source directory and pip requirements.
+
+The same sources and requirement set give the same bytes: entries are sorted, every timestamp is
+1980-01-01 00:00:00, files are 0644 and directories 0755, and nothing that records the build machine or
+time goes in (``__pycache__``, ``*.pyc``, pip's ``bin/`` scripts and the ``RECORD``, ``INSTALLER``,
+``REQUESTED`` and ``direct_url.json`` files of ``*.dist-info``). Requirements are vendored once per
+requirement set into a cache directory keyed by its hash, so a later build does not resolve again.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import fnmatch
+import hashlib
+import io
+import json
+import os
+import shutil
+import stat
+import tempfile
+import zipfile
+
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+CACHE_FORMAT = 1
+
+# Never packaged, whatever ``exclude`` says: byte code is machine- and time-dependent.
+ALWAYS_EXCLUDE = ("__pycache__", "*.pyc", "*.pyo")
+DEFAULT_EXCLUDE = [
+    ".*",
+    "*.egg-info",
+    "tests",
+    "test_*.py",
+    "conftest.py",
+    "Dockerfile",
+    "gunicorn.conf.py",
+    "requirements*.txt",
+]
+# pip's per-installation records: they name the installing machine's paths and tools, not the package.
+DIST_INFO_DROP = ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")
+COMPILED_SUFFIXES = (".so", ".pyd", ".dylib")
+
+
+class LambdaZipError(Exception):
+    """A package cannot be built; the message says why and what to change."""
+
+
+def is_excluded(relative_path, patterns):
+    """True when a pattern matches the whole relative path (posix) or any one of its components."""
+    parts = relative_path.split("/")
+    for pattern in tuple(ALWAYS_EXCLUDE) + tuple(patterns):
+        if fnmatch.fnmatchcase(relative_path, pattern):
+            return True
+        if any(fnmatch.fnmatchcase(part, pattern) for part in parts):
+            return True
+    return False
+
+
+def collect_files(root, patterns):
+    """``{relative posix path: absolute path}`` of the regular files under ``root`` that are not excluded.
+
+    Symbolic links to files are packaged as the files they point to; directory links are not followed.
+    """
+    files = {}
+    for directory, subdirs, names in os.walk(root):
+        relative_dir = os.path.relpath(directory, root).replace(os.sep, "/")
+        prefix = "" if relative_dir == "." else relative_dir + "/"
+        subdirs[:] = [name for name in subdirs if not is_excluded(prefix + name, patterns)]
+        for name in names:
+            path = os.path.join(directory, name)
+            relative = prefix + name
+            if os.path.isfile(path) and not is_excluded(relative, patterns):
+                files[relative] = path
+    return files
+
+
+def is_vendored_record(relative_path):
+    parts = relative_path.split("/")
+    if parts[0] == "bin":
+        return True
+    return len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] in DIST_INFO_DROP
+
+
+def read_requirements_file(path, _seen=None):
+    """The requirement strings of a pip requirements file, following ``-r``/``--requirement`` includes."""
+    seen = _seen if _seen is not None else set()
+    path = os.path.abspath(path)
+    if path in seen:
+        return []
+    seen.add(path)
+    try:
+        with open(path) as handle:
+            lines = handle.read().splitlines()
+    except (IOError, OSError) as error:
+        raise LambdaZipError("cannot read requirements file %s: %s" % (path, error)) from error
+    requirements = []
+    for line in lines:
+        line = line.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        for option in ("-r ", "--requirement ", "--requirement="):
+            if line.startswith(option):
+                included = line[len(option) :].strip()
+                requirements.extend(read_requirements_file(os.path.join(os.path.dirname(path), included), seen))
+                break
+        else:
+            if line.startswith("-"):
+                raise LambdaZipError(
+                    "%s: pip option %r is not supported in a requirements file here; pass pip options in pip_args"
+                    % (path, line)
+                )
+            requirements.append(line)
+    return requirements
+
+
+def requirements_key(requirements, python_version, pip_args):
+    """The cache key of a requirement set: the same set, Python version and pip options give the same key."""
+    identity = {
+        "format": CACHE_FORMAT,
+        "requirements": sorted(set(requirement.strip() for requirement in requirements)),
+        "python_version": python_version,
+        "pip_args": list(pip_args),
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def pip_command(python, target, requirements, python_version, pip_args):
+    """Install pure-Python wheels only (``py3-none-any``), for the Lambda runtime's Python version."""
+    return [
+        *(python, "-m", "pip", "install", "--target", target, "--no-compile", "--no-input"),
+        *("--only-binary=:all:", "--implementation", "py", "--abi", "none", "--platform", "any"),
+        *("--python-version", python_version),
+        *pip_args,
+        *sorted(set(requirements)),
+    ]
+
+
+def vendor_requirements(requirements, cache_dir, python_version, pip_args, run_command, python):
+    """The directory holding ``requirements`` installed with pip, filled on the first call for this set.
+
+    ``run_command(argv, environ_update)`` runs a command and returns ``(rc, stdout, stderr)``. A new set is
+    installed into a temporary directory beside its final place and renamed into it, so concurrent builds
+    never see a half-filled cache entry.
+    """
+    key = requirements_key(requirements, python_version, pip_args)
+    final = os.path.join(cache_dir, key)
+    if os.path.isdir(final):
+        return final
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".%s-" % key[:12], dir=cache_dir)
+    except OSError as error:
+        raise LambdaZipError("cannot create the requirements cache in %s: %s" % (cache_dir, error)) from error
+    try:
+        argv = pip_command(python, staging, requirements, python_version, pip_args)
+        rc, stdout, stderr = run_command(
+            argv, {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYTHONDONTWRITEBYTECODE": "1", "PIP_NO_INPUT": "1"}
+        )
+        if rc != 0:
+            raise LambdaZipError(
+                "pip could not vendor %s (pure-Python wheels for Python %s only): %s"
+                % (", ".join(sorted(requirements)), python_version, (stderr or stdout).strip()[-2000:])
+            )
+        compiled = sorted(
+            relative
+            for relative in collect_files(staging, [])
+            if relative.endswith(COMPILED_SUFFIXES) and not is_vendored_record(relative)
+        )
+        if compiled:
+            raise LambdaZipError(
+                "the requirements contain compiled extensions (%s); only pure-Python packages can be vendored"
+                % ", ".join(compiled)
+            )
+        try:
+            os.rename(staging, final)
+        except OSError:
+            if not os.path.isdir(final):  # not lost to a concurrent build of the same set
+                raise
+    finally:
+        if os.path.isdir(staging):
+            shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def vendored_distributions(vendor_dir):
+    """``name==version`` of each distribution pip installed, from the ``*.dist-info`` directory names."""
+    found = []
+    for name in sorted(os.listdir(vendor_dir)):
+        if name.endswith(".dist-info"):
+            found.append("==".join(name[: -len(".dist-info")].rsplit("-", 1)))
+    return found
+
+
+def zip_bytes(files):
+    """A deterministic zip of ``{archive name: bytes}`` with an explicit entry for every directory."""
+    directories = set()
+    for name in files:
+        parts = name.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            directories.add("/".join(parts[:depth]) + "/")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in sorted(set(files) | directories):
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+            info.create_system = 3  # Unix, so that external_attr carries the mode bits
+            if name in directories:
+                info.external_attr = ((stat.S_IFDIR | DIR_MODE) << 16) | 0x10  # 0x10: MS-DOS directory flag
+                archive.writestr(info, b"", compress_type=zipfile.ZIP_STORED)
+            else:
+                info.external_attr = (stat.S_IFREG | FILE_MODE) << 16
+                archive.writestr(info, files[name], compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+    return buffer.getvalue()
+
+
+def digest(data):
+    """``sha256`` (hex), ``code_sha256`` (base64 of the SHA-256, as Lambda's ``CodeSha256``) and ``size``."""
+    sha = hashlib.sha256(data)
+    return {
+        "sha256": sha.hexdigest(),
+        "code_sha256": base64.b64encode(sha.digest()).decode("ascii"),
+        "size": len(data),
+    }
+
+
+def zip_listing(data):
+    """``{entry name: "crc32:xxxxxxxx"}`` of a zip, for diffs; None when ``data`` is not a zip."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return dict((info.filename, "crc32:%08x" % info.CRC) for info in archive.infolist())
+    except zipfile.BadZipFile:
+        return None
+
+
+def build_package(src, requirements, exclude, cache_dir, python_version, pip_args, run_command, python):
+    """Build the package; returns ``(zip bytes, vendored distributions, vendor directory or None)``."""
+    if not os.path.isdir(src):
+        raise LambdaZipError("src %s is not a directory" % src)
+    contents = {}
+    for relative, path in collect_files(src, exclude).items():
+        with open(path, "rb") as handle:
+            contents[relative] = handle.read()
+    if not contents:
+        raise LambdaZipError("src %s holds no file to package once exclude patterns are applied" % src)
+    vendor_dir, vendored = None, []
+    if requirements:
+        vendor_dir = vendor_requirements(requirements, cache_dir, python_version, pip_args, run_command, python)
+        vendored = vendored_distributions(vendor_dir)
+        for relative, path in collect_files(vendor_dir, exclude).items():
+            if is_vendored_record(relative):
+                continue
+            if relative in contents:
+                raise LambdaZipError(
+                    "%s is both in src and in the vendored requirements; rename or exclude one of them" % relative
+                )
+            with open(path, "rb") as handle:
+                contents[relative] = handle.read()
+    return zip_bytes(contents), vendored, vendor_dir

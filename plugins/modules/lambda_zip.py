@@ -1,0 +1,269 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+
+# Copyright: Contributors to the spillover.lambda_ecs collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: lambda_zip
+version_added: 0.1.0
+short_description: Build a reproducible AWS Lambda deployment package (zip) from sources and pip requirements
+description:
+  - Packs the files of the directory O(src) and, optionally, pure-Python pip requirements vendored into the zip
+    root, into the zip file O(dest), for the C(Code.ZipFile) of a Lambda function.
+  - The same inputs give the same bytes, so an unchanged function is not re-deployed. Entries are sorted, every
+    entry is dated 1980-01-01 00:00:00, files have mode 0644 and directories 0755 (each directory has its own
+    entry), and nothing that depends on the build machine or time is packaged (C(__pycache__), C(*.pyc),
+    pip's C(bin/) scripts and the C(RECORD), C(INSTALLER), C(REQUESTED) and C(direct_url.json) files of
+    C(*.dist-info) directories).
+  - Requirements are installed with C(python -m pip install --target) of the Python that runs this module,
+    C(--no-compile), pure-Python wheels only (C(py3-none-any)) for O(python_version), into a directory of
+    O(cache_dir) named by a hash of the requirement set, O(python_version) and O(pip_args). Later builds of the
+    same set reuse that directory without running pip, so version ranges resolve once per cache. Pin exact
+    versions (C(name==version)) for identical packages on different machines.
+  - O(dest) is only written when its bytes would change; when it already holds the same bytes the result is
+    C(changed=false) and the file is left untouched.
+  - This module runs where the task runs (usually the controller, with C(delegate_to=localhost)); it makes no AWS
+    call. Compressed bytes depend on the zlib library, so machines with different zlib builds may produce
+    different (equally valid) zips from the same inputs.
+author:
+  - spillover.lambda_ecs maintainers (@spillover)
+options:
+  src:
+    description:
+      - Directory whose files are packaged, at the root of the zip (C(src/app.py) becomes C(app.py)).
+      - Symbolic links to files are packaged as the files they point to; links to directories are not followed.
+    type: path
+    required: true
+  dest:
+    description:
+      - Path of the zip file to write. Missing parent directories are created.
+    type: path
+    required: true
+  requirements:
+    description:
+      - pip requirement strings to vendor into the zip root, for example V(bottle>=0.13,<0.14).
+      - Mutually exclusive with O(requirements_file).
+    type: list
+    elements: str
+  requirements_file:
+    description:
+      - A pip requirements file to vendor into the zip root. C(-r)/C(--requirement) includes are followed;
+        comments and blank lines are ignored; other pip options are refused (use O(pip_args)).
+      - Mutually exclusive with O(requirements).
+    type: path
+  exclude:
+    description:
+      - Glob patterns (C(fnmatch), case-sensitive) of paths not to package, from O(src) and from the vendored
+        requirements. A pattern excludes a path when it matches the whole path relative to its root (for example
+        V(pkg/data/*.csv)) or any one component of it (for example V(tests) excludes every C(tests) directory).
+      - Setting this replaces the default list. C(__pycache__), C(*.pyc) and C(*.pyo) are always excluded.
+    type: list
+    elements: str
+    default: [".*", "*.egg-info", "tests", "test_*.py", "conftest.py", "Dockerfile", "gunicorn.conf.py",
+              "requirements*.txt"]
+  cache_dir:
+    description:
+      - Directory of the vendored requirement sets, one subdirectory per set. Safe to share between builds and
+        to delete at any time (the next build runs pip again).
+    type: path
+    default: ~/.cache/spillover.lambda_ecs/lambda_zip
+  python_version:
+    description:
+      - Python version (C(major.minor)) of the Lambda runtime, for which pip selects the requirement versions
+        (C(pip --python-version)).
+    type: str
+    default: "3.12"
+  pip_args:
+    description:
+      - Extra arguments for C(pip install), for example V([--index-url, https://pypi.example.com/simple]) or
+        V([--no-index, --find-links, /srv/wheels]). They are part of the cache key.
+    type: list
+    elements: str
+    default: []
+notes:
+  - Supports check mode and diff mode. In check mode O(dest) is never written, but a requirement set that is not
+    in O(cache_dir) yet is still installed there, since the checksum of the zip cannot be known without it.
+  - The diff lists the zip entries with their CRC-32 before and after.
+seealso:
+  - module: amazon.aws.lambda
+"""
+
+EXAMPLES = r"""
+- name: Package the app with Bottle and apig-wsgi vendored
+  spillover.lambda_ecs.lambda_zip:
+    src: "{{ role_path }}/../../files/app"
+    requirements:
+      - bottle>=0.13.0,<0.14.0
+      - apig-wsgi>=2.18.0,<3.0.0
+    dest: "{{ playbook_dir }}/build/lambda/app.zip"
+  delegate_to: localhost
+  register: app_zip
+
+- name: Deploy the package; an unchanged zip has the same checksum and leaves the function alone
+  amazon.aws.lambda:
+    name: app
+    runtime: python3.12
+    handler: app.lambda_handler
+    role: "{{ lambda_role_arn }}"
+    zip_file: "{{ app_zip.dest }}"
+
+- name: Package the scaler, which needs nothing beyond the Lambda runtime (boto3 is in it)
+  spillover.lambda_ecs.lambda_zip:
+    src: "{{ role_path }}/../../files/scaler"
+    dest: /tmp/scaler.zip
+
+- name: Vendor from a requirements file through a private index
+  spillover.lambda_ecs.lambda_zip:
+    src: files/app
+    requirements_file: requirements/app.txt
+    pip_args: [--index-url, "https://pypi.example.com/simple"]
+    dest: build/app.zip
+"""
+
+RETURN = r"""
+dest:
+  description: Path of the zip file.
+  returned: always
+  type: str
+  sample: /home/user/build/lambda/app.zip
+sha256:
+  description: SHA-256 of the zip, hexadecimal.
+  returned: always
+  type: str
+  sample: 6e1f8f2f3b3d4b7f0a0c5d0e9c1b2a3f4e5d6c7b8a9f0e1d2c3b4a5f6e7d8c9b
+code_sha256:
+  description: SHA-256 of the zip, base64-encoded, as AWS Lambda reports it in C(CodeSha256).
+  returned: always
+  type: str
+  sample: bh+PLzs9S38KDF0OnBsqP05dbHuKnw4dLDtKX2590Js=
+size:
+  description: Size of the zip in bytes.
+  returned: always
+  type: int
+  sample: 118243
+entries:
+  description: Number of entries (files and directories) in the zip.
+  returned: always
+  type: int
+  sample: 21
+vendored:
+  description: The distributions vendored from the requirements, as C(name==version).
+  returned: always
+  type: list
+  elements: str
+  sample: ["apig_wsgi==2.20.0", "bottle==0.13.4"]
+requirements_dir:
+  description: The cache directory the requirements were vendored from; null without requirements.
+  returned: always
+  type: str
+  sample: /home/user/.cache/spillover.lambda_ecs/lambda_zip/0b6f2a...
+"""
+
+import os
+import sys
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import (
+    DEFAULT_EXCLUDE,
+    LambdaZipError,
+    build_package,
+    digest,
+    read_requirements_file,
+    zip_listing,
+)
+
+
+def read_existing(path):
+    if not os.path.isfile(path):
+        return None
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def write_atomically(module, path, data):
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    staging = os.path.join(directory, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
+    with open(staging, "wb") as handle:
+        handle.write(data)
+    os.chmod(staging, 0o644)
+    module.atomic_move(staging, path)
+
+
+def ensure_zip(module):
+    params = module.params
+    dest = os.path.abspath(params["dest"])
+    requirements = params["requirements"] or []
+    if params["requirements_file"]:
+        requirements = read_requirements_file(params["requirements_file"])
+
+    def run_command(argv, environ_update):
+        return module.run_command(argv, environ_update=environ_update)
+
+    data, vendored, vendor_dir = build_package(
+        src=params["src"],
+        requirements=requirements,
+        exclude=params["exclude"],
+        cache_dir=os.path.expanduser(params["cache_dir"]),
+        python_version=params["python_version"],
+        pip_args=params["pip_args"],
+        run_command=run_command,
+        python=sys.executable,
+    )
+    try:
+        existing = read_existing(dest)
+        changed = existing != data
+        if changed and not module.check_mode:
+            write_atomically(module, dest, data)
+    except (IOError, OSError) as error:
+        raise LambdaZipError("cannot write %s: %s" % (dest, error)) from error
+
+    result = dict(
+        changed=changed,
+        dest=dest,
+        entries=len(zip_listing(data)),
+        vendored=vendored,
+        requirements_dir=vendor_dir,
+        **digest(data),
+    )
+    if module._diff:
+        before = {"entries": zip_listing(existing)} if existing is not None else {}
+        if existing is not None:
+            before.update(digest(existing))
+        after = {"entries": zip_listing(data)}
+        after.update(digest(data))
+        result["diff"] = {"before": before, "after": after, "before_header": dest, "after_header": dest}
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            src=dict(type="path", required=True),
+            dest=dict(type="path", required=True),
+            requirements=dict(type="list", elements="str"),
+            requirements_file=dict(type="path"),
+            exclude=dict(type="list", elements="str", default=list(DEFAULT_EXCLUDE)),
+            cache_dir=dict(type="path", default="~/.cache/spillover.lambda_ecs/lambda_zip"),
+            python_version=dict(type="str", default="3.12"),
+            pip_args=dict(type="list", elements="str", default=[]),
+        ),
+        mutually_exclusive=[["requirements", "requirements_file"]],
+        supports_check_mode=True,
+    )
+    try:
+        result = ensure_zip(module)
+    except LambdaZipError as error:
+        module.fail_json(msg=str(error))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
