@@ -64,7 +64,10 @@ class App(bottle.Bottle):
         def recording_start_response(status_line: str, headers: list, exc_info: Any = None) -> Any:
             nonlocal status
             status = status_line
-            return start_response(status_line, headers, exc_info)
+            # Bottle passes exc_info with its JSON 500 (the traceback is already in wsgi.errors). No header has
+            # been sent at this point, so the server should just use these headers, but apig-wsgi re-raises
+            # any exc_info, which would turn the 500 into a failed invocation (an ALB 502).
+            return start_response(status_line, headers)
 
         try:
             return super().wsgi(environ, recording_start_response)
