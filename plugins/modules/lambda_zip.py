@@ -211,7 +211,7 @@ def ensure_zip(module):
         src=params["src"],
         requirements=requirements,
         exclude=params["exclude"],
-        cache_dir=os.path.expanduser(params["cache_dir"]),
+        cache_dir=params["cache_dir"],
         python_version=params["python_version"],
         pip_args=params["pip_args"],
         run_command=run_command,

@@ -1,0 +1,267 @@
+"""Unit tests of plugins/module_utils/lambda_zip.py: determinism, exclusion, vendoring cache (pip faked here).
+
+pip itself is replaced by ``FakePip``, which writes what ``pip install --target`` writes (a module, a
+``*.dist-info`` with machine-specific RECORD/INSTALLER/REQUESTED files and a ``bin/`` script); the real pip
+runs in tests/integration/test_lambda_zip.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import shutil
+import stat
+import sys
+import zipfile
+
+import pytest
+
+from tests.support.ansible_run import link_collection
+
+sys.path.insert(0, str(link_collection()))
+
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils import lambda_zip as lz
+
+APP_SOURCES = {
+    "app.py": "import bottle\napp = bottle.Bottle()\n",
+    "pkg/__init__.py": "",
+    "pkg/helpers.py": "VALUE = 1\n",
+    "Dockerfile": "FROM scratch\n",
+    "gunicorn.conf.py": "bind = '0.0.0.0:8080'\n",
+    "requirements.txt": "bottle\n",
+    ".dockerignore": "*\n",
+    "tests/test_app.py": "def test(): pass\n",
+    "__pycache__/app.cpython-312.pyc": "compiled",
+    "pkg/__pycache__/helpers.cpython-312.pyc": "compiled",
+}
+
+
+class FakePip:
+    """Stands in for ``python -m pip install --target DIR ...``; records each call."""
+
+    def __init__(self, rc=0, extra_files=None, machine="controller-a"):
+        self.calls = []
+        self.rc = rc
+        self.extra_files = extra_files or {}
+        self.machine = machine
+
+    def __call__(self, argv, environ_update):
+        self.calls.append(argv)
+        if self.rc:
+            return self.rc, "", "ERROR: No matching distribution found for nothing-here"
+        target = argv[argv.index("--target") + 1]
+        files = {
+            "bottle.py": "# bottle\n",
+            "bottle-0.13.4.dist-info/METADATA": "Name: bottle\nVersion: 0.13.4\n",
+            "bottle-0.13.4.dist-info/RECORD": f"bottle.py,sha256=x,9\n../../bin/bottle.py,{self.machine}\n",
+            "bottle-0.13.4.dist-info/INSTALLER": "pip\n",
+            "bottle-0.13.4.dist-info/REQUESTED": "",
+            "bottle-0.13.4.dist-info/direct_url.json": f'{{"url": "file:///{self.machine}"}}',
+            "bin/bottle.py": f"#!/home/{self.machine}/.venv/bin/python\n",
+            **self.extra_files,
+        }
+        write_tree(target, files)
+        return 0, "Successfully installed bottle-0.13.4", ""
+
+
+def write_tree(root, files):
+    for relative, content in files.items():
+        path = os.path.join(root, relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as handle:
+            handle.write(content)
+
+
+def build(src, cache_dir, requirements=("bottle>=0.13,<0.14",), run_command=None, exclude=None):
+    data, _vendored, _vendor_dir = lz.build_package(
+        src=str(src),
+        requirements=list(requirements),
+        exclude=lz.DEFAULT_EXCLUDE if exclude is None else exclude,
+        cache_dir=str(cache_dir),
+        python_version="3.12",
+        pip_args=[],
+        run_command=run_command or FakePip(),
+        python=sys.executable,
+    )
+    return data
+
+
+@pytest.fixture
+def src(tmp_path):
+    root = tmp_path / "src"
+    write_tree(root, APP_SOURCES)
+    return root
+
+
+def names(data):
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return [info.filename for info in archive.infolist()]
+
+
+def test_same_sources_give_the_same_bytes_whatever_the_file_times_modes_and_machine(tmp_path, src):
+    first = build(src, tmp_path / "cache-a", run_command=FakePip(machine="controller-a"))
+
+    copy = tmp_path / "copy"
+    shutil.copytree(src, copy)
+    for path in copy.rglob("*"):
+        os.utime(path, (1_900_000_000, 1_900_000_000))
+    (copy / "app.py").chmod(0o700)
+    second = build(copy, tmp_path / "cache-b", run_command=FakePip(machine="controller-b"))
+
+    assert first == second
+
+
+def test_a_changed_source_changes_the_zip(tmp_path, src):
+    before = build(src, tmp_path / "cache")
+    (src / "pkg" / "helpers.py").write_text("VALUE = 2\n")
+    assert build(src, tmp_path / "cache") != before
+
+
+def test_entries_are_sorted_dated_1980_with_fixed_modes_and_directory_entries(tmp_path, src):
+    data = build(src, tmp_path / "cache")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        infos = archive.infolist()
+    listed = [info.filename for info in infos]
+
+    assert listed == sorted(listed)
+    assert {"pkg/", "bottle-0.13.4.dist-info/"} <= set(listed)
+    for info in infos:
+        assert info.date_time == (1980, 1, 1, 0, 0, 0)
+        mode = info.external_attr >> 16
+        if info.filename.endswith("/"):
+            assert (stat.S_ISDIR(mode), stat.S_IMODE(mode)) == (True, 0o755)
+        else:
+            assert (stat.S_ISREG(mode), stat.S_IMODE(mode)) == (True, 0o644)
+            assert info.compress_type == zipfile.ZIP_DEFLATED
+
+
+def test_only_the_runtime_files_go_in(tmp_path, src):
+    assert set(names(build(src, tmp_path / "cache"))) == {
+        "app.py",
+        "pkg/",
+        "pkg/__init__.py",
+        "pkg/helpers.py",
+        "bottle.py",
+        "bottle-0.13.4.dist-info/",
+        "bottle-0.13.4.dist-info/METADATA",
+    }
+
+
+def test_bytecode_is_excluded_even_when_exclude_is_empty(tmp_path, src):
+    listed = names(build(src, tmp_path / "cache", exclude=[]))
+    assert "Dockerfile" in listed and "tests/test_app.py" in listed
+    assert not [name for name in listed if "__pycache__" in name or name.endswith(".pyc")]
+
+
+@pytest.mark.parametrize(
+    ("relative", "patterns", "excluded"),
+    [
+        ("pkg/tests/test_x.py", ["tests"], True),
+        ("pkg/data/table.csv", ["pkg/data/*.csv"], True),
+        ("pkg/data/table.csv", ["*.json"], False),
+        ("README.md", ["readme.md"], False),  # case-sensitive
+        ("deep/__pycache__/x.cpython-312.pyc", [], True),
+    ],
+)
+def test_exclude_patterns_match_the_whole_path_or_one_component(relative, patterns, excluded):
+    assert lz.is_excluded(relative, patterns) is excluded
+
+
+def test_requirements_are_installed_once_per_set(tmp_path, src):
+    pip = FakePip()
+    build(src, tmp_path / "cache", requirements=["b", "a"], run_command=pip)
+    build(src, tmp_path / "cache", requirements=["a", "b"], run_command=pip)  # same set, other order
+    assert len(pip.calls) == 1
+    build(src, tmp_path / "cache", requirements=["a", "b", "c"], run_command=pip)
+    assert len(pip.calls) == 2
+    assert not [name for name in os.listdir(tmp_path / "cache") if name.startswith(".")]  # no staging left
+
+
+def test_pip_is_asked_for_pure_python_wheels_of_the_lambda_python():
+    argv = lz.pip_command("/usr/bin/python3", "/tmp/t", ["b", "a", "a"], "3.12", ["--no-index"])
+    assert argv[:4] == ["/usr/bin/python3", "-m", "pip", "install"]
+    assert argv[argv.index("--target") + 1] == "/tmp/t"
+    assert "--no-compile" in argv and "--only-binary=:all:" in argv
+    for option, value in (("--platform", "any"), ("--abi", "none"), ("--implementation", "py")):
+        assert argv[argv.index(option) + 1] == value
+    assert argv[argv.index("--python-version") + 1] == "3.12"
+    assert argv[-3:] == ["--no-index", "a", "b"]
+
+
+def test_cache_key_depends_on_the_set_the_python_and_pip_options_only():
+    key = lz.requirements_key(["a", "b"], "3.12", [])
+    assert key == lz.requirements_key([" b", "a ", "a"], "3.12", [])
+    assert key != lz.requirements_key(["a", "b"], "3.13", [])
+    assert key != lz.requirements_key(["a", "b"], "3.12", ["--no-index"])
+    assert key != lz.requirements_key(["a"], "3.12", [])
+
+
+def test_pip_failure_is_one_clear_error_and_leaves_no_cache_entry(tmp_path, src):
+    with pytest.raises(lz.LambdaZipError, match=r"pip could not vendor nothing-here.*No matching distribution"):
+        build(src, tmp_path / "cache", requirements=["nothing-here"], run_command=FakePip(rc=1))
+    assert os.listdir(tmp_path / "cache") == []
+
+
+def test_compiled_extensions_are_refused(tmp_path, src):
+    pip = FakePip(extra_files={"fast/_speedups.cpython-312-x86_64-linux-gnu.so": "ELF"})
+    with pytest.raises(lz.LambdaZipError, match=r"compiled extensions.*_speedups"):
+        build(src, tmp_path / "cache", run_command=pip)
+    assert os.listdir(tmp_path / "cache") == []
+
+
+def test_a_source_file_that_a_requirement_also_provides_is_refused(tmp_path, src):
+    (src / "bottle.py").write_text("# my own bottle\n")
+    with pytest.raises(lz.LambdaZipError, match=r"bottle\.py is both in src and in the vendored requirements"):
+        build(src, tmp_path / "cache")
+
+
+def test_missing_or_empty_src_is_refused(tmp_path):
+    with pytest.raises(lz.LambdaZipError, match="is not a directory"):
+        build(tmp_path / "absent", tmp_path / "cache", requirements=())
+    (tmp_path / "only-tests" / "tests").mkdir(parents=True)
+    (tmp_path / "only-tests" / "tests" / "test_x.py").write_text("")
+    with pytest.raises(lz.LambdaZipError, match="holds no file to package"):
+        build(tmp_path / "only-tests", tmp_path / "cache", requirements=())
+
+
+def test_requirements_file_follows_includes_and_refuses_pip_options(tmp_path):
+    (tmp_path / "base.txt").write_text("# base\nbottle>=0.13,<0.14  # web\n\n-r more.txt\n")
+    (tmp_path / "more.txt").write_text("apig-wsgi>=2.18,<3\n--requirement base.txt\n")
+    assert lz.read_requirements_file(str(tmp_path / "base.txt")) == ["bottle>=0.13,<0.14", "apig-wsgi>=2.18,<3"]
+
+    (tmp_path / "index.txt").write_text("--index-url https://example.com/simple\nbottle\n")
+    with pytest.raises(lz.LambdaZipError, match=r"pip option .*--index-url.* pip_args"):
+        lz.read_requirements_file(str(tmp_path / "index.txt"))
+    with pytest.raises(lz.LambdaZipError, match="cannot read requirements file"):
+        lz.read_requirements_file(str(tmp_path / "absent.txt"))
+
+
+def test_the_repository_requirements_files_parse():
+    from tests.support.ansible_run import ROOT
+
+    assert [line.split(">=")[0] for line in lz.read_requirements_file(str(ROOT / "requirements" / "app.txt"))] == [
+        "bottle",
+        "apig-wsgi",
+    ]
+
+
+def test_digest_gives_lambdas_code_sha256():
+    data = b"zip bytes"
+    result = lz.digest(data)
+    assert result["sha256"] == hashlib.sha256(data).hexdigest()
+    assert base64.b64decode(result["code_sha256"]) == hashlib.sha256(data).digest()
+    assert result["size"] == len(data)
+
+
+def test_zip_listing_names_entries_with_their_crc_and_tolerates_non_zips(tmp_path, src):
+    listing = lz.zip_listing(build(src, tmp_path / "cache"))
+    assert listing["pkg/helpers.py"] == f"crc32:{zipfile.crc32(b'VALUE = 1\n'):08x}"
+    assert lz.zip_listing(b"not a zip") is None
+
+
+def test_vendored_distributions_are_named_from_dist_info(tmp_path):
+    for name in ("bottle-0.13.4.dist-info", "apig_wsgi-2.20.0.dist-info", "apig_wsgi"):
+        (tmp_path / name).mkdir()
+    assert lz.vendored_distributions(str(tmp_path)) == ["apig_wsgi==2.20.0", "bottle==0.13.4"]
