@@ -52,7 +52,13 @@ def build_prerequisites(client: Callable[[str], object], stack: str, region: str
     ]
     elbv2.register_targets(TargetGroupArn=lambda_tg, Targets=[{"Id": function}])
     ecs_tg = elbv2.create_target_group(
-        Name=f"{stack}-ecs", Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip", HealthCheckPath="/health", Tags=tags
+        Name=f"{stack}-ecs",
+        Protocol="HTTP",
+        Port=8080,
+        VpcId=vpc,
+        TargetType="ip",
+        HealthCheckPath="/health",
+        Tags=tags,
     )["TargetGroups"][0]["TargetGroupArn"]
     ecs.create_cluster(clusterName=stack)
     task_definition = ecs.register_task_definition(
