@@ -1,0 +1,659 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: Contributors to the spillover.lambda_ecs collection
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Logic of spillover.lambda_ecs.ecs_spillover_service: pure comparison functions first, then AWS calls.
+
+A service is reduced to its *definition*: the settings the module owns, under the module's option names,
+normalised so that what ECS fills in on its own (defaults, list order, ``ENABLED``/``DISABLED``) compares
+equal to what the user wrote. The live desired count is deliberately not part of the definition: the
+scaler owns it.
+"""
+
+import time
+
+try:  # noqa: SIM105 (the amazon.aws way: AnsibleAWSModule reports a missing botocore)
+    import botocore
+except ImportError:
+    pass
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
+from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
+
+# Settings whose change ECS applies in place with UpdateService, mapped to the request key that carries them.
+NETWORK_KEYS = ("subnets", "security_groups", "assign_public_ip")
+CAPACITY_KEYS = ("capacity_provider_strategy", "launch_type")
+# Settings that are managed only when the user sets them (None = leave what the service has).
+OPTIONAL_KEYS = ("health_check_grace_period", "platform_version")
+# Settings a service with a non-ECS deployment controller (CodeDeploy, external) cannot change with UpdateService.
+ROLLING_ONLY_KEYS = ("task_definition", "load_balancers", "platform_version", *NETWORK_KEYS, *CAPACITY_KEYS)
+
+
+class ServiceRequestError(AnsibleAWSError):
+    """A refusal (before any write) or an AWS failure, with one message for the user; ``kwargs`` go to fail_json."""
+
+
+def check_target_group(target_group):
+    """Refuse a target group ECS cannot register Fargate tasks in."""
+    name = target_group["TargetGroupName"]
+    if target_group.get("TargetType") != "ip":
+        raise ServiceRequestError(
+            "Target group {0} has target type {1!r}; Fargate tasks (awsvpc) register by IP address, so the "
+            "service needs a target group of target type 'ip'. Create one with target_type=ip.".format(
+                name, target_group.get("TargetType")
+            )
+        )
+    if not target_group.get("LoadBalancerArns"):
+        raise ServiceRequestError(
+            "Target group {0} is not used by any load balancer listener; ECS refuses to attach a service to it. "
+            "Add it to a listener's forward action first (with weight 0 to keep it without traffic).".format(name)
+        )
+
+
+def check_task_definition(task_definition, container_name, container_port):
+    """Refuse a task definition Fargate cannot run or that lacks the container and port the target group needs."""
+    arn = task_definition["taskDefinitionArn"]
+    problems = []
+    compatibilities = set(task_definition.get("compatibilities") or []) | set(
+        task_definition.get("requiresCompatibilities") or []
+    )
+    if "FARGATE" not in compatibilities:
+        problems.append("it is not compatible with FARGATE (register it with requires_compatibilities: [FARGATE])")
+    if task_definition.get("networkMode") != "awsvpc":
+        problems.append("its network mode is {0!r}, Fargate needs 'awsvpc'".format(task_definition.get("networkMode")))
+    for setting in ("cpu", "memory"):
+        if not task_definition.get(setting):
+            problems.append("it has no task-level {0}, which Fargate requires".format(setting))
+    containers = {container["name"]: container for container in task_definition.get("containerDefinitions") or []}
+    if container_name not in containers:
+        problems.append(
+            "it has no container named {0!r} (its containers: {1})".format(
+                container_name, ", ".join(sorted(containers)) or "none"
+            )
+        )
+    else:
+        ports = sorted(
+            mapping["containerPort"]
+            for mapping in containers[container_name].get("portMappings") or []
+            if "containerPort" in mapping
+        )
+        if container_port not in ports:
+            problems.append(
+                "its container {0!r} does not map port {1} (its ports: {2})".format(
+                    container_name, container_port, ", ".join(str(port) for port in ports) or "none"
+                )
+            )
+    if problems:
+        raise ServiceRequestError(
+            "Task definition {0} cannot back this service: {1}. Fix the task definition or the module's "
+            "container_name/container_port options.".format(arn, "; ".join(problems))
+        )
+
+
+def normalise_strategy(strategy):
+    """A capacity provider strategy as a list sorted by provider, with AWS's defaults filled in."""
+    items = [
+        {
+            "capacity_provider": item.get("capacity_provider", item.get("capacityProvider")),
+            "weight": item.get("weight") or 0,
+            "base": item.get("base") or 0,
+        }
+        for item in strategy or []
+    ]
+    return sorted(items, key=lambda item: item["capacity_provider"])
+
+
+def check_strategy(strategy):
+    """Refuse a capacity provider strategy ECS would refuse, before any write."""
+    providers = [item["capacity_provider"] for item in strategy]
+    if not providers:
+        raise ServiceRequestError("capacity_provider_strategy must name FARGATE and/or FARGATE_SPOT.")
+    if len(set(providers)) != len(providers):
+        raise ServiceRequestError("capacity_provider_strategy names a capacity provider twice.")
+    if not any(item["weight"] > 0 for item in strategy):
+        raise ServiceRequestError("capacity_provider_strategy needs a weight greater than 0 on at least one provider.")
+    if sum(1 for item in strategy if item["base"] > 0) > 1:
+        raise ServiceRequestError("capacity_provider_strategy may set a base greater than 0 on one provider only.")
+
+
+def desired_definition(params, task_definition_arn, target_group_arn):
+    """The definition the user asked for, in the shape of current_definition()."""
+    breaker = params["deployment_circuit_breaker"]
+    return {
+        "task_definition": task_definition_arn,
+        "load_balancers": [
+            {
+                "target_group_arn": target_group_arn,
+                "container_name": params["container_name"],
+                "container_port": params["container_port"],
+            }
+        ],
+        "subnets": sorted(set(params["subnets"])),
+        "security_groups": sorted(set(params["security_groups"])),
+        "assign_public_ip": params["assign_public_ip"],
+        "capacity_provider_strategy": normalise_strategy(params["capacity_provider_strategy"]),
+        "launch_type": None,
+        "health_check_grace_period": params["health_check_grace_period"],
+        "deployment_circuit_breaker": {"enable": breaker["enable"], "rollback": breaker["rollback"]},
+        "platform_version": params["platform_version"],
+        "enable_execute_command": params["enable_execute_command"],
+        "propagate_tags": params["propagate_tags"],
+    }
+
+
+def current_definition(service):
+    """The definition of a service as DescribeServices returns it, with ECS's defaults made explicit."""
+    network = (service.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
+    breaker = (service.get("deploymentConfiguration") or {}).get("deploymentCircuitBreaker") or {}
+    strategy = normalise_strategy(service.get("capacityProviderStrategy"))
+    return {
+        "task_definition": service.get("taskDefinition"),
+        "load_balancers": sorted(
+            (
+                {
+                    "target_group_arn": balancer.get("targetGroupArn"),
+                    "container_name": balancer.get("containerName"),
+                    "container_port": balancer.get("containerPort"),
+                }
+                for balancer in service.get("loadBalancers") or []
+            ),
+            key=lambda balancer: (balancer["target_group_arn"] or "", balancer["container_name"] or ""),
+        ),
+        "subnets": sorted(set(network.get("subnets") or [])),
+        "security_groups": sorted(set(network.get("securityGroups") or [])),
+        "assign_public_ip": network.get("assignPublicIp") == "ENABLED",
+        "capacity_provider_strategy": strategy,
+        # A launch type counts only when no strategy is set; ECS may report both after a switch.
+        "launch_type": None if strategy else service.get("launchType"),
+        "health_check_grace_period": service.get("healthCheckGracePeriodSeconds") or 0,
+        "deployment_circuit_breaker": {
+            "enable": bool(breaker.get("enable")),
+            "rollback": bool(breaker.get("rollback")),
+        },
+        "platform_version": service.get("platformVersion"),
+        "enable_execute_command": bool(service.get("enableExecuteCommand")),
+        "propagate_tags": service.get("propagateTags") or "NONE",
+    }
+
+
+def definition_changes(current, desired):
+    """Names of the settings that differ, in a stable order; unmanaged optional settings never differ."""
+    changes = []
+    for key, value in desired.items():
+        if key in OPTIONAL_KEYS and value is None:
+            continue
+        if current.get(key) != value:
+            changes.append(key)
+    return changes
+
+
+def resolved_definition(current, desired):
+    """What the definition will be after the run: desired values, current ones where unmanaged."""
+    return {
+        key: current.get(key) if key in OPTIONAL_KEYS and value is None else value for key, value in desired.items()
+    }
+
+
+def plan_desired_count(live_count, standby_count, enforce_standby):
+    """The desired count to write (or None to leave it) and a word that says what happened to it.
+
+    The live count belongs to the scaler: it is never lowered, and raised only to the standby floor on request.
+    """
+    if enforce_standby and live_count < standby_count:
+        return standby_count, "raised"
+    return None, "kept"
+
+
+def _network_configuration(definition):
+    return {
+        "awsvpcConfiguration": {
+            "subnets": definition["subnets"],
+            "securityGroups": definition["security_groups"],
+            "assignPublicIp": "ENABLED" if definition["assign_public_ip"] else "DISABLED",
+        }
+    }
+
+
+def _load_balancers(definition):
+    return [
+        {
+            "targetGroupArn": balancer["target_group_arn"],
+            "containerName": balancer["container_name"],
+            "containerPort": balancer["container_port"],
+        }
+        for balancer in definition["load_balancers"]
+    ]
+
+
+def _strategy(definition):
+    return [
+        {"capacityProvider": item["capacity_provider"], "weight": item["weight"], "base": item["base"]}
+        for item in definition["capacity_provider_strategy"]
+    ]
+
+
+def create_request(cluster, name, desired, standby_count, tags):
+    """Keyword arguments of CreateService for the desired definition."""
+    request = {
+        "cluster": cluster,
+        "serviceName": name,
+        "taskDefinition": desired["task_definition"],
+        "desiredCount": standby_count,
+        "loadBalancers": _load_balancers(desired),
+        "networkConfiguration": _network_configuration(desired),
+        "capacityProviderStrategy": _strategy(desired),
+        "deploymentConfiguration": {"deploymentCircuitBreaker": dict(desired["deployment_circuit_breaker"])},
+        "enableExecuteCommand": desired["enable_execute_command"],
+        "propagateTags": desired["propagate_tags"],
+        "schedulingStrategy": "REPLICA",
+        "deploymentController": {"type": "ECS"},
+    }
+    if desired["health_check_grace_period"] is not None:
+        request["healthCheckGracePeriodSeconds"] = desired["health_check_grace_period"]
+    if desired["platform_version"] is not None:
+        request["platformVersion"] = desired["platform_version"]
+    if tags:
+        request["tags"] = [{"key": key, "value": value} for key, value in sorted(tags.items())]
+    return request
+
+
+def update_request(service, desired, changes, desired_count=None, force_new_deployment=False):
+    """Keyword arguments of UpdateService that apply ``changes`` (and nothing else), or None when nothing is to do.
+
+    A change of capacity provider strategy (including a switch from a launch type) needs a new deployment in ECS.
+    """
+    request = {}
+    if "task_definition" in changes:
+        request["taskDefinition"] = desired["task_definition"]
+    if "load_balancers" in changes:
+        request["loadBalancers"] = _load_balancers(desired)
+    if any(key in changes for key in NETWORK_KEYS):
+        request["networkConfiguration"] = _network_configuration(desired)
+    if any(key in changes for key in CAPACITY_KEYS):
+        request["capacityProviderStrategy"] = _strategy(desired)
+        force_new_deployment = True
+    if "health_check_grace_period" in changes:
+        request["healthCheckGracePeriodSeconds"] = desired["health_check_grace_period"]
+    if "deployment_circuit_breaker" in changes:
+        # Keep the rest of the deployment configuration (percentages, alarms) as the service has it.
+        configuration = dict(service.get("deploymentConfiguration") or {})
+        configuration["deploymentCircuitBreaker"] = dict(desired["deployment_circuit_breaker"])
+        request["deploymentConfiguration"] = configuration
+    if "platform_version" in changes:
+        request["platformVersion"] = desired["platform_version"]
+    if "enable_execute_command" in changes:
+        request["enableExecuteCommand"] = desired["enable_execute_command"]
+    if "propagate_tags" in changes:
+        request["propagateTags"] = desired["propagate_tags"]
+    if desired_count is not None:
+        request["desiredCount"] = desired_count
+    if force_new_deployment:
+        request["forceNewDeployment"] = True
+    if not request:
+        return None
+    request["cluster"] = service["clusterArn"]
+    request["service"] = service["serviceName"]
+    return request
+
+
+def check_deployment_controller(service, changes):
+    """Refuse changes that UpdateService cannot make on a CodeDeploy or external deployment controller."""
+    controller = (service.get("deploymentController") or {}).get("type", "ECS")
+    blocked = [key for key in changes if key in ROLLING_ONLY_KEYS]
+    if controller != "ECS" and blocked:
+        raise ServiceRequestError(
+            "Service {0} uses the {1} deployment controller, which cannot change {2} with UpdateService; this module "
+            "manages rolling (ECS) deployments only. Change them through {1}, or delete the service (state=absent) "
+            "and let this module create it again.".format(service["serviceName"], controller, ", ".join(blocked))
+        )
+
+
+def deployment_status(service):
+    """``(state, reason)`` of the service's rollout: state is ``stable``, ``in_progress`` or ``failed``."""
+    deployments = service.get("deployments") or []
+    primary = next((item for item in deployments if item.get("status") == "PRIMARY"), None)
+    if primary and primary.get("rolloutState") == "FAILED":
+        return "failed", primary.get("rolloutStateReason") or "the deployment failed"
+    if len(deployments) > 1:
+        return "in_progress", "{0} deployments are active".format(len(deployments))
+    if primary and primary.get("rolloutState") not in (None, "COMPLETED"):
+        return "in_progress", primary.get("rolloutStateReason") or "the deployment is {0}".format(
+            primary.get("rolloutState")
+        )
+    if service.get("runningCount") != service.get("desiredCount") or service.get("pendingCount"):
+        return "in_progress", "{0} of {1} tasks running, {2} pending".format(
+            service.get("runningCount"), service.get("desiredCount"), service.get("pendingCount")
+        )
+    return "stable", "deployment complete"
+
+
+def healthy_count(target_health_descriptions):
+    return sum(1 for item in target_health_descriptions if item["TargetHealth"]["State"] == "healthy")
+
+
+def describe_targets(target_health_descriptions):
+    """One short line per target: ``ip:port state (reason)``."""
+    lines = []
+    for item in target_health_descriptions:
+        target, health = item["Target"], item["TargetHealth"]
+        line = "{0}:{1} {2}".format(target["Id"], target.get("Port", ""), health["State"])
+        if health.get("Reason"):
+            line += " ({0})".format(health["Reason"])
+        lines.append(line)
+    return lines
+
+
+def recent_events(service, limit=5):
+    """The service's latest event messages, newest first."""
+    return [event.get("message", "") for event in (service.get("events") or [])[:limit]]
+
+
+def wait_failure_message(what, timeout, service, target_health_descriptions):
+    """A timeout message that shows why: counts, rollout, the service's events and the target states."""
+    state, reason = deployment_status(service)
+    events = recent_events(service)
+    targets = describe_targets(target_health_descriptions)
+    return (
+        "Timed out after {0} s waiting for service {1} to be {2}: desired {3}, running {4}, pending {5}; rollout "
+        "{6} ({7}). Recent events: {8}. Targets: {9}.".format(
+            timeout,
+            service.get("serviceName"),
+            what,
+            service.get("desiredCount"),
+            service.get("runningCount"),
+            service.get("pendingCount"),
+            state,
+            reason,
+            " | ".join(events) if events else "none",
+            ", ".join(targets) if targets else "none registered",
+        )
+    )
+
+
+def planned_service(desired, tags, desired_count, current=None):
+    """The service as it will be after the run, for check mode (snake_case, like the ``service`` result)."""
+    planned = dict(current or {})
+    planned.update(
+        {
+            "desired_count": desired_count,
+            "task_definition": desired["task_definition"],
+            "load_balancers": desired["load_balancers"],
+            "network_configuration": {
+                "awsvpc_configuration": {
+                    "subnets": desired["subnets"],
+                    "security_groups": desired["security_groups"],
+                    "assign_public_ip": "ENABLED" if desired["assign_public_ip"] else "DISABLED",
+                }
+            },
+            "capacity_provider_strategy": desired["capacity_provider_strategy"],
+            "propagate_tags": desired["propagate_tags"],
+            "enable_execute_command": desired["enable_execute_command"],
+            "tags": tags,
+        }
+    )
+    planned.setdefault("running_count", 0)
+    planned.setdefault("pending_count", 0)
+    return planned
+
+
+def service_result(service):
+    """The ``service`` result: snake_case, tags as a dict."""
+    result = camel_dict_to_snake_dict({key: value for key, value in service.items() if key != "tags"})
+    result["tags"] = boto3_tag_list_to_ansible_dict(service.get("tags") or [], "key", "value")
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# AWS calls: clients come wrapped with AWSRetry.jittered_backoff, every call passes aws_retry=True
+# ---------------------------------------------------------------------------------------------
+
+
+def _aws(what, call, **kwargs):
+    """Run one AWS call; a failure becomes a ServiceRequestError that says what was being done."""
+    try:
+        return call(aws_retry=True, **kwargs)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        raise ServiceRequestError("Failed to {0}".format(what), exception=e) from e
+
+
+def get_service(ecs, cluster, name):
+    """The service as DescribeServices returns it (with tags), or None when it does not exist or is INACTIVE.
+
+    A missing cluster raises ClusterNotFoundException's ServiceRequestError; callers decide what it means.
+    """
+    try:
+        response = ecs.describe_services(cluster=cluster, services=[name], include=["TAGS"], aws_retry=True)
+    except is_boto3_error_code("ClusterNotFoundException") as e:
+        raise ServiceRequestError(
+            "Cluster {0} does not exist; create it first (for example with community.aws.ecs_cluster).".format(cluster),
+            exception=e,
+            cluster_missing=True,
+        ) from e
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
+        raise ServiceRequestError(
+            "Failed to describe service {0} in cluster {1}".format(name, cluster), exception=e
+        ) from e
+    services = [service for service in response.get("services") or [] if service.get("status") != "INACTIVE"]
+    return services[0] if services else None
+
+
+def resolve_target_group(elbv2, target_group):
+    """The target group named by name or ARN; refused when it does not exist."""
+    key = "TargetGroupArns" if target_group.startswith("arn:") else "Names"
+    try:
+        return elbv2.describe_target_groups(aws_retry=True, **{key: [target_group]})["TargetGroups"][0]
+    except is_boto3_error_code("TargetGroupNotFound") as e:
+        raise ServiceRequestError(
+            "Target group {0} does not exist; create it (target type ip) before the service.".format(target_group),
+            exception=e,
+        ) from e
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
+        raise ServiceRequestError("Failed to describe target group {0}".format(target_group), exception=e) from e
+
+
+def resolve_task_definition(ecs, task_definition):
+    """The task definition named by family, family:revision or ARN; refused when it does not exist."""
+    try:
+        return ecs.describe_task_definition(taskDefinition=task_definition, aws_retry=True)["taskDefinition"]
+    except is_boto3_error_code("ClientException") as e:
+        raise ServiceRequestError(
+            "Task definition {0} does not exist or is not ACTIVE; register it first.".format(task_definition),
+            exception=e,
+        ) from e
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
+        raise ServiceRequestError("Failed to describe task definition {0}".format(task_definition), exception=e) from e
+
+
+def target_health(elbv2, target_group_arn):
+    return _aws(
+        "read the target health of {0}".format(target_group_arn),
+        elbv2.describe_target_health,
+        TargetGroupArn=target_group_arn,
+    )["TargetHealthDescriptions"]
+
+
+def poll_delay(timeout):
+    """Seconds between two polls: 5, shorter for short timeouts."""
+    return min(5, max(1, timeout // 10))
+
+
+def wait_for_service(ecs, elbv2, params, target_group_arn):
+    """Wait until the service is stable or has enough healthy targets (``params['wait']``); fail with why not."""
+    timeout = params["wait_timeout"]
+    deadline = time.monotonic() + timeout
+    what = (
+        "stable" if params["wait"] == "stable" else "healthy ({0} healthy targets)".format(params["wait_min_healthy"])
+    )
+    while True:
+        service = get_service(ecs, params["cluster"], params["name"])
+        targets = target_health(elbv2, target_group_arn)
+        state, reason = deployment_status(service)
+        if state == "failed":
+            raise ServiceRequestError(
+                "The deployment of service {0} failed: {1}. Recent events: {2}.".format(
+                    params["name"], reason, " | ".join(recent_events(service)) or "none"
+                ),
+                events=recent_events(service),
+                targets=describe_targets(targets),
+            )
+        if params["wait"] == "stable" and state == "stable":
+            return service, targets
+        if params["wait"] == "healthy" and healthy_count(targets) >= params["wait_min_healthy"]:
+            return service, targets
+        if time.monotonic() >= deadline:
+            raise ServiceRequestError(
+                wait_failure_message(what, timeout, service, targets),
+                events=recent_events(service),
+                targets=describe_targets(targets),
+            )
+        time.sleep(poll_delay(timeout))
+
+
+def _check_request(params):
+    if not params["subnets"]:
+        raise ServiceRequestError("subnets is empty; Fargate tasks need at least one subnet of the target group's VPC.")
+    if not params["security_groups"]:
+        raise ServiceRequestError("security_groups is empty; give the tasks at least one security group.")
+    check_strategy(normalise_strategy(params["capacity_provider_strategy"]))
+
+
+def ensure_present(ecs, elbv2, params, check_mode):
+    """Create or update the service; returns ``(changed, result, diff)``. Refusals write nothing."""
+    _check_request(params)
+    target_group = resolve_target_group(elbv2, params["target_group"])
+    check_target_group(target_group)
+    task_definition = resolve_task_definition(ecs, params["task_definition"])
+    check_task_definition(task_definition, params["container_name"], params["container_port"])
+    desired = desired_definition(params, task_definition["taskDefinitionArn"], target_group["TargetGroupArn"])
+
+    service = get_service(ecs, params["cluster"], params["name"])
+    if service is not None and service.get("status") == "DRAINING":
+        raise ServiceRequestError(
+            "Service {0} is being deleted (DRAINING); wait until it is INACTIVE and run again.".format(params["name"])
+        )
+
+    result = {}
+    if service is None:
+        changed = True
+        tags_after = params["tags"] or {}
+        count_after = params["standby_count"]
+        result["desired_count_action"] = "created"
+        result["changes"] = ["created"]
+        before = {}
+        after_definition = resolved_definition({}, desired)
+        if not check_mode:
+            request = create_request(params["cluster"], params["name"], desired, params["standby_count"], tags_after)
+            _aws("create service {0}".format(params["name"]), ecs.create_service, **request)
+    else:
+        current = current_definition(service)
+        changes = definition_changes(current, desired)
+        check_deployment_controller(service, changes)
+        new_count, result["desired_count_action"] = plan_desired_count(
+            service["desiredCount"], params["standby_count"], params["enforce_standby"]
+        )
+        request = update_request(service, desired, changes, new_count, params["force_new_deployment"])
+        tags_before = boto3_tag_list_to_ansible_dict(service.get("tags") or [], "key", "value")
+        tags_to_set, tags_to_remove = {}, []
+        tags_after = tags_before
+        if params["tags"] is not None:
+            tags_to_set, tags_to_remove = compare_aws_tags(tags_before, params["tags"], params["purge_tags"])
+            tags_after = {key: value for key, value in tags_before.items() if key not in tags_to_remove}
+            tags_after.update(tags_to_set)
+            if tags_to_set or tags_to_remove:
+                changes.append("tags")
+        if new_count is not None:
+            changes.append("desired_count")
+        changed = bool(request) or bool(tags_to_set) or bool(tags_to_remove)
+        count_after = service["desiredCount"] if new_count is None else new_count
+        result["changes"] = changes
+        before = dict(current, desired_count=service["desiredCount"], tags=tags_before)
+        after_definition = resolved_definition(current, desired)
+        if not check_mode:
+            if request:
+                _aws("update service {0}".format(params["name"]), ecs.update_service, **request)
+            if tags_to_remove:
+                _aws(
+                    "remove tags of service {0}".format(params["name"]),
+                    ecs.untag_resource,
+                    resourceArn=service["serviceArn"],
+                    tagKeys=tags_to_remove,
+                )
+            if tags_to_set:
+                _aws(
+                    "tag service {0}".format(params["name"]),
+                    ecs.tag_resource,
+                    resourceArn=service["serviceArn"],
+                    tags=[{"key": key, "value": value} for key, value in sorted(tags_to_set.items())],
+                )
+    diff = {"before": before, "after": dict(after_definition, desired_count=count_after, tags=tags_after)}
+
+    if params["wait"] == "healthy" and count_after < params["wait_min_healthy"]:
+        raise ServiceRequestError(
+            "wait=healthy needs {0} healthy targets but the service's desired count is {1}, so it would never have "
+            "them. Raise standby_count (with enforce_standby=true for an existing service) or lower "
+            "wait_min_healthy.".format(params["wait_min_healthy"], count_after)
+        )
+    if check_mode:
+        current_result = service_result(service) if service else None
+        result["service"] = planned_service(after_definition, tags_after, count_after, current_result)
+        result["healthy_targets"] = healthy_count(target_health(elbv2, target_group["TargetGroupArn"]))
+        return changed, result, diff
+
+    if params["wait"] != "none":
+        service, targets = wait_for_service(ecs, elbv2, params, target_group["TargetGroupArn"])
+    else:
+        service = get_service(ecs, params["cluster"], params["name"])
+        targets = target_health(elbv2, target_group["TargetGroupArn"])
+    result["service"] = service_result(service)
+    result["healthy_targets"] = healthy_count(targets)
+    return changed, result, diff
+
+
+def ensure_absent(ecs, params, check_mode):
+    """Scale the service to 0, let its tasks drain (bounded by wait_timeout), delete it; returns
+    ``(changed, result, diff, warnings)``. A service that is gone (or a cluster that is gone) is a no-op."""
+    try:
+        service = get_service(ecs, params["cluster"], params["name"])
+    except ServiceRequestError as e:
+        if not e.kwargs.get("cluster_missing"):
+            raise
+        service = None
+    if service is None or service.get("status") == "DRAINING":
+        return False, {"service": service_result(service) if service else {}}, {"before": {}, "after": {}}, []
+    diff = {"before": dict(current_definition(service), desired_count=service["desiredCount"]), "after": {}}
+    if check_mode:
+        return True, {"service": service_result(service)}, diff, []
+
+    warnings = []
+    name = params["name"]
+    if service["desiredCount"] > 0:
+        _aws(
+            "scale service {0} to 0".format(name),
+            ecs.update_service,
+            cluster=params["cluster"],
+            service=name,
+            desiredCount=0,
+        )
+    timeout = params["wait_timeout"]
+    deadline = time.monotonic() + timeout
+    while service["runningCount"] or service["pendingCount"]:
+        if time.monotonic() >= deadline:
+            warnings.append(
+                "Service {0} still had {1} running and {2} pending tasks after {3} s; deleted it with force, ECS "
+                "stops them.".format(name, service["runningCount"], service["pendingCount"], timeout)
+            )
+            break
+        time.sleep(poll_delay(timeout))
+        service = get_service(ecs, params["cluster"], name)
+    deleted = _aws(
+        "delete service {0}".format(name),
+        ecs.delete_service,
+        cluster=params["cluster"],
+        service=name,
+        force=bool(warnings),
+    )["service"]
+    return True, {"service": service_result(deleted)}, diff, warnings
