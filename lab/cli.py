@@ -73,7 +73,8 @@ def ensure_stack(aws: Aws, stack: str, deploy: str, app_dir: Path) -> None:
         return
     from lab.stack_fixture import FixtureSettings, create_stack
 
-    print(f"lab: playbooks/site.yml or inventories/lab missing: creating {stack} with lab/stack_fixture.py")
+    reason = "as asked" if deploy == "fixture" else "playbooks/site.yml or inventories/lab missing"
+    print(f"lab: creating {stack} with lab/stack_fixture.py ({reason})")
     create_stack(aws, FixtureSettings(stack=stack, app_dir=app_dir), ROOT / "build" / "lambda")
 
 
@@ -150,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             _, summary, directory = run_burst(settings, stack)
             _print_summary({settings.scaler: summary})
+            for check, ok in summary.get("fault_checks", {}).items():
+                print(f"{'PASS' if ok else 'FAIL'}: {check}")
             print(f"\nreport: {directory / 'report.md'}\nplot:   {directory / 'timeline.png'}")
             return 0
         return compare(settings, stack)

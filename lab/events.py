@@ -141,7 +141,7 @@ class EventBus:
             if arn in self._queues:
                 self._queues[arn].put((rule.name, event, 1, 0.0))
             else:
-                LOG.warning("rule %s: target %s is not run by the lab", rule.name, arn)
+                LOG.info("rule %s: target %s is not run (scaler off)", rule.name, arn)
 
     def scheduled_event(self, rule: Rule) -> dict:
         return {

@@ -27,7 +27,7 @@ class BurstProfile:
     hold: float = 90.0
     ramp_down: float = 10.0
     tail: float = 45.0  # back at the baseline
-    baseline_factor: float = 0.5  # share of the Lambda capacity
+    baseline_factor: float = 0.3  # share of the Lambda capacity (well below the concurrency alarms)
     peak_factor: float = 3.0
     sleep_seconds: float = 1.0
     pacing: float = 2.0

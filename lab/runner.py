@@ -292,8 +292,40 @@ def run_burst(settings: RunSettings, stack: Stack | None = None) -> tuple[report
         "".join(json.dumps({**d.__dict__, "result": d.result}, default=str) + "\n" for d in bus.deliveries)
     )
     summary = report.write_all(data, directory)
+    checks = fault_checks(settings, data, summary, bus.deliveries, step_seconds or schedule_seconds)
+    if checks:
+        summary["fault_checks"] = checks
+        (directory / "summary.json").write_text(json.dumps({"name": name, **summary}, indent=2))
+        with open(directory / "report.md", "a") as markdown:
+            markdown.write("\n## Fault checks\n\n")
+            markdown.writelines(f"- {'PASS' if ok else 'FAIL'}: {check}\n" for check, ok in checks.items())
     shutil.rmtree(code, ignore_errors=True)
     return data, summary, directory
+
+
+def fault_checks(
+    settings: RunSettings, data: report.RunData, summary: dict, deliveries: list, step_seconds: float
+) -> dict[str, bool]:
+    """What each fault scenario must show (the issue's expectations), as named yes/no checks."""
+    checks: dict[str, bool] = {}
+    load_end = data.t0 + settings.profile.duration
+    if "never_healthy" in settings.faults:
+        checks["no weight reached ECS"] = summary["max_weight_ecs"] == 0
+        checks["no 503 answered"] = summary["status_503"] == 0
+    if "kill_task" in settings.faults:
+        late = [r for r in data.requests if load_end - 30 <= r["start"] <= load_end]
+        checks["a task was killed"] = any("killed" in message for _, message in data.task_events)
+        checks["no errors in the last 30 s of the load"] = bool(late) and not any(map(report.failed, late))
+    if "scaler_fails_once" in settings.faults:
+        checks["a failed scaler invocation was retried and succeeded"] = any(not d.ok for d in deliveries) and any(
+            d.ok and d.attempt > 1 for d in deliveries
+        )
+    if "flapping_alarm" in settings.faults:
+        gap = summary["min_seconds_between_weight_changes"]
+        checks[f"no weight change sooner than the step time ({step_seconds:g} s)"] = gap is None or gap >= (
+            step_seconds - 1
+        )
+    return checks
 
 
 def _flap(aws: Aws, stack: Stack, evaluator: AlarmEvaluator, bus: EventBus, flaps: int) -> int:

@@ -84,5 +84,5 @@ def test_burst_profile_ramps_to_three_times_the_lambda_capacity():
     profile = BurstProfile(baseline=10, ramp=10, hold=30, ramp_down=5, tail=10, sleep_seconds=1.0, pacing=2.0)
     points = profile.stages(reserved_concurrency=10)
     # Capacity 10 invocations/s of 1 s; each user sends one request every 2 s: 60 users = 3x capacity.
-    assert points == [(0.0, 10), (10.0, 10), (20.0, 60), (50.0, 60), (55.0, 10), (65.0, 10)]
+    assert points == [(0.0, 6), (10.0, 6), (20.0, 60), (50.0, 60), (55.0, 6), (65.0, 6)]  # baseline 0.3x
     assert profile.duration == 65
