@@ -1,0 +1,229 @@
+"""The wiring roles (alb, alarm, scaler, eventbridge) and the playbooks, run for real against the local AWS.
+
+Role-level tests build what the network, lambda_function and ecs_service roles would hand over with boto3
+(tests/support/wiring_prereqs.py) and run tests/integration/playbooks/wiring_roles.yml, which wires the four roles
+exactly as playbooks/site.yml does. Site-level tests run playbooks/site.yml and teardown.yml themselves, with the
+local and the example (two accounts) inventories.
+
+Moto does not evaluate alarms, deliver EventBridge events or run Lambda code: these tests check what was deployed
+and wired, not that it fires (the scaler's own tests and the lab cover that).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import boto3
+import pytest
+import yaml
+
+from tests.support.ansible_run import ROOT, run_playbook
+from tests.support.local_aws import REGION
+from tests.support.stack_leftovers import stack_leftovers
+from tests.support.wiring_prereqs import build_prerequisites
+
+pytestmark = pytest.mark.integration
+
+WIRING = ROOT / "tests" / "integration" / "playbooks" / "wiring_roles.yml"
+STACK = "wired"
+RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+INFRA_ROLES = ("network", "ecr_push", "lambda_function", "ecs_service")
+needs_infra_roles = pytest.mark.skipif(
+    not all((ROOT / "roles" / role / "tasks" / "main.yml").exists() for role in INFRA_ROLES),
+    reason="site.yml needs the network, ecr_push, lambda_function and ecs_service roles (issue 6, first half)",
+)
+
+
+def recap(completed) -> dict[str, dict[str, int]]:
+    """Per host ``{"ok", "changed", "failed"}`` of an ansible-playbook run; fails the test on a failed run."""
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output[-6000:]
+    hosts = {
+        host: {"ok": int(ok), "changed": int(changed), "failed": int(failed) + int(unreachable)}
+        for host, ok, changed, unreachable, failed in RECAP.findall(completed.stdout)
+    }
+    assert hosts, output[-3000:]
+    return hosts
+
+
+def weights(elbv2, stack: str = STACK) -> dict[str, int]:
+    load_balancer = elbv2.describe_load_balancers(Names=[stack])["LoadBalancers"][0]["LoadBalancerArn"]
+    listener = elbv2.describe_listeners(LoadBalancerArn=load_balancer)["Listeners"][0]
+    names = {
+        group["TargetGroupArn"]: group["TargetGroupName"] for group in elbv2.describe_target_groups()["TargetGroups"]
+    }
+    forward = next(action for action in listener["DefaultActions"] if action["Type"] == "forward")
+    return {names[group["TargetGroupArn"]]: group["Weight"] for group in forward["ForwardConfig"]["TargetGroups"]}
+
+
+@pytest.fixture
+def prerequisites(aws_client) -> dict:
+    return build_prerequisites(aws_client, STACK)
+
+
+def run_wiring(endpoint: str, prerequisites: dict, *, check: bool = False, **extra):
+    return run_playbook(
+        WIRING,
+        inventory="localhost,",
+        extra_vars={**prerequisites, "spillover_stack_name": STACK, "spillover_aws_endpoint_url": endpoint, **extra},
+        check=check,
+    )
+
+
+def test_wiring_converges_rerun_and_check_write_nothing(local_aws, recorder, aws_client, prerequisites):
+    first = recap(run_wiring(local_aws.endpoint, prerequisites))
+    assert first["localhost"]["changed"] > 0
+
+    # Second run and --check on the deployed stack, both through the recorder: no change reported, no write made.
+    recorder.reset()
+    second = recap(run_wiring(recorder.endpoint, prerequisites))
+    assert second["localhost"]["changed"] == 0
+    check = run_wiring(recorder.endpoint, prerequisites, check=True)
+    assert recap(check)["localhost"]["changed"] == 0
+    assert recorder.writes == [], recorder.writes
+
+    # What was wired, read back with boto3.
+    elbv2, lambda_, events = aws_client("elbv2"), aws_client("lambda"), aws_client("events")
+    assert weights(elbv2) == {f"{STACK}-lambda": 100, f"{STACK}-ecs": 0}
+    environment = lambda_.get_function_configuration(FunctionName=f"{STACK}-scaler")["Environment"]["Variables"]
+    assert environment["SPILLOVER_ECS_TARGET_GROUP_ARN"] == prerequisites["ecs_service__target_group_arn"]
+    assert environment["AWS_ENDPOINT_URL"] == local_aws.endpoint
+    assert lambda_.get_function_concurrency(FunctionName=f"{STACK}-scaler")["ReservedConcurrentExecutions"] == 1
+    pattern = json.loads(events.describe_rule(Name=f"{STACK}-alarm-state")["EventPattern"])
+    assert sorted(arn.rsplit(":", 1)[1] for arn in pattern["resources"]) == sorted(
+        f"{STACK}-{name}"
+        for name in ("spill-throttles", "spill-lambda-user-error", "spill-concurrency", "warm-concurrency")
+    )
+    policy = json.loads(lambda_.get_policy(FunctionName=f"{STACK}-scaler")["Policy"])
+    assert sorted(s["Condition"]["ArnLike"]["AWS:SourceArn"].rsplit("/", 1)[1] for s in policy["Statement"]) == [
+        f"{STACK}-alarm-state",
+        f"{STACK}-schedule",
+    ]
+
+
+def test_rerun_keeps_the_weights_the_scaler_set(local_aws, recorder, aws_client, prerequisites):
+    recap(run_wiring(local_aws.endpoint, prerequisites, wiring_roles=["alb"]))
+    elbv2 = aws_client("elbv2")
+    ecs_group = prerequisites["ecs_service__target_group_arn"]
+    # As the scaler would, mid-spillover: an ECS target (moto marks it healthy at once) and 40 / 60 weights.
+    elbv2.register_targets(TargetGroupArn=ecs_group, Targets=[{"Id": "10.30.1.7", "Port": 8080}])
+    listener = elbv2.describe_listeners(
+        LoadBalancerArn=elbv2.describe_load_balancers(Names=[STACK])["LoadBalancers"][0]["LoadBalancerArn"]
+    )["Listeners"][0]["ListenerArn"]
+    elbv2.modify_listener(
+        ListenerArn=listener,
+        DefaultActions=[
+            {
+                "Type": "forward",
+                "ForwardConfig": {
+                    "TargetGroups": [
+                        {"TargetGroupArn": prerequisites["lambda_function__target_group_arn"], "Weight": 40},
+                        {"TargetGroupArn": ecs_group, "Weight": 60},
+                    ]
+                },
+            }
+        ],
+    )
+    recorder.reset()
+    rerun = recap(run_wiring(recorder.endpoint, prerequisites, wiring_roles=["alb"]))
+    assert rerun["localhost"]["changed"] == 0
+    assert weights(elbv2) == {f"{STACK}-lambda": 40, f"{STACK}-ecs": 60}
+    assert recorder.writes == [], recorder.writes
+
+    # A listener whose action is not the weighted forward (here: a plain forward) gets the initial weights back.
+    elbv2.modify_listener(ListenerArn=listener, DefaultActions=[{"Type": "forward", "TargetGroupArn": ecs_group}])
+    repaired = recap(run_wiring(local_aws.endpoint, prerequisites, wiring_roles=["alb"]))
+    assert repaired["localhost"]["changed"] == 1
+    assert weights(elbv2) == {f"{STACK}-lambda": 100, f"{STACK}-ecs": 0}
+
+
+def test_wiring_teardown_twice_leaves_none_of_its_resources(local_aws, aws_client, prerequisites):
+    recap(run_wiring(local_aws.endpoint, prerequisites))
+    reverse = ["eventbridge", "scaler", "alarm", "alb"]
+    first = recap(run_wiring(local_aws.endpoint, prerequisites, wiring_state="absent", wiring_roles=reverse))
+    second = recap(run_wiring(local_aws.endpoint, prerequisites, wiring_state="absent", wiring_roles=reverse))
+    assert first["localhost"]["changed"] > 0
+    assert second["localhost"]["changed"] == 0
+    # Only the prerequisites the test itself created with boto3 may remain.
+    left = stack_leftovers(aws_client, STACK)
+    theirs = {
+        f"target group {STACK}-lambda",
+        f"target group {STACK}-ecs",
+        f"function {STACK}-app",
+        f"ECS cluster {STACK}",
+        f"IAM role {STACK}-app",
+    }
+    assert [
+        item for item in left if item not in theirs and not item.startswith(("ECS service", "task def", "security"))
+    ] == []
+    assert aws_client("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{STACK}-scaler")["logGroups"] == []
+
+
+def _client_factory(endpoint: str, credentials: dict | None = None, region: str = REGION):
+    def client(service: str):
+        return boto3.client(service, region_name=region, endpoint_url=endpoint, **(credentials or {}))
+
+    return client
+
+
+@needs_infra_roles
+def test_site_converges_check_is_clean_and_teardown_twice_empties(local_aws, recorder, aws_client):
+    inventory = ROOT / "inventories" / "local"
+    port = local_aws.endpoint.rsplit(":", 1)[1]
+    first = recap(run_playbook(ROOT / "playbooks" / "site.yml", inventory=inventory, env={"LOCAL_AWS_PORT": port}))
+    assert first["local"]["changed"] > 0
+
+    recorder.reset()
+    recorder_port = recorder.endpoint.rsplit(":", 1)[1]
+    check = run_playbook(
+        ROOT / "playbooks" / "site.yml", inventory=inventory, check=True, env={"LOCAL_AWS_PORT": recorder_port}
+    )
+    assert recap(check)["local"]["changed"] == 0
+    assert recorder.writes == [], recorder.writes
+
+    teardown = ROOT / "playbooks" / "teardown.yml"
+    assert recap(run_playbook(teardown, inventory=inventory, env={"LOCAL_AWS_PORT": port}))["local"]["changed"] > 0
+    assert recap(run_playbook(teardown, inventory=inventory, env={"LOCAL_AWS_PORT": port}))["local"]["changed"] == 0
+    assert stack_leftovers(aws_client, "spillover-local") == []
+
+
+@needs_infra_roles
+def test_example_inventory_lands_each_stack_in_its_own_account(local_aws):
+    # The overlay the multi_account molecule scenario uses, pointed at this test's local AWS.
+    overlay = yaml.safe_load((ROOT / "extensions" / "molecule" / "multi_account" / "local_aws.yml").read_text())
+    overlay["spillover_aws_endpoint_url"] = local_aws.endpoint
+    port = local_aws.endpoint.rsplit(":", 1)[1]
+    result = recap(
+        run_playbook(
+            ROOT / "playbooks" / "site.yml",
+            inventory=ROOT / "inventories" / "example",
+            extra_vars=overlay,
+            env={"LOCAL_AWS_PORT": port},
+        )
+    )
+    assert set(result) == {"shop-staging", "shop-prod"}
+    for stack, account, region in (
+        ("shop-staging", "111111111111", "eu-west-1"),
+        ("shop-prod", "222222222222", "us-east-1"),
+    ):
+        sts = _client_factory(local_aws.endpoint, {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"})(
+            "sts"
+        )
+        credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/spillover-deploy", RoleSessionName="test")[
+            "Credentials"
+        ]
+        client = _client_factory(
+            local_aws.endpoint,
+            {
+                "aws_access_key_id": credentials["AccessKeyId"],
+                "aws_secret_access_key": credentials["SecretAccessKey"],
+                "aws_session_token": credentials["SessionToken"],
+            },
+            region,
+        )
+        load_balancer = client("elbv2").describe_load_balancers(Names=[stack])["LoadBalancers"][0]["LoadBalancerArn"]
+        assert load_balancer.split(":")[3:5] == [region, account]
+        # And not in the controller's own (default) account.
+        default = _client_factory(local_aws.endpoint, region=region)("elbv2")
+        assert stack not in [lb["LoadBalancerName"] for lb in default.describe_load_balancers()["LoadBalancers"]]
