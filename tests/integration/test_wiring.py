@@ -191,7 +191,9 @@ def test_site_converges_check_is_clean_and_teardown_twice_empties(local_aws, rec
 @needs_infra_roles
 def test_example_inventory_lands_each_stack_in_its_own_account(local_aws):
     # The overlay the multi_account molecule scenario uses, pointed at this test's local AWS.
-    overlay = yaml.safe_load((ROOT / "extensions" / "molecule" / "multi_account" / "local_aws.yml").read_text())
+    overlay = yaml.safe_load(
+        (ROOT / "extensions" / "molecule" / "multi_account" / "vars" / "local_aws.yml").read_text()
+    )
     overlay["spillover_aws_endpoint_url"] = local_aws.endpoint
     port = local_aws.endpoint.rsplit(":", 1)[1]
     result = recap(
