@@ -62,11 +62,18 @@ def prerequisites(aws_client) -> dict:
     return build_prerequisites(aws_client, STACK)
 
 
-def run_wiring(endpoint: str, prerequisites: dict, *, check: bool = False, **extra):
+def run_wiring(endpoint: str, prerequisites: dict, *, check: bool = False, scaler_endpoint: str = "", **extra):
+    """Run the four roles; ``scaler_endpoint`` is the scaler's AWS_ENDPOINT_URL (the real one behind a recorder)."""
     return run_playbook(
         WIRING,
         inventory="localhost,",
-        extra_vars={**prerequisites, "spillover_stack_name": STACK, "spillover_aws_endpoint_url": endpoint, **extra},
+        extra_vars={
+            **prerequisites,
+            "spillover_stack_name": STACK,
+            "spillover_aws_endpoint_url": endpoint,
+            "spillover_scaler_endpoint_url": scaler_endpoint or endpoint,
+            **extra,
+        },
         check=check,
     )
 
@@ -77,9 +84,9 @@ def test_wiring_converges_rerun_and_check_write_nothing(local_aws, recorder, aws
 
     # Second run and --check on the deployed stack, both through the recorder: no change reported, no write made.
     recorder.reset()
-    second = recap(run_wiring(recorder.endpoint, prerequisites))
+    second = recap(run_wiring(recorder.endpoint, prerequisites, scaler_endpoint=local_aws.endpoint))
     assert second["localhost"]["changed"] == 0
-    check = run_wiring(recorder.endpoint, prerequisites, check=True)
+    check = run_wiring(recorder.endpoint, prerequisites, check=True, scaler_endpoint=local_aws.endpoint)
     assert recap(check)["localhost"]["changed"] == 0
     assert recorder.writes == [], recorder.writes
 
@@ -171,13 +178,22 @@ def _client_factory(endpoint: str, credentials: dict | None = None, region: str 
 def test_site_converges_check_is_clean_and_teardown_twice_empties(local_aws, recorder, aws_client):
     inventory = ROOT / "inventories" / "local"
     port = local_aws.endpoint.rsplit(":", 1)[1]
-    first = recap(run_playbook(ROOT / "playbooks" / "site.yml", inventory=inventory, env={"LOCAL_AWS_PORT": port}))
+    scaler = {"spillover_scaler_endpoint_url": local_aws.endpoint}
+    first = recap(
+        run_playbook(
+            ROOT / "playbooks" / "site.yml", inventory=inventory, extra_vars=scaler, env={"LOCAL_AWS_PORT": port}
+        )
+    )
     assert first["local"]["changed"] > 0
 
     recorder.reset()
     recorder_port = recorder.endpoint.rsplit(":", 1)[1]
     check = run_playbook(
-        ROOT / "playbooks" / "site.yml", inventory=inventory, check=True, env={"LOCAL_AWS_PORT": recorder_port}
+        ROOT / "playbooks" / "site.yml",
+        inventory=inventory,
+        extra_vars=scaler,
+        check=True,
+        env={"LOCAL_AWS_PORT": recorder_port},
     )
     assert recap(check)["local"]["changed"] == 0
     assert recorder.writes == [], recorder.writes
