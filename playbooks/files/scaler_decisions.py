@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Print the scaler's last decision records (its JSON log lines) as one JSON list, newest last.
 
 Used by playbooks/status.yml: no Ansible module reads CloudWatch Logs events. Connection settings come from the

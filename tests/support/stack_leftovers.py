@@ -80,8 +80,8 @@ def main(argv: list[str]) -> int:
     """``STACK`` or ``STACK=ROLE_ARN[@REGION]`` per argument; prints leftovers, exits 1 when there are any."""
     left = []
     for argument in argv:
-        stack, _, target = argument.partition("=")
-        role_arn, _, region = target.partition("@")
+        stack, target = [*argument.split("=", 1), ""][:2]
+        role_arn, region = [*target.split("@", 1), ""][:2]
         session = _session(role_arn or None)
         client = functools.partial(session.client, region_name=region or None)
         left += [f"{stack}: {item}" for item in stack_leftovers(client, stack)]
