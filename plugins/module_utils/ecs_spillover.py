@@ -374,30 +374,83 @@ def wait_failure_message(what, timeout, service, target_health_descriptions):
     )
 
 
-def planned_service(desired, tags, desired_count, current=None):
-    """The service as it will be after the run, for check mode (snake_case, like the ``service`` result)."""
+def planned_service(after, current=None):
+    """The service as it will be after the run, for check mode (snake_case, like the ``service`` result).
+
+    ``after`` is the ``after`` of plan_changes(); ``current`` the current ``service`` result, if any.
+    """
     planned = dict(current or {})
     planned.update(
         {
-            "desired_count": desired_count,
-            "task_definition": desired["task_definition"],
-            "load_balancers": desired["load_balancers"],
+            "desired_count": after["desired_count"],
+            "task_definition": after["task_definition"],
+            "load_balancers": after["load_balancers"],
             "network_configuration": {
                 "awsvpc_configuration": {
-                    "subnets": desired["subnets"],
-                    "security_groups": desired["security_groups"],
-                    "assign_public_ip": "ENABLED" if desired["assign_public_ip"] else "DISABLED",
+                    "subnets": after["subnets"],
+                    "security_groups": after["security_groups"],
+                    "assign_public_ip": "ENABLED" if after["assign_public_ip"] else "DISABLED",
                 }
             },
-            "capacity_provider_strategy": desired["capacity_provider_strategy"],
-            "propagate_tags": desired["propagate_tags"],
-            "enable_execute_command": desired["enable_execute_command"],
-            "tags": tags,
+            "capacity_provider_strategy": after["capacity_provider_strategy"],
+            "propagate_tags": after["propagate_tags"],
+            "enable_execute_command": after["enable_execute_command"],
+            "tags": after["tags"],
         }
     )
     planned.setdefault("running_count", 0)
     planned.setdefault("pending_count", 0)
     return planned
+
+
+def plan_changes(service, desired, params):
+    """Everything a run will write, decided before the first write.
+
+    Returns a dict: ``changes`` (setting names, ``created`` for a new service), ``desired_count_action``,
+    ``count_after``, the ``create`` or ``update`` request (or None), ``tags_to_set``, ``tags_to_remove``, and the
+    ``before``/``after`` of the diff.
+    """
+    plan = {"create": None, "update": None, "tags_to_set": {}, "tags_to_remove": []}
+    if service is None:
+        tags_after = params["tags"] or {}
+        plan.update(
+            changes=["created"],
+            desired_count_action="created",
+            count_after=params["standby_count"],
+            create=create_request(params["cluster"], params["name"], desired, params["standby_count"], tags_after),
+            before={},
+            after=dict(resolved_definition({}, desired), desired_count=params["standby_count"], tags=tags_after),
+        )
+        return plan
+
+    current = current_definition(service)
+    changes = definition_changes(current, desired)
+    check_deployment_controller(service, changes)
+    new_count, action = plan_desired_count(service["desiredCount"], params["standby_count"], params["enforce_standby"])
+    if new_count is not None:
+        changes.append("desired_count")
+    plan["update"] = update_request(service, desired, changes, new_count, params["force_new_deployment"])
+    if params["force_new_deployment"]:
+        changes.append("force_new_deployment")
+    tags_before = boto3_tag_list_to_ansible_dict(service.get("tags") or [], "key", "value")
+    tags_after = tags_before
+    if params["tags"] is not None:
+        plan["tags_to_set"], plan["tags_to_remove"] = compare_aws_tags(
+            tags_before, params["tags"], params["purge_tags"]
+        )
+        tags_after = {key: value for key, value in tags_before.items() if key not in plan["tags_to_remove"]}
+        tags_after.update(plan["tags_to_set"])
+        if plan["tags_to_set"] or plan["tags_to_remove"]:
+            changes.append("tags")
+    count_after = service["desiredCount"] if new_count is None else new_count
+    plan.update(
+        changes=changes,
+        desired_count_action=action,
+        count_after=count_after,
+        before=dict(current, desired_count=service["desiredCount"], tags=tags_before),
+        after=dict(resolved_definition(current, desired), desired_count=count_after, tags=tags_after),
+    )
+    return plan
 
 
 def service_result(service):
@@ -521,6 +574,29 @@ def _check_request(params):
     check_strategy(normalise_strategy(params["capacity_provider_strategy"]))
 
 
+def apply_plan(ecs, service, plan, name):
+    """Make the writes of plan_changes(): one CreateService, or one UpdateService and the tag calls."""
+    if plan["create"]:
+        _aws("create service {0}".format(name), ecs.create_service, **plan["create"])
+        return
+    if plan["update"]:
+        _aws("update service {0}".format(name), ecs.update_service, **plan["update"])
+    if plan["tags_to_remove"]:
+        _aws(
+            "remove tags of service {0}".format(name),
+            ecs.untag_resource,
+            resourceArn=service["serviceArn"],
+            tagKeys=plan["tags_to_remove"],
+        )
+    if plan["tags_to_set"]:
+        _aws(
+            "tag service {0}".format(name),
+            ecs.tag_resource,
+            resourceArn=service["serviceArn"],
+            tags=[{"key": key, "value": value} for key, value in sorted(plan["tags_to_set"].items())],
+        )
+
+
 def ensure_present(ecs, elbv2, params, check_mode):
     """Create or update the service; returns ``(changed, result, diff)``. Refusals write nothing."""
     _check_request(params)
@@ -536,73 +612,22 @@ def ensure_present(ecs, elbv2, params, check_mode):
             "Service {0} is being deleted (DRAINING); wait until it is INACTIVE and run again.".format(params["name"])
         )
 
-    result = {}
-    if service is None:
-        changed = True
-        tags_after = params["tags"] or {}
-        count_after = params["standby_count"]
-        result["desired_count_action"] = "created"
-        result["changes"] = ["created"]
-        before = {}
-        after_definition = resolved_definition({}, desired)
-        if not check_mode:
-            request = create_request(params["cluster"], params["name"], desired, params["standby_count"], tags_after)
-            _aws("create service {0}".format(params["name"]), ecs.create_service, **request)
-    else:
-        current = current_definition(service)
-        changes = definition_changes(current, desired)
-        check_deployment_controller(service, changes)
-        new_count, result["desired_count_action"] = plan_desired_count(
-            service["desiredCount"], params["standby_count"], params["enforce_standby"]
-        )
-        request = update_request(service, desired, changes, new_count, params["force_new_deployment"])
-        tags_before = boto3_tag_list_to_ansible_dict(service.get("tags") or [], "key", "value")
-        tags_to_set, tags_to_remove = {}, []
-        tags_after = tags_before
-        if params["tags"] is not None:
-            tags_to_set, tags_to_remove = compare_aws_tags(tags_before, params["tags"], params["purge_tags"])
-            tags_after = {key: value for key, value in tags_before.items() if key not in tags_to_remove}
-            tags_after.update(tags_to_set)
-            if tags_to_set or tags_to_remove:
-                changes.append("tags")
-        if new_count is not None:
-            changes.append("desired_count")
-        changed = bool(request) or bool(tags_to_set) or bool(tags_to_remove)
-        count_after = service["desiredCount"] if new_count is None else new_count
-        result["changes"] = changes
-        before = dict(current, desired_count=service["desiredCount"], tags=tags_before)
-        after_definition = resolved_definition(current, desired)
-        if not check_mode:
-            if request:
-                _aws("update service {0}".format(params["name"]), ecs.update_service, **request)
-            if tags_to_remove:
-                _aws(
-                    "remove tags of service {0}".format(params["name"]),
-                    ecs.untag_resource,
-                    resourceArn=service["serviceArn"],
-                    tagKeys=tags_to_remove,
-                )
-            if tags_to_set:
-                _aws(
-                    "tag service {0}".format(params["name"]),
-                    ecs.tag_resource,
-                    resourceArn=service["serviceArn"],
-                    tags=[{"key": key, "value": value} for key, value in sorted(tags_to_set.items())],
-                )
-    diff = {"before": before, "after": dict(after_definition, desired_count=count_after, tags=tags_after)}
-
-    if params["wait"] == "healthy" and count_after < params["wait_min_healthy"]:
+    plan = plan_changes(service, desired, params)
+    if params["wait"] == "healthy" and plan["count_after"] < params["wait_min_healthy"]:
         raise ServiceRequestError(
-            "wait=healthy needs {0} healthy targets but the service's desired count is {1}, so it would never have "
-            "them. Raise standby_count (with enforce_standby=true for an existing service) or lower "
-            "wait_min_healthy.".format(params["wait_min_healthy"], count_after)
+            "wait=healthy needs {0} healthy targets but the service's desired count would be {1}, so it would never "
+            "have them. Raise standby_count (with enforce_standby=true for an existing service) or lower "
+            "wait_min_healthy.".format(params["wait_min_healthy"], plan["count_after"])
         )
+    result = {"changes": plan["changes"], "desired_count_action": plan["desired_count_action"]}
+    diff = {"before": plan["before"], "after": plan["after"]}
+    changed = bool(plan["changes"])
     if check_mode:
-        current_result = service_result(service) if service else None
-        result["service"] = planned_service(after_definition, tags_after, count_after, current_result)
+        result["service"] = planned_service(plan["after"], service_result(service) if service else None)
         result["healthy_targets"] = healthy_count(target_health(elbv2, target_group["TargetGroupArn"]))
         return changed, result, diff
 
+    apply_plan(ecs, service, plan, params["name"])
     if params["wait"] != "none":
         service, targets = wait_for_service(ecs, elbv2, params, target_group["TargetGroupArn"])
     else:
