@@ -543,6 +543,8 @@ def wait_for_service(ecs, elbv2, params, target_group_arn):
     )
     while True:
         service = get_service(ecs, params["cluster"], params["name"])
+        if service is None:
+            raise ServiceRequestError("Service {0} disappeared while waiting for it.".format(params["name"]))
         targets = target_health(elbv2, target_group_arn)
         state, reason = deployment_status(service)
         if state == "failed":
@@ -665,7 +667,12 @@ def ensure_absent(ecs, params, check_mode):
         )
     timeout = params["wait_timeout"]
     deadline = time.monotonic() + timeout
-    while service["runningCount"] or service["pendingCount"]:
+    while True:
+        service = get_service(ecs, params["cluster"], name)
+        if service is None:  # deleted by someone else meanwhile
+            return True, {"service": {}}, diff, warnings
+        if not (service["runningCount"] or service["pendingCount"]):
+            break
         if time.monotonic() >= deadline:
             warnings.append(
                 "Service {0} still had {1} running and {2} pending tasks after {3} s; deleted it with force, ECS "
@@ -673,7 +680,6 @@ def ensure_absent(ecs, params, check_mode):
             )
             break
         time.sleep(poll_delay(timeout))
-        service = get_service(ecs, params["cluster"], name)
     deleted = _aws(
         "delete service {0}".format(name),
         ecs.delete_service,

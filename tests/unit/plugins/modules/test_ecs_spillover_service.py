@@ -506,3 +506,74 @@ def test_planned_service_overlays_the_plan_on_the_current_service():
     new = es.planned_service(plan(None, standby_count=1)["after"])
     assert (new["desired_count"], new["running_count"], new["pending_count"]) == (1, 0, 0)
     assert "service_arn" not in new
+
+
+# ---------------------------------------------------------------------------------------------
+# state=absent: the drain, with a fake ECS client (moto stops tasks at once, so it cannot show a slow drain)
+# ---------------------------------------------------------------------------------------------
+
+
+class FakeEcs:
+    """Only what ensure_absent calls; tasks keep running ``drain_reads`` describe calls after the scale-in."""
+
+    def __init__(self, service: dict | None, drain_reads: int):
+        self.service = service
+        self.drain_reads = drain_reads
+        self.writes: list[tuple[str, dict]] = []
+
+    def describe_services(self, **kwargs):
+        if self.service is None:
+            return {"services": [], "failures": [{"reason": "MISSING"}]}
+        if self.service["desiredCount"] == 0:
+            if self.drain_reads > 0:
+                self.drain_reads -= 1
+            else:
+                self.service.update(runningCount=0, pendingCount=0)
+        return {"services": [copy.deepcopy(self.service)]}
+
+    def update_service(self, aws_retry, **kwargs):
+        self.writes.append(("UpdateService", kwargs))
+        self.service["desiredCount"] = kwargs["desiredCount"]
+        return {"service": copy.deepcopy(self.service)}
+
+    def delete_service(self, aws_retry, **kwargs):
+        self.writes.append(("DeleteService", kwargs))
+        self.service["status"] = "DRAINING"
+        return {"service": copy.deepcopy(self.service)}
+
+
+def absent_params(wait_timeout: int) -> dict:
+    return {"cluster": "spill", "name": "app", "wait_timeout": wait_timeout}
+
+
+def test_absent_waits_for_the_drain_then_deletes_without_force(monkeypatch):
+    monkeypatch.setattr(es.time, "sleep", lambda seconds: None)
+    ecs = FakeEcs(aws_service(desiredCount=2, runningCount=2), drain_reads=2)
+    changed, result, diff, warnings = es.ensure_absent(ecs, absent_params(600), check_mode=False)
+    assert changed is True
+    assert warnings == []
+    assert ecs.writes == [
+        ("UpdateService", {"cluster": "spill", "service": "app", "desiredCount": 0}),
+        ("DeleteService", {"cluster": "spill", "service": "app", "force": False}),
+    ]
+    assert ecs.drain_reads == 0, "deleted before the tasks drained"
+    assert diff["before"]["desired_count"] == 2
+    assert result["service"]["status"] == "DRAINING"
+
+
+def test_absent_deletes_with_force_and_warns_when_the_drain_times_out():
+    ecs = FakeEcs(aws_service(desiredCount=1, runningCount=1), drain_reads=10**6)
+    changed, _, _, warnings = es.ensure_absent(ecs, absent_params(0), check_mode=False)
+    assert changed is True
+    assert ecs.writes[-1] == ("DeleteService", {"cluster": "spill", "service": "app", "force": True})
+    assert warnings == [
+        "Service app still had 1 running and 0 pending tasks after 0 s; deleted it with force, ECS stops them."
+    ]
+
+
+def test_absent_in_check_mode_and_when_gone_writes_nothing():
+    ecs = FakeEcs(aws_service(desiredCount=1, runningCount=1), drain_reads=0)
+    assert es.ensure_absent(ecs, absent_params(10), check_mode=True)[0] is True
+    gone = FakeEcs(None, drain_reads=0)
+    assert es.ensure_absent(gone, absent_params(10), check_mode=False)[0] is False
+    assert ecs.writes == gone.writes == []
