@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 venv=${VENV:-.venv}
-export PATH="$root/$venv/bin:$PATH"
+case "$venv" in /*) ;; *) venv="$root/$venv" ;; esac
+export PATH="$venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$root/build/collections"
 export LOCAL_AWS_HOST=${LOCAL_AWS_HOST:-127.0.0.1} LOCAL_AWS_PORT=${LOCAL_AWS_PORT:-45660}
 export LOCAL_REGISTRY_PORT=${LOCAL_REGISTRY_PORT:-45670}

@@ -9,8 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 venv=${VENV:-.venv}
-python="$root/$venv/bin/python"
-export PATH="$root/$venv/bin:$PATH"
+case "$venv" in /*) ;; *) venv="$root/$venv" ;; esac
+python="$venv/bin/python"
+export PATH="$venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$root/build/collections"
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(default multi_account)
@@ -68,8 +69,10 @@ fi
 recap() {
   "$python" - "$1" <<'PY'
 import re, sys
-hosts = re.findall(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)\s+skipped=(\d+)",
-                   open(sys.argv[1]).read(), re.M)
+# molecule frames ansible's output ("  │ " prefixes, colours, wrapped lines): strip that first.
+text = re.sub(r"\x1b\[[0-9;]*m", "", open(sys.argv[1], encoding="utf-8").read())
+text = re.sub(r"^\s*│ ?", "", text, flags=re.M)
+hosts = re.findall(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)\s+skipped=(\d+)", text, re.M)
 print("; ".join(f"{h}: {int(o) + int(f) + int(s)} tasks, {c} changed" for h, o, c, f, s in hosts) or "no recap")
 PY
 }
