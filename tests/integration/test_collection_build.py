@@ -29,10 +29,12 @@ def installed_collection(tmp_path_factory) -> Path:
     assert len(tarballs) == 1
     install_root = work / "collections"
     # No Galaxy server is reachable: the dependencies come from the ansible package in the venv.
+    # Only the fresh root is configured, so the working tree's own link cannot count as "already installed".
     install = subprocess.run(
-        [BIN / "ansible-galaxy", "collection", "install", "--no-deps", "-p", install_root, tarballs[0]],
+        [BIN / "ansible-galaxy", "collection", "install", "--no-deps", "--force", "-p", install_root, tarballs[0]],
         capture_output=True,
         text=True,
+        env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(install_root)},
         check=False,
     )
     assert install.returncode == 0, install.stderr
