@@ -58,8 +58,9 @@ lint: ruff ansible-lint hadolint ## ruff (format + lint), ansible-lint (producti
 sanity: venv ## ansible-test sanity for the collection's plugins (no docker)
 	@scripts/sanity.sh
 
-pytest: venv collection-link ## Unit and integration tests (pytest)
-	$(BIN)/pytest $(PYTEST_ARGS)
+pytest: venv collection-link ## Unit and integration tests (pytest): two workers, then the slow end-to-end ones alone
+	$(BIN)/pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -m slow $(PYTEST_ARGS)
 
 molecule: venv collection-link debs ## Molecule scenarios against the local AWS
 	@scripts/molecule.sh
