@@ -1,0 +1,96 @@
+"""Unit tests of the logic of lambda_reserved_concurrency, with a fake Lambda client (no AWS)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.support.ansible_run import link_collection
+
+sys.path.insert(0, str(link_collection()))
+
+from ansible_collections.spillover.lambda_ecs.plugins.modules import lambda_reserved_concurrency as lrc
+
+
+class FakeLambda:
+    """GetFunctionConcurrency / PutFunctionConcurrency / DeleteFunctionConcurrency of one stored value."""
+
+    def __init__(self, reserved: int | None = None, exists: bool = True):
+        self.reserved = reserved
+        self.exists = exists
+        self.writes: list[tuple] = []
+
+    def _check(self, name: str) -> None:
+        if not self.exists:
+            error = {"Error": {"Code": "ResourceNotFoundException", "Message": f"Function not found: {name}"}}
+            raise ClientError(error, "GetFunctionConcurrency")
+
+    def get_function_concurrency(self, aws_retry: bool, FunctionName: str) -> dict:
+        self._check(FunctionName)
+        return {} if self.reserved is None else {"ReservedConcurrentExecutions": self.reserved}
+
+    def put_function_concurrency(self, aws_retry: bool, FunctionName: str, ReservedConcurrentExecutions: int) -> dict:
+        self.writes.append(("put", FunctionName, ReservedConcurrentExecutions))
+        self.reserved = ReservedConcurrentExecutions
+        return {"ReservedConcurrentExecutions": ReservedConcurrentExecutions}
+
+    def delete_function_concurrency(self, aws_retry: bool, FunctionName: str) -> None:
+        self.writes.append(("delete", FunctionName))
+        self.reserved = None
+
+
+def params(state: str = "present", reserved: int | None = 10) -> dict:
+    return {"function_name": "app", "reserved_concurrency": reserved, "state": state}
+
+
+@pytest.mark.parametrize(
+    ("stored", "state", "wanted", "expected"),
+    [
+        (None, "present", 10, (True, None, 10)),
+        (5, "present", 10, (True, 5, 10)),
+        (10, "present", 10, (False, 10, 10)),
+        (10, "present", 0, (True, 10, 0)),
+        (0, "present", 0, (False, 0, 0)),
+        (10, "absent", None, (True, 10, None)),
+        (None, "absent", None, (False, None, None)),
+    ],
+)
+def test_ensure_reports_before_and_after(stored, state, wanted, expected):
+    client = FakeLambda(stored)
+    assert lrc.ensure_reserved_concurrency(client, params(state, wanted), check_mode=False) == expected
+    assert client.reserved == expected[2]
+    assert bool(client.writes) == expected[0]
+
+
+def test_writes_the_right_call():
+    client = FakeLambda(5)
+    lrc.ensure_reserved_concurrency(client, params("present", 7), check_mode=False)
+    lrc.ensure_reserved_concurrency(client, params("absent", None), check_mode=False)
+    assert client.writes == [("put", "app", 7), ("delete", "app")]
+
+
+@pytest.mark.parametrize(("state", "wanted"), [("present", 3), ("absent", None)])
+def test_check_mode_reports_the_change_and_writes_nothing(state, wanted):
+    client = FakeLambda(8)
+    assert lrc.ensure_reserved_concurrency(client, params(state, wanted), check_mode=True) == (True, 8, wanted)
+    assert client.writes == []
+    assert client.reserved == 8
+
+
+def test_missing_function_fails_when_present_and_is_nothing_to_do_when_absent():
+    client = FakeLambda(exists=False)
+    with pytest.raises(lrc.FunctionNotFound):
+        lrc.ensure_reserved_concurrency(client, params("present", 1), check_mode=False)
+    assert lrc.ensure_reserved_concurrency(client, params("absent", None), check_mode=False) == (False, None, None)
+    assert client.writes == []
+
+
+def test_other_errors_propagate():
+    class Denied(FakeLambda):
+        def get_function_concurrency(self, aws_retry: bool, FunctionName: str) -> dict:
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetFunctionConcurrency")
+
+    with pytest.raises(ClientError):
+        lrc.ensure_reserved_concurrency(Denied(), params("absent", None), check_mode=False)
