@@ -11,10 +11,7 @@ from lab.aws import Aws
 from lab.stack import Stack, discover
 from lab.stack_fixture import ROOT, FixtureSettings, create_stack
 
-REAL_APP = ROOT / "files" / "app"
-# Until files/app/app.py lands, a stdlib stand-in with the same routes and entry points is used (a fake of
-# that part only: everything else the lab runs is real).
-APP_DIR = REAL_APP if (REAL_APP / "app.py").exists() else Path(__file__).with_name("standin") / "app"
+APP_DIR = ROOT / "files" / "app"  # the real app: its zip runs as the function, its image CMD as the tasks
 
 
 @dataclass
