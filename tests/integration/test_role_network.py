@@ -1,0 +1,104 @@
+"""The network role against the local AWS: created VPC twice (no change), existing VPC, absent twice."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.infra_roles import apply_role
+
+pytestmark = pytest.mark.integration
+
+STACK = "netstack"
+
+
+def groups(ec2) -> dict[str, dict]:
+    found = ec2.describe_security_groups(Filters=[{"Name": "tag:spillover:stack", "Values": [STACK]}])
+    return {group["GroupName"]: group for group in found["SecurityGroups"]}
+
+
+def stack_vpcs(ec2) -> list[dict]:
+    return ec2.describe_vpcs(Filters=[{"Name": "tag:spillover:stack", "Values": [STACK]}])["Vpcs"]
+
+
+def test_created_vpc_converges_then_goes_away_twice(local_aws, aws_client):
+    ec2 = aws_client("ec2")
+    role_vars = {"network_stack_name": STACK, "network_create_vpc": True, "network_alb_listener_ports": [80, 443]}
+
+    first = apply_role("network", local_aws.endpoint, role_vars)
+    assert first.changed > 0
+    facts = first.facts
+    assert set(facts) >= {
+        "network__vpc_id",
+        "network__subnet_ids",
+        "network__alb_security_group_id",
+        "network__task_security_group_id",
+    }
+    assert [vpc["VpcId"] for vpc in stack_vpcs(ec2)] == [facts["network__vpc_id"]]
+    subnets = ec2.describe_subnets(SubnetIds=facts["network__subnet_ids"])["Subnets"]
+    assert len({subnet["AvailabilityZone"] for subnet in subnets}) == 2
+    assert all(subnet["MapPublicIpOnLaunch"] for subnet in subnets)
+    gateway = ec2.describe_internet_gateways(
+        Filters=[{"Name": "attachment.vpc-id", "Values": [facts["network__vpc_id"]]}]
+    )["InternetGateways"]
+    assert len(gateway) == 1
+    tables = ec2.describe_route_tables(Filters=[{"Name": "tag:spillover:stack", "Values": [STACK]}])["RouteTables"]
+    assert len(tables) == 1
+    assert {a["SubnetId"] for a in tables[0]["Associations"]} == set(facts["network__subnet_ids"])
+    assert any(
+        route.get("GatewayId") == gateway[0]["InternetGatewayId"] and route["DestinationCidrBlock"] == "0.0.0.0/0"
+        for route in tables[0]["Routes"]
+    )
+
+    by_name = groups(ec2)
+    alb, tasks = by_name[f"{STACK}-alb"], by_name[f"{STACK}-tasks"]
+    assert alb["GroupId"] == facts["network__alb_security_group_id"]
+    assert tasks["GroupId"] == facts["network__task_security_group_id"]
+    assert sorted((p["FromPort"], p["ToPort"], p["IpRanges"][0]["CidrIp"]) for p in alb["IpPermissions"]) == [
+        (80, 80, "0.0.0.0/0"),
+        (443, 443, "0.0.0.0/0"),
+    ]
+    # The app port, and only from the ALB's group: no CIDR at all.
+    [rule] = tasks["IpPermissions"]
+    assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 8080, 8080)
+    assert [pair["GroupId"] for pair in rule["UserIdGroupPairs"]] == [alb["GroupId"]]
+    assert rule["IpRanges"] == []
+
+    second = apply_role("network", local_aws.endpoint, role_vars)
+    assert second.changed == 0, second.output[-4000:]
+    assert second.facts == facts
+
+    absent = {"network_stack_name": STACK, "network_state": "absent"}
+    assert apply_role("network", local_aws.endpoint, absent).changed > 0
+    assert groups(ec2) == {}
+    assert stack_vpcs(ec2) == []
+    assert ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [facts["network__vpc_id"]]}])["Subnets"] == []
+    assert apply_role("network", local_aws.endpoint, absent).changed == 0
+
+
+def test_existing_vpc_is_used_and_never_deleted(local_aws, aws_client):
+    ec2 = aws_client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{i}.0/24", AvailabilityZone=f"us-east-1{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, zone in ((1, "a"), (2, "b"))
+    ]
+    role_vars = {
+        "network_stack_name": STACK,
+        "network_vpc_id": vpc,
+        "network_subnet_ids": subnets,
+        "network_alb_ingress_cidrs": ["203.0.113.0/24"],
+    }
+    run = apply_role("network", local_aws.endpoint, role_vars)
+    assert run.facts["network__vpc_id"] == vpc and run.facts["network__subnet_ids"] == subnets
+    alb = groups(ec2)[f"{STACK}-alb"]
+    assert alb["VpcId"] == vpc
+    assert [(p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in alb["IpPermissions"]] == [
+        (80, ["203.0.113.0/24"])
+    ]
+
+    apply_role("network", local_aws.endpoint, {"network_stack_name": STACK, "network_state": "absent"})
+    assert groups(ec2) == {}
+    assert [v["VpcId"] for v in ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"]] == [vpc]
+    assert len(ec2.describe_subnets(SubnetIds=subnets)["Subnets"]) == 2
