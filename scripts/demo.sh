@@ -76,5 +76,9 @@ Tear down:
   kill \$(cat $registry_pid_file)                            # stop the local registry
 TEXT
 
-# --- lab burst (reserved for the lab developer): a short burst against the deployed stack goes here. ---
-# --- end of lab burst ---
+# A short burst through the lab's local data plane (the inventories/lab stack, deployed by site.yml when
+# absent): it prints where its report and plot are. SKIP_LAB_BURST=1 skips it.
+if [ -z "${SKIP_LAB_BURST:-}" ]; then
+  echo "== short burst: python -m lab run --profile short (about 2 minutes)"
+  "$venv/bin/python" -m lab run --profile short
+fi
