@@ -1,0 +1,164 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+
+# Copyright: Contributors to the spillover.lambda_ecs collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: elb_target_group_attributes
+version_added: 0.1.0
+short_description: Set attributes of an Elastic Load Balancing target group by their AWS keys
+description:
+  - Sets the given attributes of one existing ELBv2 target group with C(ModifyTargetGroupAttributes), by their AWS
+    keys (for example C(lambda.multi_value_headers.enabled)), and leaves every other attribute as it is.
+  - Meant for the attributes M(community.aws.elb_target_group) has no option for, above all
+    C(lambda.multi_value_headers.enabled) of a Lambda target group.
+  - Idempotent; a run that changes nothing makes no write call.
+author:
+  - spillover.lambda_ecs maintainers (@spillover)
+options:
+  target_group:
+    description:
+      - Name or ARN of the target group. It must exist.
+    type: str
+    required: true
+    aliases: [name]
+  attributes:
+    description:
+      - Attribute keys and values to set, as AWS names and returns them (values are strings; V(true) and V(false)
+        are written in lower case).
+      - See the AWS documentation of target group attributes for the keys of each target type.
+    type: dict
+    required: true
+notes:
+  - Check mode and diff mode are supported. The diff shows only the attributes named in O(attributes).
+seealso:
+  - module: community.aws.elb_target_group
+  - name: Target group attributes
+    description: The attributes of ALB target groups, by target type.
+    link: https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Pass repeated headers and query parameters to the Lambda function as lists
+  spillover.lambda_ecs.elb_target_group_attributes:
+    target_group: my-app-lambda
+    attributes:
+      lambda.multi_value_headers.enabled: true
+"""
+
+RETURN = r"""
+target_group_arn:
+  description: ARN of the target group.
+  returned: always
+  type: str
+  sample: arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/my-app-lambda/0123456789abcdef
+attributes:
+  description: Every attribute of the target group after the run (in check mode, as it would be), by AWS key.
+  returned: always
+  type: dict
+  sample: {"lambda.multi_value_headers.enabled": "true"}
+changed_attributes:
+  description: Keys of the attributes the run changed (or would change in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [lambda.multi_value_headers.enabled]
+diff:
+  description: The attributes named in O(attributes), before and after, in diff mode.
+  returned: when diff mode is on
+  type: dict
+  sample:
+    before: {"lambda.multi_value_headers.enabled": "false"}
+    after: {"lambda.multi_value_headers.enabled": "true"}
+"""
+
+import contextlib
+
+with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing botocore
+    import botocore
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+
+class TargetGroupNotFound(Exception):
+    """The target group does not exist."""
+
+
+def as_attribute_value(value):
+    """The string AWS stores for ``value`` (booleans in lower case)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def find_target_group_arn(client, target_group):
+    query = dict(TargetGroupArns=[target_group]) if target_group.startswith("arn:") else dict(Names=[target_group])
+    try:
+        groups = client.describe_target_groups(aws_retry=True, **query)["TargetGroups"]
+    except is_boto3_error_code("TargetGroupNotFound"):
+        raise TargetGroupNotFound(target_group) from None
+    if not groups:
+        raise TargetGroupNotFound(target_group)
+    return groups[0]["TargetGroupArn"]
+
+
+def read_attributes(client, arn):
+    response = client.describe_target_group_attributes(aws_retry=True, TargetGroupArn=arn)
+    return {attribute["Key"]: attribute["Value"] for attribute in response["Attributes"]}
+
+
+def ensure_attributes(client, params, check_mode):
+    """Set the attributes that differ; returns ``(arn, before, after, changed_keys)`` (all attributes)."""
+    arn = find_target_group_arn(client, params["target_group"])
+    before = read_attributes(client, arn)
+    wanted = {key: as_attribute_value(value) for key, value in params["attributes"].items()}
+    changed_keys = sorted(key for key, value in wanted.items() if before.get(key) != value)
+    if not changed_keys:
+        return arn, before, before, []
+    if not check_mode:
+        client.modify_target_group_attributes(
+            aws_retry=True,
+            TargetGroupArn=arn,
+            Attributes=[{"Key": key, "Value": wanted[key]} for key in changed_keys],
+        )
+        return arn, before, read_attributes(client, arn), changed_keys
+    return arn, before, {**before, **wanted}, changed_keys
+
+
+def main():
+    argument_spec = dict(
+        target_group=dict(type="str", required=True, aliases=["name"]),
+        attributes=dict(type="dict", required=True),
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    client = module.client("elbv2", retry_decorator=AWSRetry.jittered_backoff())
+    try:
+        arn, before, after, changed_keys = ensure_attributes(client, module.params, module.check_mode)
+    except TargetGroupNotFound:
+        module.fail_json(msg=f"Target group {module.params['target_group']} does not exist; create it first.")
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+        module.fail_json_aws(e, msg=f"Failed to set the attributes of target group {module.params['target_group']}")
+
+    result = dict(changed=bool(changed_keys), target_group_arn=arn, attributes=after, changed_attributes=changed_keys)
+    if module._diff:
+        keys = sorted(module.params["attributes"])
+        result["diff"] = dict(
+            before={key: before.get(key) for key in keys}, after={key: after.get(key) for key in keys}
+        )
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""The lambda_function role against the local AWS: twice (no change), then absent twice.
+
+Moto stores the function without running it (no Docker engine): these tests check what was deployed and wired.
+The role's elb_target_group_attributes task is the only setter of lambda.multi_value_headers.enabled here.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support.infra_roles import apply_role
+
+pytestmark = pytest.mark.integration
+
+STACK = "fnstack"
+FUNCTION = f"{STACK}-app"
+
+
+def test_function_converges_then_goes_away_twice(local_aws, aws_client, tmp_path):
+    lambda_, elbv2, iam, logs = (aws_client(name) for name in ("lambda", "elbv2", "iam", "logs"))
+    role_vars = {
+        "lambda_function_stack_name": STACK,
+        "lambda_function_reserved_concurrency": 7,
+        "lambda_function_build_dir": str(tmp_path),
+    }
+
+    first = apply_role("lambda_function", local_aws.endpoint, role_vars)
+    assert first.changed > 0
+    facts = first.facts
+    configuration = lambda_.get_function(FunctionName=FUNCTION)["Configuration"]
+    assert facts["lambda_function__function_name"] == FUNCTION
+    assert facts["lambda_function__function_arn"] == ":".join(configuration["FunctionArn"].split(":")[:7])
+    assert facts["lambda_function__function_arn"].endswith(f":function:{FUNCTION}")
+    assert (configuration["Runtime"], configuration["Handler"]) == ("python3.12", "app.lambda_handler")
+    assert configuration["Role"].endswith(f":role/{STACK}-app-lambda")
+    assert lambda_.get_function_concurrency(FunctionName=FUNCTION)["ReservedConcurrentExecutions"] == 7
+    assert (tmp_path / f"{FUNCTION}.zip").exists()
+
+    group_arn = facts["lambda_function__target_group_arn"]
+    [group] = elbv2.describe_target_groups(TargetGroupArns=[group_arn])["TargetGroups"]
+    assert (group["TargetGroupName"], group["TargetType"]) == (f"{STACK}-lambda", "lambda")
+    attributes = {
+        a["Key"]: a["Value"] for a in elbv2.describe_target_group_attributes(TargetGroupArn=group_arn)["Attributes"]
+    }
+    assert attributes["lambda.multi_value_headers.enabled"] == "true"
+    targets = elbv2.describe_target_health(TargetGroupArn=group_arn)["TargetHealthDescriptions"]
+    assert [t["Target"]["Id"] for t in targets] == [facts["lambda_function__function_arn"]]
+
+    [statement] = json.loads(lambda_.get_policy(FunctionName=FUNCTION)["Policy"])["Statement"]
+    assert statement["Principal"] == {"Service": "elasticloadbalancing.amazonaws.com"}
+    assert statement["Action"] == "lambda:InvokeFunction"
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == group_arn
+
+    policy_names = iam.list_role_policies(RoleName=f"{STACK}-app-lambda")["PolicyNames"]
+    assert iam.list_attached_role_policies(RoleName=f"{STACK}-app-lambda")["AttachedPolicies"] == []
+    [document] = [
+        iam.get_role_policy(RoleName=f"{STACK}-app-lambda", PolicyName=name)["PolicyDocument"] for name in policy_names
+    ]
+    resources = {
+        r for s in document["Statement"] for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])
+    }
+    assert all(f"log-group:/aws/lambda/{FUNCTION}" in r for r in resources), resources
+    [log_group] = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{FUNCTION}")["logGroups"]
+    assert log_group["retentionInDays"] == 14
+
+    second = apply_role("lambda_function", local_aws.endpoint, role_vars)
+    assert second.changed == 0, second.output[-5000:]
+    assert second.facts == facts
+
+    absent = {"lambda_function_stack_name": STACK, "lambda_function_state": "absent"}
+    assert apply_role("lambda_function", local_aws.endpoint, absent).changed > 0
+    assert [f for f in lambda_.list_functions()["Functions"] if f["FunctionName"] == FUNCTION] == []
+    assert [
+        g for g in elbv2.describe_target_groups()["TargetGroups"] if g["TargetGroupName"] == f"{STACK}-lambda"
+    ] == []
+    assert [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(STACK)] == []
+    assert logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{FUNCTION}")["logGroups"] == []
+    assert apply_role("lambda_function", local_aws.endpoint, absent).changed == 0
