@@ -1,0 +1,128 @@
+"""The ecs_service role against the local AWS: applied twice (no change on the second run), absent twice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support.infra_roles import apply_role, moto_store_service_create_settings
+
+pytestmark = pytest.mark.integration
+
+STACK = "ecsstack"
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ecsstack-app@sha256:" + "ab" * 32
+
+
+def network(ec2) -> tuple[str, list[str], str]:
+    vpc = ec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.50.{i}.0/24", AvailabilityZone=f"us-east-1{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, zone in ((1, "a"), (2, "b"))
+    ]
+    group = ec2.create_security_group(GroupName="tasks", Description="tasks", VpcId=vpc)["GroupId"]
+    return vpc, subnets, group
+
+
+def listen_on(elbv2, subnets: list[str], group: str, target_group_arn: str) -> None:
+    """What the alb role does between the two parts: a listener forwarding to the ECS target group."""
+    balancer = elbv2.create_load_balancer(Name=STACK, Subnets=subnets, SecurityGroups=[group])["LoadBalancers"][0]
+    elbv2.create_listener(
+        LoadBalancerArn=balancer["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": target_group_arn}],
+    )
+
+
+def test_ecs_side_converges_then_goes_away_twice(local_aws, aws_client):
+    ecs, elbv2, iam, logs = (aws_client(name) for name in ("ecs", "elbv2", "iam", "logs"))
+    vpc, subnets, group = network(aws_client("ec2"))
+    role_vars = {
+        "ecs_service_stack_name": STACK,
+        "ecs_service_image_uri": IMAGE,
+        "ecs_service_vpc_id": vpc,
+        "ecs_service_subnet_ids": subnets,
+        "ecs_service_security_group_ids": [group],
+        "ecs_service_environment": {"LOG_LEVEL": "info"},
+    }
+
+    # As site.yml runs it: the base before the ALB, the service once a listener uses the target group.
+    base = apply_role("ecs_service", local_aws.endpoint, {**role_vars, "ecs_service_parts": ["base"]})
+    assert base.changed > 0
+    assert ecs.list_services(cluster=STACK)["serviceArns"] == []
+    listen_on(elbv2, subnets, group, base.facts["ecs_service__target_group_arn"])
+    first = apply_role("ecs_service", local_aws.endpoint, {**role_vars, "ecs_service_parts": ["service"]})
+    assert first.changed > 0
+    facts = {**base.facts, **first.facts}
+    assert facts["ecs_service__cluster_name"] == STACK
+    assert facts["ecs_service__service_name"] == f"{STACK}-app"
+
+    [cluster] = ecs.describe_clusters(clusters=[STACK], include=["TAGS"])["clusters"]
+    assert cluster["clusterArn"] == facts["ecs_service__cluster_arn"]
+    assert sorted(cluster["capacityProviders"]) == ["FARGATE", "FARGATE_SPOT"]
+
+    definition = ecs.describe_task_definition(taskDefinition=f"{STACK}-app")["taskDefinition"]
+    assert definition["taskDefinitionArn"] == facts["ecs_service__task_definition_arn"]
+    assert (definition["networkMode"], definition["cpu"], definition["memory"]) == ("awsvpc", "256", "512")
+    assert definition["requiresCompatibilities"] == ["FARGATE"]
+    [container] = definition["containerDefinitions"]
+    assert (container["name"], container["image"]) == ("app", IMAGE)
+    assert [m["containerPort"] for m in container["portMappings"]] == [8080]
+    assert {e["name"]: e["value"] for e in container["environment"]} == {"PORT": "8080", "LOG_LEVEL": "info"}
+    assert container["logConfiguration"]["logDriver"] == "awslogs"
+    assert container["logConfiguration"]["options"]["awslogs-group"] == f"/ecs/{STACK}-app"
+    assert container["stopTimeout"] == 30
+
+    role = iam.get_role(RoleName=f"{STACK}-app-task-exec")["Role"]
+    assert definition["executionRoleArn"] == role["Arn"]
+    trust = role["AssumeRolePolicyDocument"]
+    assert [s["Principal"]["Service"] for s in trust["Statement"]] == ["ecs-tasks.amazonaws.com"]
+    policy = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=role["RoleName"])["PolicyDocument"]
+    policy = json.loads(policy) if isinstance(policy, str) else policy
+    pull = next(s for s in policy["Statement"] if s["Sid"] == "PullFromOwnRepository")
+    assert pull["Resource"] == f"arn:aws:ecr:us-east-1:123456789012:repository/{STACK}-app"
+    [group_found] = logs.describe_log_groups(logGroupNamePrefix=f"/ecs/{STACK}-app")["logGroups"]
+    assert group_found["retentionInDays"] == 14
+
+    [target_group] = elbv2.describe_target_groups(Names=[f"{STACK}-ecs"])["TargetGroups"]
+    assert target_group["TargetGroupArn"] == facts["ecs_service__target_group_arn"]
+    assert (target_group["TargetType"], target_group["Port"], target_group["VpcId"]) == ("ip", 8080, vpc)
+    assert target_group["HealthCheckPath"] == "/health"
+    assert (target_group["HealthCheckIntervalSeconds"], target_group["HealthyThresholdCount"]) == (5, 2)
+    attributes = elbv2.describe_target_group_attributes(TargetGroupArn=target_group["TargetGroupArn"])["Attributes"]
+    assert {a["Key"]: a["Value"] for a in attributes}["deregistration_delay.timeout_seconds"] == "30"
+
+    [service] = ecs.describe_services(cluster=STACK, services=[f"{STACK}-app"])["services"]
+    assert service["serviceArn"] == facts["ecs_service__service_arn"]
+    assert service["desiredCount"] == 0
+    assert service["taskDefinition"] == definition["taskDefinitionArn"]
+    assert [lb["targetGroupArn"] for lb in service["loadBalancers"]] == [target_group["TargetGroupArn"]]
+    awsvpc = service["networkConfiguration"]["awsvpcConfiguration"]
+    assert sorted(awsvpc["subnets"]) == sorted(subnets) and awsvpc["securityGroups"] == [group]
+
+    # Faked (tests.support.infra_roles): moto's CreateService drops the capacity provider strategy and the deployment
+    # configuration that real ECS stores. Then the scaler's move: it owns the desired count, a re-run keeps it.
+    moto_store_service_create_settings(ecs, STACK, f"{STACK}-app")
+    ecs.update_service(cluster=STACK, service=f"{STACK}-app", desiredCount=3)
+    second = apply_role("ecs_service", local_aws.endpoint, role_vars)
+    assert second.changed == 0, second.output[-4000:]
+    assert second.facts == facts
+    assert apply_role("ecs_service", local_aws.endpoint, role_vars, check=True).changed == 0
+    assert ecs.describe_services(cluster=STACK, services=[f"{STACK}-app"])["services"][0]["desiredCount"] == 3
+
+    # teardown.yml removes the ALB first.
+    [balancer] = elbv2.describe_load_balancers(Names=[STACK])["LoadBalancers"]
+    elbv2.delete_load_balancer(LoadBalancerArn=balancer["LoadBalancerArn"])
+    absent = {"ecs_service_stack_name": STACK, "ecs_service_state": "absent"}
+    assert apply_role("ecs_service", local_aws.endpoint, absent).changed > 0
+    services = ecs.describe_services(cluster=STACK, services=[f"{STACK}-app"])["services"]
+    assert all(s["status"] == "INACTIVE" for s in services)
+    assert [c["status"] for c in ecs.describe_clusters(clusters=[STACK])["clusters"]] in ([], ["INACTIVE"])
+    assert ecs.list_task_definitions(familyPrefix=f"{STACK}-app", status="ACTIVE")["taskDefinitionArns"] == []
+    assert elbv2.describe_target_groups()["TargetGroups"] == []
+    assert [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(STACK)] == []
+    assert logs.describe_log_groups(logGroupNamePrefix=f"/ecs/{STACK}-app")["logGroups"] == []
+    assert apply_role("ecs_service", local_aws.endpoint, absent).changed == 0
