@@ -23,7 +23,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import boto3
 from botocore.config import Config
@@ -35,6 +35,11 @@ BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_ti
 MAX_CLOCK_SKEW_SECONDS = 60
 # DescribeAlarms accepts at most 100 alarm names per call.
 MAX_ALARMS = 100
+# The step-down guard reads this many complete metric periods back from now.
+METRIC_WINDOW_PERIODS = 3
+# CloudWatch accepts these periods below a minute (high-resolution metrics), else multiples of 60.
+SUB_MINUTE_PERIODS = (1, 5, 10, 30)
+FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}$")
 
 ALARM, OK = "ALARM", "OK"
 _ARN = r"arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:"
@@ -74,6 +79,10 @@ class ScalerConfig:
     step_seconds: int
     cooldown_seconds: int
     drain_seconds: int | None  # None: the ECS target group's deregistration delay, read once per cold start
+    # The step-down guard: off (the old behaviour) when the app function is not named.
+    function_name: str | None = None
+    step_down_max_share: float = 0.6  # of the app function's reserved concurrency
+    metric_period_seconds: int = 60
 
     @property
     def state_arn(self) -> str:
@@ -164,6 +173,23 @@ def load_config(environ: Mapping[str, str]) -> ScalerConfig:
     drain_seconds = None
     if environ.get("SPILLOVER_DRAIN_SECONDS", "").strip():
         drain_seconds = _integer(environ, "SPILLOVER_DRAIN_SECONDS", None, 0, problems)
+    function_name = environ.get("SPILLOVER_FUNCTION_NAME", "").strip() or None
+    if function_name and not FUNCTION_NAME.match(function_name):
+        problems.append(f"SPILLOVER_FUNCTION_NAME must be a Lambda function name (not an ARN), got {function_name!r}")
+    step_down_max_share = 0.6
+    raw_share = environ.get("SPILLOVER_STEP_DOWN_MAX_SHARE", "").strip()
+    if raw_share:
+        try:
+            step_down_max_share = float(raw_share)
+        except ValueError:
+            step_down_max_share = math.nan
+        if not 0 < step_down_max_share <= 1:
+            problems.append(f"SPILLOVER_STEP_DOWN_MAX_SHARE must be a number in (0, 1], got {raw_share!r}")
+    metric_period = _integer(environ, "SPILLOVER_METRIC_PERIOD_SECONDS", 60, 1, problems)
+    if metric_period is not None and metric_period not in SUB_MINUTE_PERIODS and metric_period % 60:
+        problems.append(
+            f"SPILLOVER_METRIC_PERIOD_SECONDS must be 1, 5, 10, 30 or a multiple of 60, got {metric_period}"
+        )
     if not (environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")):
         problems.append("AWS_REGION is not set")
     if problems:
@@ -183,6 +209,9 @@ def load_config(environ: Mapping[str, str]) -> ScalerConfig:
         step_seconds=step_seconds,
         cooldown_seconds=cooldown_seconds,
         drain_seconds=drain_seconds,
+        function_name=function_name,
+        step_down_max_share=step_down_max_share,
+        metric_period_seconds=metric_period,
     )
 
 
@@ -325,6 +354,93 @@ def decide(state: ScalerState, config: ScalerConfig, now: datetime) -> Decision:
     return hold("idle: alarms quiet, all traffic on Lambda" if share == 0 else f"steady at {share}% ECS")
 
 
+@dataclass(frozen=True)
+class LoadEstimate:
+    """What the step-down guard knows of the recent load (the complete metric periods of its window)."""
+
+    request_rate: float | None  # requests per second over both target groups in the busiest period; None: no data
+    duration: float | None  # seconds per request; None: neither source had a datapoint
+    duration_source: str  # "AWS/Lambda Duration", "ECS TargetResponseTime" or "none"
+    capacity: int | None  # the app function's reserved concurrency; None: none reserved
+
+
+# GetMetricData query ids (lower-case letters first, as CloudWatch requires).
+LAMBDA_REQUESTS, ECS_REQUESTS, LAMBDA_DURATION, ECS_RESPONSE_TIME = "lambdarequests", "ecsrequests", "duration", "ecsrt"
+
+
+def load_from_metrics(results: list[dict], period: int, capacity: int | None) -> LoadEstimate:
+    """The load estimate from GetMetricData's ``MetricDataResults``; pure.
+
+    The request rate is the busiest period's (both target groups' RequestCount summed per period; the ALB
+    publishes nothing for a period without requests). The duration is the mean of the per-period averages of
+    the app function's Duration or, when Lambda got no traffic (all of it on ECS), of the ECS target group's
+    TargetResponseTime: the same app.
+    """
+    series = {
+        result["Id"]: list(zip(result.get("Timestamps", []), result.get("Values", []), strict=True))
+        for result in results
+    }
+    requests: dict[datetime, float] = {}
+    for query_id in (LAMBDA_REQUESTS, ECS_REQUESTS):
+        for moment, value in series.get(query_id, []):
+            requests[moment] = requests.get(moment, 0.0) + value
+    rate = max(requests.values()) / period if requests else None
+    duration, source = None, "none"
+    for query_id, scale, name in (
+        (LAMBDA_DURATION, 1000.0, "AWS/Lambda Duration"),
+        (ECS_RESPONSE_TIME, 1.0, "ECS TargetResponseTime"),
+    ):
+        values = [value for _, value in series.get(query_id, [])]
+        if values:
+            duration, source = sum(values) / len(values) / scale, name
+            break
+    return LoadEstimate(rate, duration, source, capacity)
+
+
+def guard_step_down(
+    decision: Decision, state: ScalerState, load: LoadEstimate, config: ScalerConfig
+) -> tuple[Decision, dict]:
+    """Hold a ``step_down`` when Lambda would not fit the traffic at the next step (Little's law); pure.
+
+    Lambda would need ``rate x next Lambda share x duration`` concurrent executions; the step is taken only
+    when that stays below ``step_down_max_share`` of the app function's reserved concurrency. With no
+    reserved concurrency, or no recent rate or duration, the guard cannot judge and the step is taken as
+    before (the level-triggered loop spills again if Lambda throttles). Returns the decision and its inputs.
+    """
+    lambda_share = (100 - decision.ecs_share) / 100
+    inputs: dict = {
+        "request_rate": None if load.request_rate is None else round(load.request_rate, 3),
+        "duration_seconds": None if load.duration is None else round(load.duration, 4),
+        "duration_source": load.duration_source,
+        "next_lambda_share": lambda_share,
+        "required_concurrency": None,
+        "capacity": load.capacity,
+        "max_concurrency": None if load.capacity is None else round(config.step_down_max_share * load.capacity, 3),
+        "period_seconds": config.metric_period_seconds,
+    }
+    if load.capacity is None:
+        inputs["verdict"] = "skipped: the app function has no reserved concurrency"
+        return replace(decision, reason=f"{decision.reason} (step-down guard skipped: no reserved concurrency)"), inputs
+    if load.request_rate is None or load.duration is None:
+        missing = "request rate" if load.request_rate is None else "duration"
+        inputs["verdict"] = f"unknown: no recent {missing}"
+        return replace(decision, reason=f"{decision.reason} (step-down guard: no recent {missing})"), inputs
+    required = load.request_rate * lambda_share * load.duration
+    limit = config.step_down_max_share * load.capacity
+    inputs["required_concurrency"] = round(required, 3)
+    estimate = (
+        f"{decision.ecs_share}% ECS leaves Lambda ~{required:.1f} concurrent executions "
+        f"({load.request_rate:.1f} req/s x {lambda_share:.0%} x {load.duration:.3f}s, {load.duration_source}); "
+        f"limit {limit:.1f} ({config.step_down_max_share:.0%} of {load.capacity} reserved)"
+    )
+    if required < limit:
+        inputs["verdict"] = "fits"
+        return replace(decision, reason=f"{decision.reason}; {estimate}"), inputs
+    inputs["verdict"] = "hold"
+    held = Decision("noop", f"holding at {state.ecs_share}% ECS: {estimate}", state.ecs_share, decision.desired_count)
+    return held, inputs
+
+
 SCHEDULE = ("aws.events", "Scheduled Event")
 ALARM_CHANGE = ("aws.cloudwatch", "CloudWatch Alarm State Change")
 
@@ -380,9 +496,17 @@ def emit(record: dict) -> None:
 class Scaler:
     """Reads the managed resources, asks ``decide`` and applies its answer. ``clock`` is injectable for tests."""
 
-    def __init__(self, config: ScalerConfig, elbv2, ecs, cloudwatch, clock: Callable[[], datetime] = utc_now):
+    def __init__(
+        self,
+        config: ScalerConfig,
+        elbv2,
+        ecs,
+        cloudwatch,
+        clock: Callable[[], datetime] = utc_now,
+        lambda_client=None,
+    ):
         self.config = config
-        self.elbv2, self.ecs, self.cloudwatch = elbv2, ecs, cloudwatch
+        self.elbv2, self.ecs, self.cloudwatch, self.lambda_client = elbv2, ecs, cloudwatch, lambda_client
         self.clock = clock
         self._config_with_drain: ScalerConfig | None = None
 
@@ -402,7 +526,10 @@ class Scaler:
         def client(service: str):
             return boto3.client(service, region_name=region, endpoint_url=endpoint, config=boto_config)
 
-        return cls(config, client("elbv2"), client("ecs"), client("cloudwatch"), clock=clock)
+        lambda_client = client("lambda") if config.function_name else None  # only the step-down guard reads Lambda
+        return cls(
+            config, client("elbv2"), client("ecs"), client("cloudwatch"), clock=clock, lambda_client=lambda_client
+        )
 
     def resolved_config(self) -> ScalerConfig:
         """The configuration with the drain time: SPILLOVER_DRAIN_SECONDS or the ECS target group's delay."""
@@ -461,6 +588,47 @@ class Scaler:
         descriptions = self.elbv2.describe_tags(ResourceArns=[self.config.state_arn])["TagDescriptions"]
         tags = {tag["Key"]: tag["Value"] for description in descriptions for tag in description["Tags"]}
         return _parse_iso(tags.get(LAST_MOVE_TAG))
+
+    def read_load(self, now: datetime) -> LoadEstimate:
+        """The step-down guard's inputs: reserved concurrency, then every metric in one GetMetricData call."""
+        config = self.config
+        answer = self.lambda_client.get_function_concurrency(FunctionName=config.function_name)
+        capacity = answer.get("ReservedConcurrentExecutions")
+        period = config.metric_period_seconds
+        # Whole periods only, aligned as CloudWatch aligns them: the current, still filling one is left out.
+        end = datetime.fromtimestamp(math.floor(now.timestamp() / period) * period, UTC)
+        load_balancer = config.listener_arn.split(":listener/", 1)[1].rsplit("/", 1)[0]  # app/<name>/<id>
+
+        def query(query_id: str, namespace: str, metric: str, stat: str, dimensions: dict[str, str]) -> dict:
+            return {
+                "Id": query_id,
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": namespace,
+                        "MetricName": metric,
+                        "Dimensions": [{"Name": name, "Value": value} for name, value in dimensions.items()],
+                    },
+                    "Period": period,
+                    "Stat": stat,
+                },
+                "ReturnData": True,
+            }
+
+        def group(arn: str) -> dict[str, str]:
+            return {"LoadBalancer": load_balancer, "TargetGroup": arn.split(":", 5)[5]}  # targetgroup/<name>/<id>
+
+        elb = "AWS/ApplicationELB"
+        answer = self.cloudwatch.get_metric_data(
+            MetricDataQueries=[
+                query(LAMBDA_REQUESTS, elb, "RequestCount", "Sum", group(config.lambda_target_group_arn)),
+                query(ECS_REQUESTS, elb, "RequestCount", "Sum", group(config.ecs_target_group_arn)),
+                query(LAMBDA_DURATION, "AWS/Lambda", "Duration", "Average", {"FunctionName": config.function_name}),
+                query(ECS_RESPONSE_TIME, elb, "TargetResponseTime", "Average", group(config.ecs_target_group_arn)),
+            ],
+            StartTime=end - timedelta(seconds=period * METRIC_WINDOW_PERIODS),
+            EndTime=end,
+        )
+        return load_from_metrics(answer["MetricDataResults"], period, capacity)
 
     def read_state(self) -> tuple[ScalerState, list[dict]]:
         actions = self.read_actions()
@@ -530,13 +698,16 @@ class Scaler:
             config = self.resolved_config()
             state, actions = self.read_state()
             decision = decide(state, config, now)
+            guard = None
+            if decision.action == "step_down" and config.function_name:
+                decision, guard = guard_step_down(decision, state, self.read_load(now), config)
             record.update(
                 action=decision.action,
                 reason=decision.reason,
                 weights={"lambda": state.lambda_weight, "ecs": state.ecs_weight},
                 desired_count=decision.desired_count,
                 healthy_targets=state.healthy_targets,
-                inputs=_inputs(state),
+                inputs=_inputs(state, guard),
             )
             record.update(self.apply(decision, state, actions, now))
         except Exception as error:
@@ -561,8 +732,8 @@ def _target_groups(forward: dict) -> list[dict]:
     return [{"TargetGroupArn": forward["TargetGroupArn"], "Weight": 1}] if forward.get("TargetGroupArn") else []
 
 
-def _inputs(state: ScalerState) -> dict:
-    return {
+def _inputs(state: ScalerState, guard: dict | None = None) -> dict:
+    inputs = {
         "alarms": {name: {"state": alarm.value, "since": _iso(alarm.since)} for name, alarm in state.alarms.items()},
         "weights": {"lambda": state.lambda_weight, "ecs": state.ecs_weight},
         "ecs_share": state.ecs_share,
@@ -572,6 +743,9 @@ def _inputs(state: ScalerState) -> dict:
         "healthy_targets": state.healthy_targets,
         "last_move": _iso(state.last_move),
     }
+    if guard is not None:
+        inputs["step_down_guard"] = guard
+    return inputs
 
 
 try:
