@@ -19,6 +19,9 @@ description:
     named alarms, C(ecs:DescribeServices) to the service). The C(elasticloadbalancing:Describe*) actions support no
     resource-level permissions, so their statement uses C(*) and its C(Sid) says why.
   - Logs go only to the function's own log group.
+  - With O(_input.app_function_name) (the scaler's step-down guard, C(SPILLOVER_FUNCTION_NAME)), it may also read
+    that function's reserved concurrency (C(lambda:GetFunctionConcurrency), scoped to the function) and metric data
+    (C(cloudwatch:GetMetricData), which supports no resource-level permissions: C(*), its C(Sid) says so).
   - Every problem of the input is reported in one error.
 options:
   _input:
@@ -80,6 +83,11 @@ options:
       log_group_name:
         description: The scaler's log group, when not the Lambda default C(/aws/lambda/<function_name>).
         type: str
+      app_function_name:
+        description:
+          - The app function whose traffic the scaler moves (C(SPILLOVER_FUNCTION_NAME)), for the step-down guard.
+          - When omitted, the guard is off and the policy grants no Lambda or metric-data read.
+        type: str
 """
 
 EXAMPLES = r"""
@@ -101,6 +109,7 @@ EXAMPLES = r"""
       spill_alarm_names: [app-throttles]
       warm_alarm_names: [app-concurrency-high]
       function_name: spillover-scaler
+      app_function_name: spillover-app
 """
 
 RETURN = r"""
@@ -132,7 +141,7 @@ _REQUIRED = (
     "spill_alarm_names",
     "function_name",
 )
-_OPTIONAL = ("partition", "rule_arn", "warm_alarm_names", "log_group_name")
+_OPTIONAL = ("partition", "rule_arn", "warm_alarm_names", "log_group_name", "app_function_name")
 _PATTERNS = {
     "account_id": r"[0-9]{12}",
     "region": r"[a-z]{2}(-[a-z]+)+-[0-9]",
@@ -140,6 +149,7 @@ _PATTERNS = {
     "cluster_name": r"[A-Za-z0-9_-]{1,255}",
     "service_name": r"[A-Za-z0-9_-]{1,255}",
     "function_name": r"[A-Za-z0-9_-]{1,64}",
+    "app_function_name": r"[A-Za-z0-9_-]{1,64}",
     "log_group_name": r"[A-Za-z0-9_/.#-]{1,512}",
 }
 _ALARM_NAME = re.compile(r"[^\x00-\x1f*?]{1,255}")
@@ -200,55 +210,69 @@ def scaler_policy(data: dict) -> dict:
     describe = (
         "elasticloadbalancing:DescribeRules" if data.get("rule_arn") else "elasticloadbalancing:DescribeListeners"
     )
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
+    statements = [
+        {
+            "Sid": "ReadOwnAlarmStates",
+            "Effect": "Allow",
+            "Action": ["cloudwatch:DescribeAlarms"],
+            "Resource": [f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{name}" for name in alarms],
+        },
+        {
+            "Sid": "ReadLoadBalancerStateElbDescribeHasNoResourceLevelPermissions",
+            "Effect": "Allow",
+            "Action": sorted(
+                [
+                    describe,
+                    "elasticloadbalancing:DescribeTags",
+                    "elasticloadbalancing:DescribeTargetGroupAttributes",
+                    "elasticloadbalancing:DescribeTargetHealth",
+                ]
+            ),
+            "Resource": "*",
+        },
+        {
+            "Sid": "ReadAndScaleTheSpillService",
+            "Effect": "Allow",
+            "Action": ["ecs:DescribeServices", "ecs:UpdateService"],
+            "Resource": [service_arn],
+        },
+        {
+            "Sid": "MoveForwardWeights",
+            "Effect": "Allow",
+            "Action": [modify],
+            "Resource": [moved_arn],
+        },
+        {
+            "Sid": "RememberLastMoveInOwnTag",
+            "Effect": "Allow",
+            "Action": ["elasticloadbalancing:AddTags"],
+            "Resource": [moved_arn],
+            "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": [LAST_MOVE_TAG]}},
+        },
+        {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
+        },
+    ]
+    if data.get("app_function_name"):
+        app_function_arn = f"arn:{partition}:lambda:{region}:{account}:function:{data['app_function_name']}"
+        statements += [
             {
-                "Sid": "ReadOwnAlarmStates",
+                "Sid": "ReadRequestRateAndDurationGetMetricDataHasNoResourceLevelPermissions",
                 "Effect": "Allow",
-                "Action": ["cloudwatch:DescribeAlarms"],
-                "Resource": [f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{name}" for name in alarms],
-            },
-            {
-                "Sid": "ReadLoadBalancerStateElbDescribeHasNoResourceLevelPermissions",
-                "Effect": "Allow",
-                "Action": sorted(
-                    [
-                        describe,
-                        "elasticloadbalancing:DescribeTags",
-                        "elasticloadbalancing:DescribeTargetGroupAttributes",
-                        "elasticloadbalancing:DescribeTargetHealth",
-                    ]
-                ),
+                "Action": ["cloudwatch:GetMetricData"],
                 "Resource": "*",
             },
             {
-                "Sid": "ReadAndScaleTheSpillService",
+                "Sid": "ReadAppFunctionReservedConcurrency",
                 "Effect": "Allow",
-                "Action": ["ecs:DescribeServices", "ecs:UpdateService"],
-                "Resource": [service_arn],
+                "Action": ["lambda:GetFunctionConcurrency"],
+                "Resource": [app_function_arn],
             },
-            {
-                "Sid": "MoveForwardWeights",
-                "Effect": "Allow",
-                "Action": [modify],
-                "Resource": [moved_arn],
-            },
-            {
-                "Sid": "RememberLastMoveInOwnTag",
-                "Effect": "Allow",
-                "Action": ["elasticloadbalancing:AddTags"],
-                "Resource": [moved_arn],
-                "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": [LAST_MOVE_TAG]}},
-            },
-            {
-                "Sid": "WriteOwnLogs",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
-            },
-        ],
-    }
+        ]
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 class FilterModule:

@@ -139,9 +139,29 @@ def test_other_partitions_name_their_arns():
     assert grants["ecs:UpdateService"] == ["arn:aws-us-gov:ecs:eu-west-1:000123456789:service/spill/app"]
 
 
-@pytest.mark.parametrize("rule_arn", [None, RULE])
-def test_parliament_reports_no_findings(rule_arn):
-    policy = scaler_policy({**INPUT, "rule_arn": rule_arn} if rule_arn else INPUT)
+def test_the_step_down_guard_adds_metric_data_and_the_app_functions_reserved_concurrency():
+    grants = allowed(scaler_policy({**INPUT, "app_function_name": "spill-app"}))
+    assert grants["lambda:GetFunctionConcurrency"] == ["arn:aws:lambda:eu-west-1:000123456789:function:spill-app"]
+    assert grants["cloudwatch:GetMetricData"] == ["*"]
+    assert set(grants) - set(allowed(scaler_policy(INPUT))) == {
+        "lambda:GetFunctionConcurrency",
+        "cloudwatch:GetMetricData",
+    }
+    by_sid = {
+        statement["Sid"]: statement for statement in statements(scaler_policy({**INPUT, "app_function_name": "a"}))
+    }
+    assert by_sid["ReadRequestRateAndDurationGetMetricDataHasNoResourceLevelPermissions"]["Resource"] == "*"
+
+
+def test_an_app_function_arn_is_refused():
+    with pytest.raises(AnsibleFilterError, match="app_function_name must be a string"):
+        scaler_policy({**INPUT, "app_function_name": "arn:aws:lambda:eu-west-1:000123456789:function:app"})
+
+
+@pytest.mark.parametrize(("rule_arn", "app_function_name"), [(None, None), (RULE, None), (None, "spill-app")])
+def test_parliament_reports_no_findings(rule_arn, app_function_name):
+    data = {**INPUT, "rule_arn": rule_arn, "app_function_name": app_function_name}
+    policy = scaler_policy({key: value for key, value in data.items() if value is not None})
     assert [str(finding) for finding in parliament_findings(policy)] == []
 
 
