@@ -7,8 +7,12 @@ Also loads ``files/scaler/scaler.py`` as a module (it is Lambda code, not part o
 from __future__ import annotations
 
 import importlib.util
+import io
+import json
 import sys
+import zipfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import boto3
@@ -20,6 +24,7 @@ SCALER_DIR = ROOT / "files" / "scaler"
 SPILL_ALARM = "app-throttles"
 WARM_ALARM = "app-concurrency-high"
 FOREIGN_ALARM = "someone-elses-alarm"
+APP_FUNCTION = "app"  # the app function the step-down guard reads (SPILLOVER_FUNCTION_NAME)
 
 
 def load_scaler_module():
@@ -107,6 +112,79 @@ class ScalerStack:
 
     def set_desired_count(self, count: int) -> None:
         self.client("ecs").update_service(cluster=self.cluster, service=self.service, desiredCount=count)
+
+    # -- the step-down guard's world: the app function and the metrics the ALB and Lambda would publish
+    def create_app_function(self, reserved_concurrency: int | None = 10) -> None:
+        """The app function (moto stores it; it never runs) with its reserved concurrency, if any."""
+        role = self.client("iam").create_role(
+            RoleName="app-function",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+        )["Role"]["Arn"]
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as archive:
+            archive.writestr("app.py", "def handler(event, context):\n    return {}\n")
+        lam = self.client("lambda")
+        lam.create_function(
+            FunctionName=APP_FUNCTION,
+            Runtime="python3.12",
+            Role=role,
+            Handler="app.handler",
+            Code={"ZipFile": code.getvalue()},
+        )
+        if reserved_concurrency is not None:
+            lam.put_function_concurrency(FunctionName=APP_FUNCTION, ReservedConcurrentExecutions=reserved_concurrency)
+
+    def put_load(
+        self, moment: datetime, lambda_requests: float = 0, ecs_requests: float = 0, lambda_ms=None, ecs_seconds=None
+    ) -> None:
+        """One datapoint per metric at ``moment``, with the dimensions the ALB and Lambda publish them with."""
+        load_balancer = self.listener_arn.split(":listener/", 1)[1].rsplit("/", 1)[0]
+
+        def group(arn: str) -> list[dict]:
+            return [
+                {"Name": "LoadBalancer", "Value": load_balancer},
+                {"Name": "TargetGroup", "Value": arn.split(":", 5)[5]},
+            ]
+
+        elb = []
+        for arn, count in ((self.lambda_target_group_arn, lambda_requests), (self.ecs_target_group_arn, ecs_requests)):
+            if count:  # the ALB publishes nothing for a group without requests
+                elb.append(
+                    {"MetricName": "RequestCount", "Dimensions": group(arn), "Timestamp": moment, "Value": count}
+                )
+        if ecs_seconds is not None:
+            elb.append(
+                {
+                    "MetricName": "TargetResponseTime",
+                    "Dimensions": group(self.ecs_target_group_arn),
+                    "Timestamp": moment,
+                    "Value": ecs_seconds,
+                    "Unit": "Seconds",
+                }
+            )
+        cloudwatch = self.client("cloudwatch")
+        if elb:
+            cloudwatch.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=elb)
+        if lambda_ms is not None:
+            duration = {
+                "MetricName": "Duration",
+                "Dimensions": [{"Name": "FunctionName", "Value": APP_FUNCTION}],
+                "Timestamp": moment,
+                "Value": lambda_ms,
+                "Unit": "Milliseconds",
+            }
+            cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=[duration])
 
 
 def forward(lambda_tg: str, ecs_tg: str, lambda_weight: int = 100, ecs_weight: int = 0) -> dict:
