@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.support.ansible_run import link_collection
+from tests.support.ansible_run import ROOT, link_collection, run_playbook
 from tests.support.local_aws import REGION
 from tests.support.scaler_stack import (
     APP_FUNCTION,
@@ -25,6 +25,7 @@ from tests.support.scaler_stack import (
     forward,
     load_scaler_module,
 )
+from tests.support.wiring_prereqs import build_prerequisites
 
 sys.path.insert(0, str(link_collection()))
 from ansible_collections.spillover.lambda_ecs.plugins.filter.scaler_policy import scaler_policy
@@ -149,3 +150,34 @@ def test_without_reserved_concurrency_the_guard_is_skipped_and_the_step_taken(lo
     assert (record["action"], stack.weights()) == ("step_down", {"lambda": 75, "ecs": 25})
     assert record["inputs"]["step_down_guard"]["verdict"].startswith("skipped")
     assert "no reserved concurrency" in record["reason"]
+
+
+def test_the_scaler_role_turns_the_guard_on_with_the_app_function(local_aws, aws_client):
+    """The scaler role as site.yml wires it (tests/integration/playbooks/wiring_roles.yml, with the app function
+    passed as site.yml passes it): the guard's environment and the policy's grants on the deployed function."""
+    prerequisites = build_prerequisites(aws_client, "guarded")
+    app_function = prerequisites["lambda_function__function_arn"].split(":")[6]
+    completed = run_playbook(
+        ROOT / "tests" / "integration" / "playbooks" / "wiring_roles.yml",
+        inventory="localhost,",
+        extra_vars={
+            **prerequisites,
+            "spillover_stack_name": "guarded",
+            "spillover_aws_endpoint_url": local_aws.endpoint,
+            "wiring_roles": ["alb", "alarm", "scaler"],
+            "scaler_app_function_name": app_function,
+            "scaler_metric_period_seconds": 10,
+        },
+    )
+    assert completed.returncode == 0, (completed.stdout + completed.stderr)[-4000:]
+    lambda_, iam = aws_client("lambda"), aws_client("iam")
+    environment = lambda_.get_function_configuration(FunctionName="guarded-scaler")["Environment"]["Variables"]
+    assert environment["SPILLOVER_FUNCTION_NAME"] == app_function
+    assert environment["SPILLOVER_METRIC_PERIOD_SECONDS"] == "10"
+    assert environment["SPILLOVER_STEP_DOWN_MAX_SHARE"] == "0.6"
+    config = scaler.load_config({**environment, "AWS_REGION": REGION})  # the Lambda runtime sets AWS_REGION
+    assert (config.function_name, config.metric_period_seconds, config.step_down_max_share) == (app_function, 10, 0.6)
+    policy = iam.get_role_policy(RoleName="guarded-scaler", PolicyName="guarded-scaler")["PolicyDocument"]
+    grants = {action: statement["Resource"] for statement in policy["Statement"] for action in statement["Action"]}
+    assert grants["lambda:GetFunctionConcurrency"] == [prerequisites["lambda_function__function_arn"]]
+    assert grants["cloudwatch:GetMetricData"] == "*"
