@@ -1,0 +1,128 @@
+"""The ecr_push role against the local AWS and a local OCI registry standing in for ECR's endpoint.
+
+moto's ECR has no registry behind it, so the image goes to Debian's docker-registry on loopback
+(ecr_push_registry_override), built by buildah from a base image made by scripts/local-base-image.sh (no public
+registry is reachable here). The repository and its settings are asserted in moto; the image in the registry.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from tests.support.ansible_run import ROOT
+from tests.support.infra_roles import apply_role
+from tests.support.local_aws import free_port
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not (shutil.which("buildah") and shutil.which("docker-registry")),
+        reason="needs buildah and docker-registry (make debs)",
+    ),
+]
+
+STACK = "ecrstack"
+BASE_IMAGE = "localhost/spillover-python:3.12"
+MANIFEST_TYPES = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """A private docker-registry on a free loopback port; yields host:port."""
+    port = free_port()
+    config = tmp_path / "registry.yml"
+    config.write_text(
+        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    log = (tmp_path / "registry.log").open("w")
+    process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def base_image():
+    subprocess.run([str(ROOT / "scripts" / "local-base-image.sh"), BASE_IMAGE], check=True, capture_output=True)
+    return BASE_IMAGE
+
+
+def manifest_digest(registry: str, repository: str, tag: str) -> str:
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{repository}/manifests/{tag}", method="HEAD", headers={"Accept": MANIFEST_TYPES}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.headers["Docker-Content-Digest"]
+
+
+def registry_tags(registry: str, repository: str) -> list[str]:
+    with urllib.request.urlopen(f"http://{registry}/v2/{repository}/tags/list", timeout=5) as response:
+        return sorted(json.load(response)["tags"])
+
+
+def test_build_push_skip_rebuild_then_absent_twice(local_aws, aws_client, registry, base_image, tmp_path):
+    ecr = aws_client("ecr")
+    app = tmp_path / "app"
+    shutil.copytree(ROOT / "files" / "app", app, ignore=shutil.ignore_patterns("__pycache__"))
+    role_vars = {
+        "ecr_push_stack_name": STACK,
+        "ecr_push_app_dir": str(app),
+        "ecr_push_registry_override": registry,
+        "ecr_push_base_image": base_image,
+        "ecr_push_builder": "buildah",
+    }
+    repository = f"{STACK}-app"
+
+    first = apply_role("ecr_push", local_aws.endpoint, role_vars)
+    assert first.changed > 0
+    uri = first.facts["ecr_push__image_uri"]
+    name, _, digest = uri.partition("@")
+    assert name.startswith(f"{registry}/{repository}:src-")
+    tag = name.rsplit(":", 1)[1]
+    assert digest == manifest_digest(registry, repository, tag)
+    assert registry_tags(registry, repository) == [tag]
+
+    [repo] = ecr.describe_repositories(repositoryNames=[repository])["repositories"]
+    assert repo["imageScanningConfiguration"]["scanOnPush"] is True
+    assert repo["imageTagMutability"] == "IMMUTABLE"
+    policy = json.loads(ecr.get_lifecycle_policy(repositoryName=repository)["lifecyclePolicyText"])
+    assert [rule["selection"]["tagStatus"] for rule in policy["rules"]] == ["untagged", "any"]
+    assert policy["rules"][1]["selection"]["countNumber"] == 10
+
+    # Unchanged sources: the tag is in the registry, nothing is built or pushed (both would report a change).
+    second = apply_role("ecr_push", local_aws.endpoint, role_vars)
+    assert second.changed == 0, second.output[-4000:]
+    assert second.facts["ecr_push__image_uri"] == uri
+
+    # A changed source is a new tag, built and pushed next to the old one.
+    (app / "gunicorn.conf.py").write_text((app / "gunicorn.conf.py").read_text() + "\n# changed\n")
+    third = apply_role("ecr_push", local_aws.endpoint, role_vars)
+    assert third.changed > 0
+    new_tag = third.facts["ecr_push__image_uri"].partition("@")[0].rsplit(":", 1)[1]
+    assert new_tag != tag and registry_tags(registry, repository) == sorted([tag, new_tag])
+
+    # No build at all: the given image is published as is.
+    given = {"ecr_push_stack_name": STACK, "ecr_push_build": False, "ecr_push_image_uri": uri}
+    skipped = apply_role("ecr_push", local_aws.endpoint, given)
+    assert skipped.changed == 0 and skipped.facts["ecr_push__image_uri"] == uri
+
+    absent = {"ecr_push_stack_name": STACK, "ecr_push_state": "absent"}
+    assert apply_role("ecr_push", local_aws.endpoint, absent).changed > 0
+    assert ecr.describe_repositories()["repositories"] == []
+    assert apply_role("ecr_push", local_aws.endpoint, absent).changed == 0
