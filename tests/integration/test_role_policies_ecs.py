@@ -1,0 +1,86 @@
+"""Least privilege of the ecs_service role's task execution policy, checked with parliament.
+
+The policy is rendered from the role's own template with the values tasks/role.yml passes it (the log group ARN AWS
+returns, without its trailing ":*", and the repository ARN in the same account and region). No AWS call is made.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # parliament imports the deprecated pkg_resources
+    import parliament
+
+pytestmark = pytest.mark.integration
+
+ROLE = Path(__file__).resolve().parents[2] / "roles" / "ecs_service"
+ACCOUNT, REGION = "123456789012", "eu-west-1"
+
+
+def render(stack: str) -> dict:
+    template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(
+        (ROLE / "templates" / "task_execution_policy.json.j2").read_text()
+    )
+    return json.loads(
+        template.render(
+            ecs_service__log_group_arn=f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/ecs/{stack}-app",
+            ecs_service__repository_arn=f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{stack}-app",
+        )
+    )
+
+
+def findings(policy: dict) -> list:
+    return [(f.issue, f.detail) for f in parliament.analyze_policy_string(json.dumps(policy)).findings]
+
+
+def grants(policy: dict) -> dict[str, set[str]]:
+    granted: dict[str, set[str]] = {}
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        resources = [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
+        for action in actions:
+            assert "*" not in action
+            granted.setdefault(action, set()).update(resources)
+    return granted
+
+
+@pytest.mark.parametrize("stack", ["demo", "a-twenty-char-stack1"])
+def test_task_execution_policy_has_no_parliament_finding(stack):
+    assert findings(render(stack)) == []
+
+
+def test_task_execution_policy_reaches_only_its_repository_and_log_group():
+    group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/ecs/demo-app"
+    repository = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/demo-app"
+    assert grants(render("demo")) == {
+        "ecr:BatchGetImage": {repository},
+        "ecr:GetDownloadUrlForLayer": {repository},
+        # The only wildcard: GetAuthorizationToken has no resource-level permission (its Sid says so).
+        "ecr:GetAuthorizationToken": {"*"},
+        "logs:CreateLogStream": {f"{group}:log-stream:*"},
+        "logs:PutLogEvents": {f"{group}:log-stream:*"},
+    }
+    [star] = [s for s in render("demo")["Statement"] if s["Resource"] == "*"]
+    assert "NoResourceLevelPermission" in star["Sid"]
+
+
+def test_parliament_would_flag_a_broader_policy():
+    # The check above can fail: the pull actions on every repository are flagged.
+    broad = render("demo")
+    broad["Statement"][0]["Resource"] = "*"
+    assert {issue for issue, _ in findings(broad)} == {"RESOURCE_STAR"}
+
+
+def test_trust_policy_lets_only_ecs_tasks_assume_the_role():
+    trust = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["ecs_service__trust_policy"]
+    assert [(s["Effect"], s["Principal"], s["Action"]) for s in trust["Statement"]] == [
+        ("Allow", {"Service": "ecs-tasks.amazonaws.com"}, "sts:AssumeRole")
+    ]
