@@ -14,9 +14,11 @@ tree="$root/spillover/lambda_ecs"
 
 rm -rf "$tree"
 mkdir -p "$tree" "$root/amazon" "$root/community"
-# Only what the collection ships: the files git knows plus new ones not ignored.
+# What the collection ships: the files git knows plus new ones not ignored, less the development tools
+# that run from a checkout only (the pytest suite, the lab, the benchmarks, CI), which ruff checks instead.
 git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' file; do
   [ -e "$file" ] || continue
+  case "$file" in tests/* | lab/* | benchmarks/* | .ci/*) continue ;; esac
   mkdir -p "$tree/$(dirname "$file")"
   cp -p "$file" "$tree/$file"
 done
