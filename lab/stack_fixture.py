@@ -272,6 +272,9 @@ def create_stack(aws: Aws, settings: FixtureSettings, build_dir: Path) -> dict[s
         "SPILLOVER_ECS_TARGET_GROUP_ARN": ecs_tg,
         "SPILLOVER_SPILL_ALARMS": ",".join(name for name in alarm_specs if "-spill-" in name),
         "SPILLOVER_WARM_ALARMS": ",".join(name for name in alarm_specs if "-warm-" in name),
+        # The step-down guard, as site.yml and the lab inventory set it: the app function, metrics at the alarm period.
+        "SPILLOVER_FUNCTION_NAME": f"{stack}-app",
+        "SPILLOVER_METRIC_PERIOD_SECONDS": str(settings.alarm_period),
         **settings.scaler_environment,
     }
     scaler_zip = build_zip(settings.scaler_dir)
