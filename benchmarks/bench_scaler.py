@@ -2,8 +2,9 @@
 
 Run from the repository root: ``.venv/bin/python -m benchmarks.bench_scaler`` (``make bench-scaler``).
 It starts its own local AWS (moto server) and a recording proxy in front of it, builds the resources the
-scaler manages, and drives one spill-and-recovery cycle with an injected clock. Latencies against moto are
-local-loopback figures, not AWS ones; the call counts are the same as on AWS.
+scaler manages (with the app function, so the step-down guard is on as site.yml deploys it), and drives one
+spill-and-recovery cycle with an injected clock, putting the request counts the ALB would publish for the
+guard. Latencies against moto are local-loopback figures, not AWS ones; the call counts are the same as on AWS.
 """
 
 from __future__ import annotations
@@ -15,12 +16,20 @@ import sys
 import tempfile
 import timeit
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.support.aws_recorder import AwsRecorder
 from tests.support.local_aws import CREDENTIALS, MotoServer
-from tests.support.scaler_stack import SCALER_DIR, SCHEDULED_EVENT, SPILL_ALARM, build_stack, load_scaler_module
+from tests.support.scaler_stack import (
+    APP_FUNCTION,
+    SCALER_DIR,
+    SCHEDULED_EVENT,
+    SPILL_ALARM,
+    build_stack,
+    load_scaler_module,
+)
 
 IMPORT_RUNS = 7
 
@@ -81,9 +90,31 @@ def decision_microseconds(scaler) -> dict[str, float]:
         "spill, waiting for health": state("ALARM", 50, 3),
         "recovery, step down": state("OK", 50, 4),
     }
+    # The step-down guard on top of a due step down: parse 4 metric series of 3 periods, then judge.
+    guarded = replace(config, function_name="app")
+    moments = [now - timedelta(seconds=60 * index) for index in range(1, 4)]
+    metric_results = [
+        {"Id": query_id, "Timestamps": moments, "Values": values}
+        for query_id, values in (
+            (scaler.LAMBDA_REQUESTS, [600.0, 900.0, 300.0]),
+            (scaler.ECS_REQUESTS, [1200.0, 900.0, 1500.0]),
+            (scaler.LAMBDA_DURATION, [950.0, 1000.0, 1050.0]),
+            (scaler.ECS_RESPONSE_TIME, [1.0, 1.1, 0.9]),
+        )
+    ]
+
+    def guarded_step_down(current=cases["recovery, step down"]):
+        decision = scaler.decide(current, guarded, now)
+        load = scaler.load_from_metrics(metric_results, 60, 10)
+        return scaler.guard_step_down(decision, current, load, guarded)[0]
+
+    assert guarded_step_down().action == "noop"  # 30 req/s x 75 % x 1 s = 22.5, not below 6: held
+
+    functions = {name: (lambda current=current: scaler.decide(current, config, now)) for name, current in cases.items()}
+    functions["recovery, step down + guard (held)"] = guarded_step_down
     results = {}
-    for name, current in cases.items():
-        timer = timeit.Timer(lambda current=current: scaler.decide(current, config, now))
+    for name, function in functions.items():
+        timer = timeit.Timer(function)
         loops = timer.autorange()[0]
         best = min(timer.repeat(repeat=5, number=loops)) / loops
         results[name] = best * 1e6
@@ -98,13 +129,15 @@ def main() -> None:
         recorder = AwsRecorder(server.endpoint).start()
         try:
             stack = build_stack(server.endpoint)
-            env = {**os.environ, **stack.environment()}
+            stack.create_app_function(reserved_concurrency=10)
+            guard = {"SPILLOVER_FUNCTION_NAME": APP_FUNCTION}  # the step-down guard on, as site.yml deploys it
+            env = {**os.environ, **stack.environment(**guard)}
             env = {key: value for key, value in env.items() if key != "PYTHONPATH"}
 
             print("scaler benchmark (files/scaler/scaler.py)")
             print(f"\ncold import, fresh interpreters (n={IMPORT_RUNS}, median [min-max]):")
             for label, statement in (
-                ("import scaler (config + 3 boto3 clients)", "import scaler"),
+                ("import scaler (config + 4 boto3 clients)", "import scaler"),
                 ("  of which: import boto3 alone", "import boto3"),
             ):
                 times = cold_import_seconds(env, statement)
@@ -117,10 +150,14 @@ def main() -> None:
 
             now = [datetime.now(UTC)]
             scaler_ = scaler.Scaler.from_environment(
-                {**stack.environment(AWS_ENDPOINT_URL=recorder.endpoint)}, clock=lambda: now[0]
+                {**stack.environment(AWS_ENDPOINT_URL=recorder.endpoint, **guard)}, clock=lambda: now[0]
             )
 
             rows = []
+
+            def put_load(**load) -> None:
+                """The datapoints the ALB would have published in the last complete minute of the scaler's clock."""
+                stack.put_load(datetime.fromtimestamp((now[0].timestamp() // 60) * 60 - 30, UTC), **load)
 
             def invoke(label: str, advance: float = 0) -> None:
                 now[0] += timedelta(seconds=advance)
@@ -146,7 +183,12 @@ def main() -> None:
                 invoke("spill: step 50 -> 100%", 60)
                 invoke("steady state, spilled at 100%", 60)
                 stack.set_alarm(SPILL_ALARM, "OK")
-                invoke("recovery: step 100 -> 50%", 300)
+                now[0] += timedelta(seconds=300)
+                put_load(ecs_requests=1800, ecs_seconds=1.0)  # still at the peak: 30 req/s, all on ECS
+                invoke("recovery: held by the step-down guard")
+                now[0] += timedelta(seconds=240)
+                put_load(ecs_requests=120, ecs_seconds=1.0)  # the burst is over: 2 req/s
+                invoke("recovery: step 100 -> 50%")
                 invoke("recovery: step 50 -> 25%", 60)
                 invoke("recovery: step 25 -> 0%", 60)
                 invoke("recovery: scale in after drain", 120)
