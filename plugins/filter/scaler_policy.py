@@ -21,7 +21,7 @@ description:
   - Logs go only to the function's own log group.
   - With O(_input.app_function_name) (the scaler's step-down guard, C(SPILLOVER_FUNCTION_NAME)), it may also read
     that function's reserved concurrency (C(lambda:GetFunctionConcurrency), scoped to the function) and metric data
-    (C(cloudwatch:GetMetricData), which supports no resource-level permissions: C(*), its C(Sid) says so).
+    (C(cloudwatch:GetMetricData), which supports no resource-level permissions, so on C(*) with a C(Sid) that says so).
   - Every problem of the input is reported in one error.
 options:
   _input:
