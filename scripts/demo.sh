@@ -47,6 +47,9 @@ else
   exit 1
 fi
 
+echo "== base image for the local build (no public registry is reachable): scripts/local-base-image.sh"
+scripts/local-base-image.sh
+
 echo "== 3/4 deploy: ansible-playbook -i $inventory playbooks/site.yml"
 start=$(date +%s)
 ansible-playbook -i "$inventory" playbooks/site.yml

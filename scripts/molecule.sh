@@ -64,6 +64,8 @@ YAML
 else
   echo "molecule: docker-registry not installed (make debs); ecr_push has no local registry" >&2
 fi
+# No public registry is reachable here: the image builds on a base made from the host's Python (once).
+scripts/local-base-image.sh
 
 # "ok=N changed=N unreachable=N failed=N skipped=N" of every host in a step's log -> "tasks N (changed N)".
 recap() {

@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.aws_recorder import AwsRecorder
 from tests.support.local_aws import CREDENTIALS, REGION, MotoServer
+from tests.support.local_registry import ensure_base_image, local_registry
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +46,19 @@ def recorder(local_aws):
     proxy = AwsRecorder(local_aws.endpoint).start()
     yield proxy
     proxy.stop()
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """A private docker-registry on a free loopback port (``host:port``), standing in for ECR's endpoint."""
+    with local_registry(tmp_path) as address:
+        yield address
+
+
+@pytest.fixture(scope="session")
+def base_image():
+    """The local base image of the app's Dockerfile (no public registry is reachable here)."""
+    return ensure_base_image()
 
 
 def pytest_configure(config):

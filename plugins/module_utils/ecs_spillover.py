@@ -599,6 +599,21 @@ def apply_plan(ecs, service, plan, name):
         )
 
 
+def converge_after_create(ecs, desired, params):
+    """Bring a just-created service to the asked definition when the API dropped settings of CreateService.
+
+    Some ECS-compatible APIs (moto among them) store a new service without its capacity provider strategy or
+    deployment settings; without this step the next run would report a change. Real ECS stores them, and the
+    re-read then plans nothing, so this costs one read there.
+    """
+    created = get_service(ecs, params["cluster"], params["name"])
+    if created is None:
+        return
+    follow_up = plan_changes(created, desired, dict(params, force_new_deployment=False))
+    if follow_up["update"]:
+        apply_plan(ecs, created, follow_up, params["name"])
+
+
 def ensure_present(ecs, elbv2, params, check_mode):
     """Create or update the service; returns ``(changed, result, diff)``. Refusals write nothing."""
     _check_request(params)
@@ -630,6 +645,8 @@ def ensure_present(ecs, elbv2, params, check_mode):
         return changed, result, diff
 
     apply_plan(ecs, service, plan, params["name"])
+    if plan["create"]:
+        converge_after_create(ecs, desired, params)
     if params["wait"] != "none":
         service, targets = wait_for_service(ecs, elbv2, params, target_group["TargetGroupArn"])
     else:

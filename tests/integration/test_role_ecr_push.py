@@ -9,58 +9,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import time
 import urllib.request
 
 import pytest
 
 from tests.support.ansible_run import ROOT
 from tests.support.infra_roles import apply_role
-from tests.support.local_aws import free_port
+from tests.support.local_registry import needs_image_tools
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        not (shutil.which("buildah") and shutil.which("docker-registry")),
-        reason="needs buildah and docker-registry (make debs)",
-    ),
-]
+pytestmark = [pytest.mark.integration, needs_image_tools]
 
 STACK = "ecrstack"
-BASE_IMAGE = "localhost/spillover-python:3.12"
 MANIFEST_TYPES = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
-
-
-@pytest.fixture
-def registry(tmp_path):
-    """A private docker-registry on a free loopback port; yields host:port."""
-    port = free_port()
-    config = tmp_path / "registry.yml"
-    config.write_text(
-        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-    )
-    log = (tmp_path / "registry.log").open("w")
-    process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def base_image():
-    subprocess.run([str(ROOT / "scripts" / "local-base-image.sh"), BASE_IMAGE], check=True, capture_output=True)
-    return BASE_IMAGE
 
 
 def manifest_digest(registry: str, repository: str, tag: str) -> str:
