@@ -390,7 +390,7 @@ def load_from_metrics(results: list[dict], period: int, capacity: int | None) ->
         (LAMBDA_DURATION, 1000.0, "AWS/Lambda Duration"),
         (ECS_RESPONSE_TIME, 1.0, "ECS TargetResponseTime"),
     ):
-        values = [value for _, value in series.get(query_id, [])]
+        values = [value for _timestamp, value in series.get(query_id, [])]
         if values:
             duration, source = sum(values) / len(values) / scale, name
             break
