@@ -6,8 +6,9 @@ not record; boto3 also plays the scaler, which sets the live desired count of th
 
 What moto 5.2.5 does not model, and how these tests deal with it:
 - CreateService drops capacityProviderStrategy, deploymentConfiguration, healthCheckGracePeriodSeconds and
-  enableExecuteCommand (real ECS stores them). ``moto_store_create_settings`` writes them with UpdateService right
-  after a create, as ECS would have stored them; the unit tests check that the CreateService request carries them.
+  enableExecuteCommand (real ECS stores them). The module re-reads a service it created and stores what was
+  dropped with one UpdateService, so on moto a create writes CreateService + UpdateService (``CREATE_WRITES``);
+  on ECS the re-read finds nothing to do. The unit tests check that the CreateService request carries them.
 - No task ever starts, and registered ``ip`` targets are ``healthy`` at once: ``wait: healthy`` is tested by
   registering targets ourselves (faking task start + target health), and its timeout by registering none.
 - UpdateService with a new task definition does not start a new deployment in moto (it only records the task
@@ -52,30 +53,6 @@ class EcsStack:
     def scale(self, count: int) -> None:
         """What the scaler does: set the live desired count."""
         self.ecs.update_service(cluster=CLUSTER, service=SERVICE, desiredCount=count)
-
-    def moto_store_create_settings(self, args: dict) -> None:
-        """Fake only what moto's CreateService drops: store these settings the way ECS stores them on create."""
-        breaker = args.get("deployment_circuit_breaker", {"enable": True, "rollback": True})
-        strategy = args.get("capacity_provider_strategy", [{"capacity_provider": "FARGATE"}])
-        self.ecs.update_service(
-            cluster=CLUSTER,
-            service=args["name"],
-            capacityProviderStrategy=[
-                {
-                    "capacityProvider": item["capacity_provider"],
-                    "weight": item.get("weight", 1),
-                    "base": item.get("base", 0),
-                }
-                for item in strategy
-            ],
-            deploymentConfiguration={
-                "deploymentCircuitBreaker": breaker,
-                "maximumPercent": 200,
-                "minimumHealthyPercent": 100,
-            },
-            healthCheckGracePeriodSeconds=args.get("health_check_grace_period", 0),
-            enableExecuteCommand=args.get("enable_execute_command", False),
-        )
 
 
 def build_ecs_stack(aws_client) -> EcsStack:
@@ -225,10 +202,13 @@ def writes(recorder) -> list[str]:
     return [call.operation for call in recorder.writes]
 
 
+# What a create writes on moto: the follow-up UpdateService stores the settings moto dropped (see the top).
+CREATE_WRITES = ["CreateService", "UpdateService"]
+
+
 def create(stack: EcsStack, recorder, args: dict) -> dict:
     created = run(recorder, args)
     assert created["changed"] is True, created
-    stack.moto_store_create_settings(args)
     return created
 
 
@@ -246,7 +226,7 @@ def test_create_rerun_and_the_scalers_desired_count(stack, recorder):
     assert checked["desired_count_action"] == "created"
 
     created = create(stack, recorder, args)
-    assert writes(recorder) == ["CreateService"]
+    assert writes(recorder) == CREATE_WRITES
     assert created["desired_count_action"] == "created"
     live = stack.service()
     assert live["desiredCount"] == 0
@@ -354,6 +334,14 @@ def test_new_revision_and_tags_change_in_place_keeping_the_count(stack, recorder
 def test_in_place_updates_of_capacity_network_and_deployment_settings(stack, recorder):
     args = service_args(stack)
     create(stack, recorder, args)
+    # ECS fills in the deployment percentages of a new service; moto does not: store ECS's defaults, so the test
+    # can show that the module keeps settings it does not own.
+    current = stack.service()["deploymentConfiguration"]
+    stack.ecs.update_service(
+        cluster=CLUSTER,
+        service=SERVICE,
+        deploymentConfiguration={**current, "maximumPercent": 200, "minimumHealthyPercent": 100},
+    )
     deployment_before = stack.service()["deployments"][0]["id"]
 
     update = {
@@ -508,12 +496,11 @@ def test_wait_healthy_and_stable(stack, recorder):
     # moto starts no task and never registers one: no target shows up, and the wait times out with why.
     timed_out = run(recorder, {**args, "wait": "healthy", "wait_timeout": 2})
     assert timed_out.get("failed") is True, timed_out
-    assert writes(recorder) == ["CreateService"]
+    assert writes(recorder) == CREATE_WRITES
     assert "Timed out after 2 s waiting for service spill-app to be healthy (1 healthy targets)" in timed_out["msg"]
     assert "desired 1, running 0, pending 1" in timed_out["msg"]
     assert "Targets: none registered" in timed_out["msg"]
     assert timed_out["targets"] == []
-    stack.moto_store_create_settings(args)
 
     # Fake what ECS and the ALB would do once the standby task starts: register its IP (moto marks it healthy).
     stack.elbv2.register_targets(TargetGroupArn=stack.target_groups[ECS_TG], Targets=[{"Id": "10.0.1.10"}])
@@ -575,4 +562,4 @@ def test_absent_scales_to_zero_drains_and_deletes_once(stack, recorder):
     # A deleted service can be created again with the same name.
     recreated = run(recorder, args)
     assert recreated["changed"] is True, recreated
-    assert writes(recorder) == ["CreateService"]
+    assert writes(recorder) == CREATE_WRITES

@@ -20,6 +20,7 @@ import yaml
 
 from tests.support.ansible_run import ROOT, run_playbook
 from tests.support.local_aws import REGION
+from tests.support.local_registry import needs_image_tools
 from tests.support.stack_leftovers import stack_leftovers
 from tests.support.wiring_prereqs import build_prerequisites
 
@@ -182,10 +183,13 @@ def _client_factory(endpoint: str, credentials: dict | None = None, region: str 
 
 
 @needs_infra_roles
-def test_site_converges_check_is_clean_and_teardown_twice_empties(local_aws, recorder, aws_client):
+@needs_image_tools
+def test_site_converges_check_is_clean_and_teardown_twice_empties(
+    local_aws, recorder, aws_client, registry, base_image
+):
     inventory = ROOT / "inventories" / "local"
     port = local_aws.endpoint.rsplit(":", 1)[1]
-    scaler = {"spillover_scaler_endpoint_url": local_aws.endpoint}
+    scaler = {"spillover_scaler_endpoint_url": local_aws.endpoint, "ecr_push_registry_override": registry}
     first = recap(
         run_playbook(
             ROOT / "playbooks" / "site.yml", inventory=inventory, extra_vars=scaler, env={"LOCAL_AWS_PORT": port}
@@ -212,12 +216,14 @@ def test_site_converges_check_is_clean_and_teardown_twice_empties(local_aws, rec
 
 
 @needs_infra_roles
-def test_example_inventory_lands_each_stack_in_its_own_account(local_aws):
+@needs_image_tools
+def test_example_inventory_lands_each_stack_in_its_own_account(local_aws, registry, base_image):
     # The overlay the multi_account molecule scenario uses, pointed at this test's local AWS.
     overlay = yaml.safe_load(
         (ROOT / "extensions" / "molecule" / "multi_account" / "vars" / "local_aws.yml").read_text()
     )
     overlay["spillover_aws_endpoint_url"] = local_aws.endpoint
+    overlay["ecr_push_registry_override"] = registry
     port = local_aws.endpoint.rsplit(":", 1)[1]
     result = recap(
         run_playbook(
