@@ -125,8 +125,14 @@ def main(argv: list[str] | None = None) -> int:
         return _external(args, profile)
 
     started_local_aws = False
-    if args.endpoint == local_endpoint() and not _answers(args.endpoint):
-        subprocess.run([str(ROOT / "scripts" / "local-aws.sh"), "up"], cwd=ROOT, check=True)
+    local_aws = str(ROOT / "scripts" / "local-aws.sh")
+    # A busy moto server can be slow to answer: ask its pid file too, and stop at the end only what we started.
+    if (
+        args.endpoint == local_endpoint()
+        and not _answers(args.endpoint)
+        and subprocess.run([local_aws, "status"], cwd=ROOT, check=False, capture_output=True).returncode != 0
+    ):
+        subprocess.run([local_aws, "up"], cwd=ROOT, check=True)
         started_local_aws = True
     try:
         aws = Aws(args.endpoint, args.region)
@@ -161,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         if started_local_aws:
-            subprocess.run([str(ROOT / "scripts" / "local-aws.sh"), "down"], cwd=ROOT, check=False)
+            subprocess.run([local_aws, "down"], cwd=ROOT, check=False)
 
 
 def compare(settings: RunSettings, stack) -> int:
