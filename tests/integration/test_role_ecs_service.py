@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.support.infra_roles import apply_role, moto_store_service_create_settings
+from tests.support.infra_roles import apply_role
 
 pytestmark = pytest.mark.integration
 
@@ -103,9 +103,8 @@ def test_ecs_side_converges_then_goes_away_twice(local_aws, aws_client):
     awsvpc = service["networkConfiguration"]["awsvpcConfiguration"]
     assert sorted(awsvpc["subnets"]) == sorted(subnets) and awsvpc["securityGroups"] == [group]
 
-    # Faked (tests.support.infra_roles): moto's CreateService drops the capacity provider strategy and the deployment
-    # configuration that real ECS stores. Then the scaler's move: it owns the desired count, a re-run keeps it.
-    moto_store_service_create_settings(ecs, STACK, f"{STACK}-app")
+    # The scaler's move: it owns the desired count, a re-run keeps it. (What moto's CreateService drops, the module
+    # itself stores right after the create, so nothing is faked here.)
     ecs.update_service(cluster=STACK, service=f"{STACK}-app", desiredCount=3)
     second = apply_role("ecs_service", local_aws.endpoint, role_vars)
     assert second.changed == 0, second.output[-4000:]

@@ -49,24 +49,3 @@ def apply_role(role: str, endpoint: str, role_vars: dict, *, check: bool = False
         assert unreachable == failed == 0, output[-6000:]
         facts = json.loads(facts_file.read_text()) if facts_file.exists() else {}
         return RoleRun(ok=ok, changed=changed, facts=facts, output=output)
-
-
-def moto_store_service_create_settings(ecs, cluster: str, service: str) -> None:
-    """Fake only what moto 5.2.5's CreateService drops, storing it as ECS stores it on create.
-
-    Moto forgets the capacity provider strategy, the deployment configuration (circuit breaker), the health check
-    grace period and enableExecuteCommand of a new service, so a re-run of ecs_spillover_service would see them
-    differ and update them. Real ECS keeps them; this writes the role's defaults the way ECS would have stored them.
-    """
-    ecs.update_service(
-        cluster=cluster,
-        service=service,
-        capacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1, "base": 0}],
-        deploymentConfiguration={
-            "deploymentCircuitBreaker": {"enable": True, "rollback": True},
-            "maximumPercent": 200,
-            "minimumHealthyPercent": 100,
-        },
-        healthCheckGracePeriodSeconds=0,
-        enableExecuteCommand=False,
-    )
