@@ -3,6 +3,8 @@
 Ansible modules run in their own processes, so botocore event hooks in the test process cannot see
 their calls. Pointing ``endpoint_url`` at this proxy instead of the moto server records every AWS
 API call (service and operation) whatever process makes it, and forwards it unchanged.
+
+Where the local AWS does not answer as AWS does, ``answer()`` makes the proxy give AWS's answer to chosen calls.
 """
 
 from __future__ import annotations
@@ -19,6 +21,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 READ_PREFIXES = ("Describe", "List", "Get", "GET ", "HEAD ")
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+
+
+@dataclass
+class CannedAnswer:
+    status: int
+    payload: dict
+    headers: dict[str, str]
+    forward: bool
+    times: int
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,7 @@ class AwsRecorder:
         self._upstream = (parsed.hostname, parsed.port)
         self._lock = threading.Lock()
         self._calls: list[Call] = []
+        self._answers: dict[str, CannedAnswer] = {}
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -73,20 +85,20 @@ class AwsRecorder:
             def _forward(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                canned = None
                 if not self.path.startswith("/moto-api"):
-                    recorder._record(
-                        Call(service_of(self.headers), operation_of(self.command, self.path, self.headers, body))
+                    operation = operation_of(self.command, self.path, self.headers, body)
+                    recorder._record(Call(service_of(self.headers), operation))
+                    canned = recorder._take_answer(operation)
+                if canned is None or canned.forward:
+                    status, reason, reply_headers, payload = recorder._ask_upstream(
+                        self.command, self.path, self.headers, body
                     )
-                connection = http.client.HTTPConnection(*recorder._upstream, timeout=120)
-                try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-                    connection.request(self.command, self.path, body=body, headers=headers)
-                    response = connection.getresponse()
-                    payload = response.read()
-                finally:
-                    connection.close()
-                self.send_response(response.status, response.reason)
-                for key, value in response.getheaders():
+                if canned is not None:
+                    status, reason, payload = canned.status, None, json.dumps(canned.payload).encode()
+                    reply_headers = [("Content-Type", "application/x-amz-json-1.0"), *canned.headers.items()]
+                self.send_response(status, reason)
+                for key, value in reply_headers:
                     if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
                         self.send_header(key, value)
                 self.send_header("Content-Length", str(len(payload)))
@@ -105,9 +117,48 @@ class AwsRecorder:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
+    def _ask_upstream(self, method: str, path: str, request_headers, body: bytes):
+        connection = http.client.HTTPConnection(*self._upstream, timeout=120)
+        try:
+            headers = {k: v for k, v in request_headers.items() if k.lower() not in _HOP_BY_HOP}
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.reason, response.getheaders(), response.read()
+        finally:
+            connection.close()
+
     def _record(self, call: Call) -> None:
         with self._lock:
             self._calls.append(call)
+
+    def answer(
+        self,
+        operation: str,
+        status: int,
+        payload: dict,
+        *,
+        headers: dict[str, str] | None = None,
+        forward: bool = False,
+        times: int = 1,
+    ) -> None:
+        """Answer the next ``times`` calls of ``operation`` (JSON protocol) with ``status`` and ``payload``.
+
+        For AWS behaviour the local AWS lacks: without ``forward`` the call never reaches the local AWS (AWS refused
+        it); with ``forward`` it does, so its effect stays, and only its answer is replaced. Calls are recorded
+        either way.
+        """
+        with self._lock:
+            self._answers[operation] = CannedAnswer(status, payload, dict(headers or {}), forward, times)
+
+    def _take_answer(self, operation: str) -> CannedAnswer | None:
+        with self._lock:
+            canned = self._answers.get(operation)
+            if canned is None:
+                return None
+            canned.times -= 1
+            if canned.times <= 0:
+                del self._answers[operation]
+            return canned
 
     def start(self) -> AwsRecorder:
         self._thread.start()
