@@ -331,6 +331,10 @@ def ensure_dashboard(client, params, check_mode):
                 raise DashboardError(f"{found}, so the dashboard was put back as it was.", validation_messages=messages)
             warnings = [f"CloudWatch on dashboard {name}: {describe_messages([message])}" for message in messages]
             after = get_dashboard(client, name)
+            if after is None:
+                raise DashboardError(
+                    f"Dashboard {name} was written, but reading it back found no dashboard; run again."
+                )
             result.update(arn=after["DashboardArn"], body=json.loads(after["DashboardBody"]))
             result["validation_messages"] = messages
     diff = dict(before=before_body, after=result["body"], before_header=name, after_header=name)

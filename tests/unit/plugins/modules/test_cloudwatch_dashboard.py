@@ -262,6 +262,17 @@ def test_a_rejected_body_fails_with_cloudwatchs_messages_and_nothing_written():
     assert client.text == json.dumps({"widgets": []})
 
 
+def test_a_write_that_cannot_be_read_back_is_an_error_not_a_crash():
+    class Forgetful(FakeCloudWatch):
+        def put_dashboard(self, aws_retry: bool, DashboardName: str, DashboardBody: str) -> dict:
+            super().put_dashboard(aws_retry, DashboardName, DashboardBody)
+            self.text = None
+            return {}
+
+    with pytest.raises(cwd.DashboardError, match="was written, but reading it back found no dashboard"):
+        cwd.ensure_dashboard(Forgetful(), params(), check_mode=False)
+
+
 def test_other_aws_errors_carry_what_was_being_done():
     class Denied(FakeCloudWatch):
         def get_dashboard(self, aws_retry: bool, DashboardName: str) -> dict:
