@@ -74,7 +74,7 @@ build: venv ## Build the collection tarball into build/
 demo: venv collection-link debs ## Set up, start the local AWS and registry, deploy site.yml, show status
 	@scripts/demo.sh
 
-bench-app: venv ## Benchmark the app: zip size, cold import, handler overhead, gunicorn vs wsgiref, memory
+bench-app: venv ## Benchmark the app: zip size, cold import, handler overhead, container servers vs wsgiref, memory
 	$(PY) -m benchmarks.bench_app
 
 bench-alb: venv collection-link ## Benchmark alb_weighted_forward against amazon.aws.elb_application_lb

@@ -223,7 +223,6 @@ class EcsFollower:
             **container.environment,
             "PORT": str(task.port),
             "HOST": task.ip,
-            "GUNICORN_CMD_ARGS": f"--bind {task.ip}:{task.port}",
             "ECS_CONTAINER_METADATA_URI_V4": "http://127.0.0.1:1/lab",
         }
         command = self.command

@@ -3,8 +3,10 @@
 #   scripts/local-base-image.sh [IMAGE]     (default localhost/spillover-python:3.12; env PYTHON, STORAGE_DRIVER)
 # `buildah from scratch` plus the host's Python 3.12 (relocated to /usr/local), the shared libraries its binary and
 # its extension modules load (as ldd lists them), /bin/sh and the CA bundle, so the Dockerfile's RUN pip install
-# works. Idempotent: an existing image is kept (FORCE=1 rebuilds). Then pass --build-arg BASE_IMAGE=IMAGE
-# (ecr_push_base_image) with the same buildah storage driver.
+# works, plus what a Debian python image has besides and binary wheels load (the rest of glibc, libgcc_s: granian's
+# Rust module links them). Idempotent: an image built by this version of the script is kept (FORCE=1 rebuilds; a
+# label holds the script's hash). Then pass --build-arg BASE_IMAGE=IMAGE (ecr_push_base_image) with the same buildah
+# storage driver.
 set -euo pipefail
 
 image=${1:-localhost/spillover-python:3.12}
@@ -12,7 +14,10 @@ driver=${STORAGE_DRIVER:-vfs}
 buildah=(buildah --storage-driver "$driver")
 here=$(cd "$(dirname "$0")" && pwd)
 
-if [ "${FORCE:-0}" != 1 ] && "${buildah[@]}" inspect --type image "$image" >/dev/null 2>&1; then
+stamp=$(sha256sum "$0" | cut -c1-16)
+built=$("${buildah[@]}" inspect --type image --format '{{index .OCIv1.Config.Labels "spillover.base-image"}}' "$image" \
+  2>/dev/null || true)
+if [ "${FORCE:-0}" != 1 ] && [ "$built" = "$stamp" ]; then
   echo "local-base-image: $image already exists"
   exit 0
 fi
@@ -55,6 +60,14 @@ for lib in $( { ldd "$python" /bin/sh; find "$stdlib/lib-dynload" -name '*.so' -
   mkdir -p "$root$(dirname "$lib")"
   cp -L "$lib" "$root$lib"
 done
+# The rest of glibc's libraries and libgcc_s (Debian's libc6 and libgcc-s1), next to libc.
+libc_dir=$(dirname "$(ldd "$python" | awk '/libc\.so\.6 =>/ {print $3}')")
+for name in libgcc_s.so.1 libpthread.so.0 libdl.so.2 librt.so.1 libutil.so.1; do
+  if [ -e "$libc_dir/$name" ]; then
+    mkdir -p "$root$libc_dir"
+    cp -L "$libc_dir/$name" "$root$libc_dir/$name"
+  fi
+done
 # The dynamic loader at its usual path (x86_64 and aarch64).
 for loader in /lib64/ld-linux-x86-64.so.2 /lib/ld-linux-aarch64.so.1; do
   [ -e "$loader" ] && mkdir -p "$root$(dirname "$loader")" && cp -L "$loader" "$root$loader"
@@ -62,7 +75,8 @@ done
 
 "${buildah[@]}" umount "$container" >/dev/null
 "${buildah[@]}" config --env PATH=/usr/local/bin:/usr/bin:/bin --env LD_LIBRARY_PATH=/usr/local/lib \
-  --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt --cmd '["python3"]' "$container"
+  --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt --label "spillover.base-image=$stamp" --cmd '["python3"]' \
+  "$container"
 "${buildah[@]}" commit --rm "$container" "$image" >/dev/null
 trap - EXIT
 echo "local-base-image: built $image from $python"

@@ -1,8 +1,8 @@
-"""The spillover app: one codebase served by AWS Lambda (behind an ALB) and by gunicorn in an ECS task.
+"""The spillover app: one codebase served by AWS Lambda (behind an ALB) and by granian in an ECS task.
 
 - Lambda: handler ``app.lambda_handler`` receives ALB target-group events (single- or multi-value headers and
   query strings, whichever the target group sends) through apig-wsgi.
-- Container: ``gunicorn --config gunicorn.conf.py app:app`` serves the same Bottle ``app``.
+- Container: ``python serve.py`` (granian, settings from the environment) serves the same Bottle ``app``.
 
 Every answer is JSON with a ``Content-Type`` header (the ALB rejects Lambda responses without headers), and
 every request writes one JSON log line to stdout (CloudWatch Logs on both runtimes).

@@ -71,7 +71,7 @@ def test_build_push_skip_rebuild_then_absent_twice(local_aws, aws_client, regist
     assert second.facts["ecr_push__image_uri"] == uri
 
     # A changed source is a new tag, built and pushed next to the old one.
-    (app / "gunicorn.conf.py").write_text((app / "gunicorn.conf.py").read_text() + "\n# changed\n")
+    (app / "serve.py").write_text((app / "serve.py").read_text() + "\n# changed\n")
     checked = apply_role("ecr_push", local_aws.endpoint, role_vars, check=True)
     assert checked.changed > 0 and registry_tags(registry, repository) == [tag]
     third = apply_role("ecr_push", local_aws.endpoint, role_vars)

@@ -1,9 +1,9 @@
-"""The container packaging of the app: requirements kept in sync, Dockerfile facts, gunicorn settings."""
+"""The container packaging of the app: requirements kept in sync, Dockerfile facts, the server's settings."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
-import runpy
 import subprocess
 from pathlib import Path
 
@@ -28,7 +28,7 @@ def requirement_lines(path: Path) -> set[str]:
 
 def test_image_requirements_equal_app_plus_container_requirements():
     container = requirement_lines(ROOT / "requirements" / "container.txt")
-    assert {"bottle", "apig-wsgi", "gunicorn"} <= {re.split(r"[<>=!~ ;\[]", line)[0] for line in container}
+    assert {"bottle", "apig-wsgi", "granian"} <= {re.split(r"[<>=!~ ;\[]", line)[0] for line in container}
     assert requirement_lines(APP_DIR / "requirements.txt") == container
 
 
@@ -39,7 +39,7 @@ def test_dockerfile_passes_hadolint():
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
-def test_dockerfile_runs_gunicorn_as_non_root_on_8080_with_a_python_healthcheck():
+def test_dockerfile_runs_the_server_as_non_root_on_8080_with_a_python_healthcheck():
     assert re.search(r"^ARG BASE_IMAGE=python:3\.12-slim\S*$", DOCKERFILE, re.M)
     assert re.search(r"^FROM \$\{BASE_IMAGE\}$", DOCKERFILE, re.M)
     users = re.findall(r"^USER (\S+)$", DOCKERFILE, re.M)
@@ -48,7 +48,8 @@ def test_dockerfile_runs_gunicorn_as_non_root_on_8080_with_a_python_healthcheck(
     assert "--no-cache-dir" in DOCKERFILE
     healthcheck = re.search(r"^HEALTHCHECK .* CMD (\[.*\])$", DOCKERFILE, re.M).group(1)
     assert '"python"' in healthcheck and "/health" in healthcheck and "curl" not in DOCKERFILE
-    assert dockerfile_command() == ["gunicorn", "--config", "gunicorn.conf.py", "app:app"]
+    assert dockerfile_command() == ["python", "serve.py"]
+    assert re.search(r"^RUN pip install .*&& python -c \"import granian.server\"$", DOCKERFILE, re.M)  # fails the build
 
 
 def test_dockerignore_admits_exactly_what_the_dockerfile_copies():
@@ -61,32 +62,88 @@ def test_dockerignore_admits_exactly_what_the_dockerfile_copies():
     assert all((APP_DIR / name).is_file() for name in copied)
 
 
-@pytest.fixture
-def gunicorn_settings(monkeypatch):
-    for name in ("HOST", "PORT", "GUNICORN_WORKERS", "GUNICORN_THREADS", "GUNICORN_GRACEFUL_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)
-
-    def load(**env):
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        return runpy.run_path(str(APP_DIR / "gunicorn.conf.py"))
-
-    return load
+def load_serve():
+    """files/app/serve.py as a module (its name is not ``serve``, which nothing else may import)."""
+    spec = importlib.util.spec_from_file_location("spillover_serve", APP_DIR / "serve.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def test_gunicorn_defaults_fit_a_quarter_vcpu_task_and_the_ecs_stop_timeout(gunicorn_settings):
-    settings = gunicorn_settings()
-    assert settings["bind"] == "0.0.0.0:8080"
-    assert (settings["workers"], settings["worker_class"]) == (1, "gthread")
+serve = load_serve()
+
+
+def test_server_defaults_fit_a_quarter_vcpu_task_and_the_ecs_stop_timeout():
+    settings = serve.settings({})
+    assert (settings["address"], settings["port"]) == ("0.0.0.0", 8080)
+    assert (settings["target"], settings["interface"]) == ("app:app", "wsgi")
+    assert settings["workers"] == 1
     assert settings["threads"] >= 16  # 16 sleeping requests at once, as the benchmark sends
     assert 0 < settings["graceful_timeout"] < 30  # ECS sends SIGKILL 30 s after SIGTERM by default
     assert settings["keepalive"] > 60  # the ALB's idle timeout: the ALB closes idle connections, not the app
-    assert settings["accesslog"] is None  # the app logs one JSON line per request itself
 
 
-def test_gunicorn_settings_follow_the_environment(gunicorn_settings):
-    settings = gunicorn_settings(
-        HOST="127.0.0.1", PORT="9000", GUNICORN_WORKERS="2", GUNICORN_THREADS="8", GUNICORN_GRACEFUL_TIMEOUT="10"
+def test_server_settings_follow_the_environment():
+    settings = serve.settings(
+        {
+            "HOST": "127.0.0.1",
+            "PORT": "9000",
+            "SERVER_WORKERS": "2",
+            "SERVER_THREADS": "8",
+            "SERVER_GRACEFUL_TIMEOUT": "10",
+            "SERVER_KEEPALIVE": "120",
+            "SERVER_LOG_LEVEL": "WARNING",
+        }
     )
-    assert settings["bind"] == "127.0.0.1:9000"
-    assert (settings["workers"], settings["threads"], settings["graceful_timeout"]) == (2, 8, 10)
+    assert (settings["address"], settings["port"], settings["workers"], settings["threads"]) == (
+        "127.0.0.1",
+        9000,
+        2,
+        8,
+    )
+    assert (settings["graceful_timeout"], settings["keepalive"], settings["log_level"]) == (10, 120, "warning")
+    asgi = serve.settings({"APP_INTERFACE": "asgi", "APP_CALLABLE": "main:api"})
+    assert (asgi["interface"], asgi["target"], asgi["threads"]) == ("asgi", "main:api", 1)
+
+
+def test_server_settings_become_the_granian_server():
+    granian = serve.server(serve.settings({"PORT": "9000", "SERVER_KEEPALIVE": "75", "SERVER_GRACEFUL_TIMEOUT": "20"}))
+    assert (granian.target, granian.bind_addr, granian.bind_port, granian.interface.value) == (
+        "app:app",
+        "0.0.0.0",
+        9000,
+        "wsgi",
+    )
+    assert (granian.workers, granian.blocking_threads, granian.workers_kill_timeout) == (1, 32, 20)
+    assert granian.http1_settings.header_read_timeout == 75_000  # how long an idle keep-alive connection stays
+    assert granian.working_dir == APP_DIR  # app:app imports from serve.py's directory, whatever the cwd
+    assert granian.log_access is False  # the app logs one JSON line per request itself
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"PORT": "http"}, "PORT must be a whole number from 1 to 65535, not 'http'"),
+        ({"SERVER_WORKERS": "0"}, "SERVER_WORKERS must be a whole number from 1 to 64, not '0'"),
+        ({"SERVER_GRACEFUL_TIMEOUT": "120"}, "SERVER_GRACEFUL_TIMEOUT must be a whole number from 1 to 119, not '120'"),
+        ({"APP_INTERFACE": "rsgi"}, "APP_INTERFACE must be one of wsgi, asgi, not 'rsgi'"),
+        ({"APP_CALLABLE": "app"}, "APP_CALLABLE must be module:attribute, such as app:app, not 'app'"),
+        ({"APP_INTERFACE": "asgi", "SERVER_THREADS": "8"}, "SERVER_THREADS applies to WSGI apps only"),
+    ],
+)
+def test_bad_server_settings_name_the_variable_and_what_it_accepts(environ, message):
+    with pytest.raises(serve.SettingError, match=re.escape(message)):
+        serve.settings(environ)
+
+
+def test_a_bad_setting_stops_the_server_before_it_listens():
+    completed = subprocess.run(
+        [str(VENV_BIN / "python"), str(APP_DIR / "serve.py")],
+        env={"PATH": str(VENV_BIN), "SERVER_WORKERS": "many"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert completed.returncode == 1
+    assert completed.stderr.strip() == "serve.py: SERVER_WORKERS must be a whole number from 1 to 64, not 'many'"
