@@ -1,14 +1,10 @@
-# -*- coding: utf-8 -*-
-
-# Copyright: Contributors to the spillover.lambda_ecs project
-# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-
-from __future__ import annotations
+# Copyright: Contributors to the spillover.lambda_ecs collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 DOCUMENTATION = r"""
 name: scaler_policy
 short_description: Least-privilege IAM policy document for the spillover scaler Lambda
-version_added: 1.0.0
+version_added: 0.1.0
 author: spillover.lambda_ecs contributors
 description:
   - Builds the IAM policy document the scaler function (C(files/scaler/scaler.py)) needs, from the same settings

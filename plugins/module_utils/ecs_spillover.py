@@ -1,7 +1,5 @@
-# -*- coding: utf-8 -*-
-
 # Copyright: Contributors to the spillover.lambda_ecs collection
-# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 """Logic of spillover.lambda_ecs.ecs_spillover_service: pure comparison functions first, then AWS calls.
 
@@ -12,17 +10,21 @@ scaler owns it.
 """
 
 import time
+from functools import partial
 
-try:  # noqa: SIM105 (the amazon.aws way: AnsibleAWSModule reports a missing botocore)
-    import botocore
-except ImportError:
-    pass
+from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
+from ansible_collections.amazon.aws.plugins.module_utils.exceptions import is_ansible_aws_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
-from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
+
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverErrorHandler
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_call
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import describe_target_groups
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.target_health import count_healthy
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.target_health import describe_targets
 
 # Settings whose change ECS applies in place with UpdateService, mapped to the request key that carries them.
 NETWORK_KEYS = ("subnets", "security_groups", "assign_public_ip")
@@ -33,24 +35,20 @@ OPTIONAL_KEYS = ("health_check_grace_period", "platform_version")
 ROLLING_ONLY_KEYS = ("task_definition", "load_balancers", "platform_version", *NETWORK_KEYS, *CAPACITY_KEYS)
 
 
-class ServiceRequestError(AnsibleAWSError):
-    """A refusal (before any write) or an AWS failure, with one message for the user; ``kwargs`` go to fail_json."""
-
-
 def check_target_group(target_group):
     """Refuse a target group ECS cannot register Fargate tasks in."""
     name = target_group["TargetGroupName"]
     if target_group.get("TargetType") != "ip":
-        raise ServiceRequestError(
-            "Target group {0} has target type {1!r}; Fargate tasks (awsvpc) register by IP address, so the "
+        raise SpilloverError(
+            "Target group {} has target type {!r}; Fargate tasks (awsvpc) register by IP address, so the "
             "service needs a target group of target type 'ip'. Create one with target_type=ip.".format(
                 name, target_group.get("TargetType")
             )
         )
     if not target_group.get("LoadBalancerArns"):
-        raise ServiceRequestError(
-            "Target group {0} is not used by any load balancer listener; ECS refuses to attach a service to it. "
-            "Add it to a listener's forward action first (with weight 0 to keep it without traffic).".format(name)
+        raise SpilloverError(
+            f"Target group {name} is not used by any load balancer listener; ECS refuses to attach a service to it. "
+            "Add it to a listener's forward action first (with weight 0 to keep it without traffic)."
         )
 
 
@@ -64,14 +62,14 @@ def check_task_definition(task_definition, container_name, container_port):
     if "FARGATE" not in compatibilities:
         problems.append("it is not compatible with FARGATE (register it with requires_compatibilities: [FARGATE])")
     if task_definition.get("networkMode") != "awsvpc":
-        problems.append("its network mode is {0!r}, Fargate needs 'awsvpc'".format(task_definition.get("networkMode")))
+        problems.append("its network mode is {!r}, Fargate needs 'awsvpc'".format(task_definition.get("networkMode")))
     for setting in ("cpu", "memory"):
         if not task_definition.get(setting):
-            problems.append("it has no task-level {0}, which Fargate requires".format(setting))
+            problems.append(f"it has no task-level {setting}, which Fargate requires")
     containers = {container["name"]: container for container in task_definition.get("containerDefinitions") or []}
     if container_name not in containers:
         problems.append(
-            "it has no container named {0!r} (its containers: {1})".format(
+            "it has no container named {!r} (its containers: {})".format(
                 container_name, ", ".join(sorted(containers)) or "none"
             )
         )
@@ -83,13 +81,13 @@ def check_task_definition(task_definition, container_name, container_port):
         )
         if container_port not in ports:
             problems.append(
-                "its container {0!r} does not map port {1} (its ports: {2})".format(
+                "its container {!r} does not map port {} (its ports: {})".format(
                     container_name, container_port, ", ".join(str(port) for port in ports) or "none"
                 )
             )
     if problems:
-        raise ServiceRequestError(
-            "Task definition {0} cannot back this service: {1}. Fix the task definition or the module's "
+        raise SpilloverError(
+            "Task definition {} cannot back this service: {}. Fix the task definition or the module's "
             "container_name/container_port options.".format(arn, "; ".join(problems))
         )
 
@@ -111,13 +109,13 @@ def check_strategy(strategy):
     """Refuse a capacity provider strategy ECS would refuse, before any write."""
     providers = [item["capacity_provider"] for item in strategy]
     if not providers:
-        raise ServiceRequestError("capacity_provider_strategy must name FARGATE and/or FARGATE_SPOT.")
+        raise SpilloverError("capacity_provider_strategy must name FARGATE and/or FARGATE_SPOT.")
     if len(set(providers)) != len(providers):
-        raise ServiceRequestError("capacity_provider_strategy names a capacity provider twice.")
+        raise SpilloverError("capacity_provider_strategy names a capacity provider twice.")
     if not any(item["weight"] > 0 for item in strategy):
-        raise ServiceRequestError("capacity_provider_strategy needs a weight greater than 0 on at least one provider.")
+        raise SpilloverError("capacity_provider_strategy needs a weight greater than 0 on at least one provider.")
     if sum(1 for item in strategy if item["base"] > 0) > 1:
-        raise ServiceRequestError("capacity_provider_strategy may set a base greater than 0 on one provider only.")
+        raise SpilloverError("capacity_provider_strategy may set a base greater than 0 on one provider only.")
 
 
 def desired_definition(params, task_definition_arn, target_group_arn):
@@ -305,7 +303,7 @@ def check_deployment_controller(service, changes):
     controller = (service.get("deploymentController") or {}).get("type", "ECS")
     blocked = [key for key in changes if key in ROLLING_ONLY_KEYS]
     if controller != "ECS" and blocked:
-        raise ServiceRequestError(
+        raise SpilloverError(
             "Service {0} uses the {1} deployment controller, which cannot change {2} with UpdateService; this module "
             "manages rolling (ECS) deployments only. Change them through {1}, or delete the service (state=absent) "
             "and let this module create it again.".format(service["serviceName"], controller, ", ".join(blocked))
@@ -319,32 +317,16 @@ def deployment_status(service):
     if primary and primary.get("rolloutState") == "FAILED":
         return "failed", primary.get("rolloutStateReason") or "the deployment failed"
     if len(deployments) > 1:
-        return "in_progress", "{0} deployments are active".format(len(deployments))
+        return "in_progress", f"{len(deployments)} deployments are active"
     if primary and primary.get("rolloutState") not in (None, "COMPLETED"):
-        return "in_progress", primary.get("rolloutStateReason") or "the deployment is {0}".format(
+        return "in_progress", primary.get("rolloutStateReason") or "the deployment is {}".format(
             primary.get("rolloutState")
         )
     if service.get("runningCount") != service.get("desiredCount") or service.get("pendingCount"):
-        return "in_progress", "{0} of {1} tasks running, {2} pending".format(
+        return "in_progress", "{} of {} tasks running, {} pending".format(
             service.get("runningCount"), service.get("desiredCount"), service.get("pendingCount")
         )
     return "stable", "deployment complete"
-
-
-def healthy_count(target_health_descriptions):
-    return sum(1 for item in target_health_descriptions if item["TargetHealth"]["State"] == "healthy")
-
-
-def describe_targets(target_health_descriptions):
-    """One short line per target: ``ip:port state (reason)``."""
-    lines = []
-    for item in target_health_descriptions:
-        target, health = item["Target"], item["TargetHealth"]
-        line = "{0}:{1} {2}".format(target["Id"], target.get("Port", ""), health["State"])
-        if health.get("Reason"):
-            line += " ({0})".format(health["Reason"])
-        lines.append(line)
-    return lines
 
 
 def recent_events(service, limit=5):
@@ -358,8 +340,8 @@ def wait_failure_message(what, timeout, service, target_health_descriptions):
     events = recent_events(service)
     targets = describe_targets(target_health_descriptions)
     return (
-        "Timed out after {0} s waiting for service {1} to be {2}: desired {3}, running {4}, pending {5}; rollout "
-        "{6} ({7}). Recent events: {8}. Targets: {9}.".format(
+        "Timed out after {} s waiting for service {} to be {}: desired {}, running {}, pending {}; rollout "
+        "{} ({}). Recent events: {}. Targets: {}.".format(
             timeout,
             service.get("serviceName"),
             what,
@@ -465,30 +447,18 @@ def service_result(service):
 # ---------------------------------------------------------------------------------------------
 
 
-def _aws(what, call, **kwargs):
-    """Run one AWS call; a failure becomes a ServiceRequestError that says what was being done."""
-    try:
-        return call(aws_retry=True, **kwargs)
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-        raise ServiceRequestError("Failed to {0}".format(what), exception=e) from e
-
-
+@SpilloverErrorHandler.common_error_handler("describe service {name} in cluster {cluster}")
 def get_service(ecs, cluster, name):
     """The service as DescribeServices returns it (with tags), or None when it does not exist or is INACTIVE.
 
-    A missing cluster raises ClusterNotFoundException's ServiceRequestError; callers decide what it means.
+    A missing cluster is a SpilloverError carrying ClusterNotFoundException; callers decide what it means.
     """
     try:
         response = ecs.describe_services(cluster=cluster, services=[name], include=["TAGS"], aws_retry=True)
     except is_boto3_error_code("ClusterNotFoundException") as e:
-        raise ServiceRequestError(
-            "Cluster {0} does not exist; create it first (for example with community.aws.ecs_cluster).".format(cluster),
+        raise SpilloverError(
+            f"Cluster {cluster} does not exist; create it first (for example with community.aws.ecs_cluster).",
             exception=e,
-            cluster_missing=True,
-        ) from e
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
-        raise ServiceRequestError(
-            "Failed to describe service {0} in cluster {1}".format(name, cluster), exception=e
         ) from e
     services = [service for service in response.get("services") or [] if service.get("status") != "INACTIVE"]
     return services[0] if services else None
@@ -496,36 +466,27 @@ def get_service(ecs, cluster, name):
 
 def resolve_target_group(elbv2, target_group):
     """The target group named by name or ARN; refused when it does not exist."""
-    key = "TargetGroupArns" if target_group.startswith("arn:") else "Names"
-    try:
-        return elbv2.describe_target_groups(aws_retry=True, **{key: [target_group]})["TargetGroups"][0]
-    except is_boto3_error_code("TargetGroupNotFound") as e:
-        raise ServiceRequestError(
-            "Target group {0} does not exist; create it (target type ip) before the service.".format(target_group),
-            exception=e,
-        ) from e
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
-        raise ServiceRequestError("Failed to describe target group {0}".format(target_group), exception=e) from e
+    return describe_target_groups(
+        elbv2, [target_group], "Target group {missing} does not exist; create it (target type ip) before the service."
+    )[0]
 
 
+@SpilloverErrorHandler.common_error_handler("describe task definition {task_definition}")
 def resolve_task_definition(ecs, task_definition):
     """The task definition named by family, family:revision or ARN; refused when it does not exist."""
     try:
         return ecs.describe_task_definition(taskDefinition=task_definition, aws_retry=True)["taskDefinition"]
     except is_boto3_error_code("ClientException") as e:
-        raise ServiceRequestError(
-            "Task definition {0} does not exist or is not ACTIVE; register it first.".format(task_definition),
-            exception=e,
+        # ECS answers ClientException for a missing task definition; its message is kept for the other causes.
+        raise SpilloverError(
+            f"Task definition {task_definition} does not exist or is not ACTIVE; register it first.", exception=e
         ) from e
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
-        raise ServiceRequestError("Failed to describe task definition {0}".format(task_definition), exception=e) from e
 
 
 def target_health(elbv2, target_group_arn):
-    return _aws(
-        "read the target health of {0}".format(target_group_arn),
-        elbv2.describe_target_health,
-        TargetGroupArn=target_group_arn,
+    return aws_call(
+        f"read the target health of {target_group_arn}",
+        partial(elbv2.describe_target_health, aws_retry=True, TargetGroupArn=target_group_arn),
     )["TargetHealthDescriptions"]
 
 
@@ -538,18 +499,16 @@ def wait_for_service(ecs, elbv2, params, target_group_arn):
     """Wait until the service is stable or has enough healthy targets (``params['wait']``); fail with why not."""
     timeout = params["wait_timeout"]
     deadline = time.monotonic() + timeout
-    what = (
-        "stable" if params["wait"] == "stable" else "healthy ({0} healthy targets)".format(params["wait_min_healthy"])
-    )
+    what = "stable" if params["wait"] == "stable" else "healthy ({} healthy targets)".format(params["wait_min_healthy"])
     while True:
         service = get_service(ecs, params["cluster"], params["name"])
         if service is None:
-            raise ServiceRequestError("Service {0} disappeared while waiting for it.".format(params["name"]))
+            raise SpilloverError("Service {} disappeared while waiting for it.".format(params["name"]))
         targets = target_health(elbv2, target_group_arn)
         state, reason = deployment_status(service)
         if state == "failed":
-            raise ServiceRequestError(
-                "The deployment of service {0} failed: {1}. Recent events: {2}.".format(
+            raise SpilloverError(
+                "The deployment of service {} failed: {}. Recent events: {}.".format(
                     params["name"], reason, " | ".join(recent_events(service)) or "none"
                 ),
                 events=recent_events(service),
@@ -557,10 +516,10 @@ def wait_for_service(ecs, elbv2, params, target_group_arn):
             )
         if params["wait"] == "stable" and state == "stable":
             return service, targets
-        if params["wait"] == "healthy" and healthy_count(targets) >= params["wait_min_healthy"]:
+        if params["wait"] == "healthy" and count_healthy(targets) >= params["wait_min_healthy"]:
             return service, targets
         if time.monotonic() >= deadline:
-            raise ServiceRequestError(
+            raise SpilloverError(
                 wait_failure_message(what, timeout, service, targets),
                 events=recent_events(service),
                 targets=describe_targets(targets),
@@ -570,33 +529,26 @@ def wait_for_service(ecs, elbv2, params, target_group_arn):
 
 def _check_request(params):
     if not params["subnets"]:
-        raise ServiceRequestError("subnets is empty; Fargate tasks need at least one subnet of the target group's VPC.")
+        raise SpilloverError("subnets is empty; Fargate tasks need at least one subnet of the target group's VPC.")
     if not params["security_groups"]:
-        raise ServiceRequestError("security_groups is empty; give the tasks at least one security group.")
+        raise SpilloverError("security_groups is empty; give the tasks at least one security group.")
     check_strategy(normalise_strategy(params["capacity_provider_strategy"]))
 
 
 def apply_plan(ecs, service, plan, name):
     """Make the writes of plan_changes(): one CreateService, or one UpdateService and the tag calls."""
     if plan["create"]:
-        _aws("create service {0}".format(name), ecs.create_service, **plan["create"])
+        aws_call(f"create service {name}", partial(ecs.create_service, aws_retry=True, **plan["create"]))
         return
     if plan["update"]:
-        _aws("update service {0}".format(name), ecs.update_service, **plan["update"])
+        aws_call(f"update service {name}", partial(ecs.update_service, aws_retry=True, **plan["update"]))
+    arn = service["serviceArn"]
     if plan["tags_to_remove"]:
-        _aws(
-            "remove tags of service {0}".format(name),
-            ecs.untag_resource,
-            resourceArn=service["serviceArn"],
-            tagKeys=plan["tags_to_remove"],
-        )
+        untag = partial(ecs.untag_resource, aws_retry=True, resourceArn=arn, tagKeys=plan["tags_to_remove"])
+        aws_call(f"remove tags of service {name}", untag)
     if plan["tags_to_set"]:
-        _aws(
-            "tag service {0}".format(name),
-            ecs.tag_resource,
-            resourceArn=service["serviceArn"],
-            tags=[{"key": key, "value": value} for key, value in sorted(plan["tags_to_set"].items())],
-        )
+        tags = [{"key": key, "value": value} for key, value in sorted(plan["tags_to_set"].items())]
+        aws_call(f"tag service {name}", partial(ecs.tag_resource, aws_retry=True, resourceArn=arn, tags=tags))
 
 
 def converge_after_create(ecs, desired, params):
@@ -625,14 +577,14 @@ def ensure_present(ecs, elbv2, params, check_mode):
 
     service = get_service(ecs, params["cluster"], params["name"])
     if service is not None and service.get("status") == "DRAINING":
-        raise ServiceRequestError(
-            "Service {0} is being deleted (DRAINING); wait until it is INACTIVE and run again.".format(params["name"])
+        raise SpilloverError(
+            "Service {} is being deleted (DRAINING); wait until it is INACTIVE and run again.".format(params["name"])
         )
 
     plan = plan_changes(service, desired, params)
     if params["wait"] == "healthy" and plan["count_after"] < params["wait_min_healthy"]:
-        raise ServiceRequestError(
-            "wait=healthy needs {0} healthy targets but the service's desired count would be {1}, so it would never "
+        raise SpilloverError(
+            "wait=healthy needs {} healthy targets but the service's desired count would be {}, so it would never "
             "have them. Raise standby_count (with enforce_standby=true for an existing service) or lower "
             "wait_min_healthy.".format(params["wait_min_healthy"], plan["count_after"])
         )
@@ -641,7 +593,7 @@ def ensure_present(ecs, elbv2, params, check_mode):
     changed = bool(plan["changes"])
     if check_mode:
         result["service"] = planned_service(plan["after"], service_result(service) if service else None)
-        result["healthy_targets"] = healthy_count(target_health(elbv2, target_group["TargetGroupArn"]))
+        result["healthy_targets"] = count_healthy(target_health(elbv2, target_group["TargetGroupArn"]))
         return changed, result, diff
 
     apply_plan(ecs, service, plan, params["name"])
@@ -653,7 +605,7 @@ def ensure_present(ecs, elbv2, params, check_mode):
         service = get_service(ecs, params["cluster"], params["name"])
         targets = target_health(elbv2, target_group["TargetGroupArn"])
     result["service"] = service_result(service)
-    result["healthy_targets"] = healthy_count(targets)
+    result["healthy_targets"] = count_healthy(targets)
     return changed, result, diff
 
 
@@ -662,9 +614,7 @@ def ensure_absent(ecs, params, check_mode):
     ``(changed, result, diff, warnings)``. A service that is gone (or a cluster that is gone) is a no-op."""
     try:
         service = get_service(ecs, params["cluster"], params["name"])
-    except ServiceRequestError as e:
-        if not e.kwargs.get("cluster_missing"):
-            raise
+    except is_ansible_aws_error_code("ClusterNotFoundException"):
         service = None
     if service is None or service.get("status") == "DRAINING":
         return False, {"service": service_result(service) if service else {}}, {"before": {}, "after": {}}, []
@@ -675,12 +625,9 @@ def ensure_absent(ecs, params, check_mode):
     warnings = []
     name = params["name"]
     if service["desiredCount"] > 0:
-        _aws(
-            "scale service {0} to 0".format(name),
-            ecs.update_service,
-            cluster=params["cluster"],
-            service=name,
-            desiredCount=0,
+        aws_call(
+            f"scale service {name} to 0",
+            partial(ecs.update_service, aws_retry=True, cluster=params["cluster"], service=name, desiredCount=0),
         )
     timeout = params["wait_timeout"]
     deadline = time.monotonic() + timeout
@@ -692,16 +639,13 @@ def ensure_absent(ecs, params, check_mode):
             break
         if time.monotonic() >= deadline:
             warnings.append(
-                "Service {0} still had {1} running and {2} pending tasks after {3} s; deleted it with force, ECS "
+                "Service {} still had {} running and {} pending tasks after {} s; deleted it with force, ECS "
                 "stops them.".format(name, service["runningCount"], service["pendingCount"], timeout)
             )
             break
         time.sleep(poll_delay(timeout))
-    deleted = _aws(
-        "delete service {0}".format(name),
-        ecs.delete_service,
-        cluster=params["cluster"],
-        service=name,
-        force=bool(warnings),
+    deleted = aws_call(
+        f"delete service {name}",
+        partial(ecs.delete_service, aws_retry=True, cluster=params["cluster"], service=name, force=bool(warnings)),
     )["service"]
     return True, {"service": service_result(deleted)}, diff, warnings

@@ -1,5 +1,3 @@
-# -*- coding: utf-8 -*-
-
 # Copyright: Contributors to the spillover.lambda_ecs collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -11,10 +9,6 @@ time goes in (``__pycache__``, ``*.pyc``, pip's ``bin/`` scripts and the ``RECOR
 ``REQUESTED`` and ``direct_url.json`` files of ``*.dist-info``). Requirements are vendored once per
 requirement set into a cache directory keyed by its hash, so a later build does not resolve again.
 """
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import base64
 import fnmatch
@@ -99,8 +93,8 @@ def read_requirements_file(path, _seen=None):
     try:
         with open(path) as handle:
             lines = handle.read().splitlines()
-    except (IOError, OSError) as error:
-        raise LambdaZipError("cannot read requirements file %s: %s" % (path, error)) from error
+    except OSError as error:
+        raise LambdaZipError(f"cannot read requirements file {path}: {error}") from error
     requirements = []
     for line in lines:
         line = line.split(" #", 1)[0].strip()
@@ -114,8 +108,8 @@ def read_requirements_file(path, _seen=None):
         else:
             if line.startswith("-"):
                 raise LambdaZipError(
-                    "%s: pip option %r is not supported in a requirements file here; pass pip options in pip_args"
-                    % (path, line)
+                    f"{path}: pip option {line!r} is not supported in a requirements file here; "
+                    "pass pip options in pip_args"
                 )
             requirements.append(line)
     return requirements
@@ -156,9 +150,9 @@ def vendor_requirements(requirements, cache_dir, python_version, pip_args, run_c
         return final
     try:
         os.makedirs(cache_dir, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=".%s-" % key[:12], dir=cache_dir)
+        staging = tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=cache_dir)
     except OSError as error:
-        raise LambdaZipError("cannot create the requirements cache in %s: %s" % (cache_dir, error)) from error
+        raise LambdaZipError(f"cannot create the requirements cache in {cache_dir}: {error}") from error
     try:
         argv = pip_command(python, staging, requirements, python_version, pip_args)
         rc, stdout, stderr = run_command(
@@ -166,8 +160,9 @@ def vendor_requirements(requirements, cache_dir, python_version, pip_args, run_c
         )
         if rc != 0:
             raise LambdaZipError(
-                "pip could not vendor %s (pure-Python wheels for Python %s only): %s"
-                % (", ".join(sorted(requirements)), python_version, (stderr or stdout).strip()[-2000:])
+                "pip could not vendor {} (pure-Python wheels for Python {} only): {}".format(
+                    ", ".join(sorted(requirements)), python_version, (stderr or stdout).strip()[-2000:]
+                )
             )
         compiled = sorted(
             relative
@@ -176,8 +171,9 @@ def vendor_requirements(requirements, cache_dir, python_version, pip_args, run_c
         )
         if compiled:
             raise LambdaZipError(
-                "the requirements contain compiled extensions (%s); only pure-Python packages can be vendored"
-                % ", ".join(compiled)
+                "the requirements contain compiled extensions ({}); only pure-Python packages can be vendored".format(
+                    ", ".join(compiled)
+                )
             )
         try:
             os.rename(staging, final)
@@ -234,21 +230,38 @@ def zip_listing(data):
     """``{entry name: "crc32:xxxxxxxx"}`` of a zip, for diffs; None when ``data`` is not a zip."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return dict((info.filename, "crc32:%08x" % info.CRC) for info in archive.infolist())
+            return dict((info.filename, f"crc32:{info.CRC:08x}") for info in archive.infolist())
     except zipfile.BadZipFile:
         return None
 
 
-def build_package(src, requirements, exclude, cache_dir, python_version, pip_args, run_command, python):
-    """Build the package; returns ``(zip bytes, vendored distributions, vendor directory or None)``."""
+def read_extra_files(paths):
+    """``{file name: bytes}`` of files named one by one, to pack at the zip root under their own names."""
+    contents = {}
+    for path in paths:
+        name = os.path.basename(path)
+        if not os.path.isfile(path):
+            raise LambdaZipError(f"extra file {path} is not a file")
+        if name in contents:
+            raise LambdaZipError(f"two extra files are named {name}; a zip root holds one file of a name")
+        with open(path, "rb") as handle:
+            contents[name] = handle.read()
+    return contents
+
+
+def build_package(src, requirements, exclude, cache_dir, python_version, pip_args, run_command, python, extra_files=()):
+    """Build the package; returns ``(zip bytes, vendored distributions, vendor directory or None)``.
+
+    ``extra_files`` are paths of files packed at the zip root under their own names (``exclude`` does not apply).
+    """
     if not os.path.isdir(src):
-        raise LambdaZipError("src %s is not a directory" % src)
+        raise LambdaZipError(f"src {src} is not a directory")
     contents = {}
     for relative, path in collect_files(src, exclude).items():
         with open(path, "rb") as handle:
             contents[relative] = handle.read()
     if not contents:
-        raise LambdaZipError("src %s holds no file to package once exclude patterns are applied" % src)
+        raise LambdaZipError(f"src {src} holds no file to package once exclude patterns are applied")
     vendor_dir, vendored = None, []
     if requirements:
         vendor_dir = vendor_requirements(requirements, cache_dir, python_version, pip_args, run_command, python)
@@ -258,8 +271,14 @@ def build_package(src, requirements, exclude, cache_dir, python_version, pip_arg
                 continue
             if relative in contents:
                 raise LambdaZipError(
-                    "%s is both in src and in the vendored requirements; rename or exclude one of them" % relative
+                    f"{relative} is both in src and in the vendored requirements; rename or exclude one of them"
                 )
             with open(path, "rb") as handle:
                 contents[relative] = handle.read()
+    for name, data in read_extra_files(extra_files).items():
+        if name in contents:
+            raise LambdaZipError(
+                f"{name} is in extra_files and also in src or the vendored requirements; rename or exclude one of them"
+            )
+        contents[name] = data
     return zip_bytes(contents), vendored, vendor_dir

@@ -1,8 +1,7 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 
 # Copyright: Contributors to the spillover.lambda_ecs collection
-# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 DOCUMENTATION = r"""
 ---
@@ -35,30 +34,6 @@ options:
     type: str
     choices: [present, query]
     default: present
-  listener_arn:
-    description:
-      - ARN of the listener.
-      - One of O(listener_arn), O(load_balancer) (with O(port)) or O(rule_arn) is required.
-    type: str
-  load_balancer:
-    description:
-      - Name or ARN of the load balancer; the listener is the one on O(port).
-    type: str
-  port:
-    description:
-      - Port of the listener of O(load_balancer).
-    type: int
-  rule_arn:
-    description:
-      - ARN of the listener rule whose action is managed. Without it (and without O(priority)) the listener's
-        default action is managed.
-      - The listener is derived from the rule's ARN; when O(listener_arn) or O(load_balancer) is also given they
-        must name the same listener.
-    type: str
-  priority:
-    description:
-      - Priority (1 to 50000) of the listener rule whose action is managed.
-    type: int
   target_groups:
     description:
       - The target groups of the forward action and their weights, 1 to 5 entries. Required with O(state=present).
@@ -123,6 +98,7 @@ seealso:
   - module: spillover.lambda_ecs.alb_weighted_forward_info
   - module: amazon.aws.elb_application_lb
 extends_documentation_fragment:
+  - spillover.lambda_ecs.alb_forward
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -201,57 +177,8 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-listener_arn:
-  description: ARN of the listener of the action.
-  returned: success
-  type: str
-  sample: arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/my-alb/50dc6c495c0c9188/f2f7dc8efc522ab2
-load_balancer_arn:
-  description: ARN of the load balancer of the listener.
-  returned: success
-  type: str
-  sample: arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/my-alb/50dc6c495c0c9188
-rule_arn:
-  description: ARN of the rule, when the action is a rule's action (not the listener's default action).
-  returned: when the action is a rule's action
-  type: str
-  sample: arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/my-alb/50dc6c495c/f2f7dc8efc/9683b2d02a
-action_type:
-  description:
-    - Type of the action, V(forward) after a change. With O(state=query) it may be another type, such as
-      V(fixed-response), and then RV(target_groups) is empty.
-  returned: success
-  type: str
-  sample: forward
-target_groups:
-  description: The target groups of the forward action after the run (in check mode, what it would be).
-  returned: success
-  type: list
-  elements: dict
-  contains:
-    arn:
-      description: ARN of the target group.
-      type: str
-      sample: arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/my-app-ecs/73e2d6bc24d8a067
-    name:
-      description: Name of the target group.
-      type: str
-      sample: my-app-ecs
-    weight:
-      description: Weight of the target group in the action.
-      type: int
-      sample: 25
-    healthy_targets:
-      description:
-        - Number of healthy targets of the group. For a Lambda target group with health checks off, the number of
-          registered functions.
-      type: int
-      sample: 2
-stickiness_duration:
-  description: Seconds of target group stickiness, 0 when off.
-  returned: success
-  type: int
-  sample: 0
+extends_documentation_fragment:
+  - spillover.lambda_ecs.alb_forward
 diff:
   description: Weights by target group name, stickiness and action type before and after, in diff mode.
   returned: when diff mode is on and O(state=present)
@@ -278,21 +205,21 @@ target_health:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.alb_forward import AlbForwardError
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.alb_forward import SELECTOR_OPTIONS
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.alb_forward import SELECTOR_RULES
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.alb_forward import apply_weights
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.alb_forward import query_weights
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
 
 
 def main():
     argument_spec = dict(
+        SELECTOR_OPTIONS,
         state=dict(type="str", choices=["present", "query"], default="present"),
-        listener_arn=dict(type="str"),
-        load_balancer=dict(type="str"),
-        port=dict(type="int"),
-        rule_arn=dict(type="str"),
-        priority=dict(type="int"),
         target_groups=dict(
             type="list",
             elements="dict",
@@ -313,27 +240,17 @@ def main():
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
-        mutually_exclusive=[("listener_arn", "load_balancer"), ("rule_arn", "priority")],
-        required_one_of=[("listener_arn", "load_balancer", "rule_arn")],
-        required_together=[("load_balancer", "port")],
         required_if=[("state", "present", ["target_groups"])],
+        **SELECTOR_RULES,
     )
-    client = module.client("elbv2", retry_decorator=AWSRetry.jittered_backoff())
-
+    client = aws_client(module, "elbv2")
     try:
         if module.params["state"] == "query":
-            module.exit_json(changed=False, **query_weights(client, module.params))
+            finish(module, False, query_weights(client, module.params))
         changed, result, diff, warnings = apply_weights(client, module.params, module.check_mode)
-    except AlbForwardError as e:
-        if e.exception:
-            module.fail_json_aws(e.exception, msg=e.message, **e.kwargs)
-        module.fail_json(msg=e.message, **e.kwargs)
-
-    for warning in warnings:
-        module.warn(warning)
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(changed=changed, **result)
+    except SpilloverError as e:
+        fail(module, e)
+    finish(module, changed, result, diff, warnings)
 
 
 if __name__ == "__main__":

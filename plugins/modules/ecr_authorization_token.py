@@ -1,12 +1,7 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 
 # Copyright: Contributors to the spillover.lambda_ecs collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 DOCUMENTATION = r"""
 ---
@@ -85,13 +80,14 @@ expires_at:
 """
 
 import base64
-import contextlib
-
-with contextlib.suppress(ImportError):
-    import botocore  # Missing botocore is reported by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_call
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
 
 
 def login_from(data):
@@ -110,18 +106,22 @@ def login_from(data):
     }
 
 
-def main():
-    module = AnsibleAWSModule(argument_spec={}, supports_check_mode=True)
-    client = module.client("ecr", retry_decorator=AWSRetry.jittered_backoff())
-    try:
-        response = client.get_authorization_token(aws_retry=True)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg="Failed to get an ECR authorization token")
+def registry_login(client):
+    """The login of the account's default registry, from one GetAuthorizationToken call."""
+    response = aws_call("get an ECR authorization token", lambda: client.get_authorization_token(aws_retry=True))
     entries = response.get("authorizationData") or []
     if not entries:
-        module.fail_json(msg="ECR returned no authorization data")
-    login = login_from(entries[0])
-    module.exit_json(changed=False, **login)
+        raise SpilloverError("ECR returned no authorization data")
+    return login_from(entries[0])
+
+
+def main():
+    module = AnsibleAWSModule(argument_spec={}, supports_check_mode=True)
+    try:
+        login = registry_login(aws_client(module, "ecr"))
+    except SpilloverError as e:
+        fail(module, e)
+    finish(module, False, login)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,7 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 
 # Copyright: Contributors to the spillover.lambda_ecs collection
-# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 DOCUMENTATION = r"""
 ---
@@ -353,9 +352,11 @@ targets:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.ecs_spillover import ServiceRequestError
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.ecs_spillover import ensure_absent
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.ecs_spillover import ensure_present
 
@@ -418,26 +419,16 @@ def main():
             )
         ],
     )
-    ecs = module.client("ecs", retry_decorator=AWSRetry.jittered_backoff())
-
+    ecs = aws_client(module, "ecs")
     warnings = []
     try:
         if module.params["state"] == "absent":
             changed, result, diff, warnings = ensure_absent(ecs, module.params, module.check_mode)
         else:
-            elbv2 = module.client("elbv2", retry_decorator=AWSRetry.jittered_backoff())
-            changed, result, diff = ensure_present(ecs, elbv2, module.params, module.check_mode)
-    except ServiceRequestError as e:
-        kwargs = {key: value for key, value in e.kwargs.items() if key != "cluster_missing"}
-        if e.exception:
-            module.fail_json_aws(e.exception, msg=e.message, **kwargs)
-        module.fail_json(msg=e.message, **kwargs)
-
-    for warning in warnings:
-        module.warn(warning)
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(changed=changed, **result)
+            changed, result, diff = ensure_present(ecs, aws_client(module, "elbv2"), module.params, module.check_mode)
+    except SpilloverError as e:
+        fail(module, e)
+    finish(module, changed, result, diff, warnings)
 
 
 if __name__ == "__main__":

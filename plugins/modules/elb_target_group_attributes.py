@@ -1,12 +1,7 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 
 # Copyright: Contributors to the spillover.lambda_ecs collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 DOCUMENTATION = r"""
 ---
@@ -82,18 +77,14 @@ diff:
     after: {"lambda.multi_value_headers.enabled": "true"}
 """
 
-import contextlib
-
-with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing botocore
-    import botocore
-
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-
-class TargetGroupNotFound(Exception):
-    """The target group does not exist."""
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_call
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import describe_target_groups
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
 
 
 def as_attribute_value(value):
@@ -103,37 +94,28 @@ def as_attribute_value(value):
     return str(value)
 
 
-def find_target_group_arn(client, target_group):
-    query = dict(TargetGroupArns=[target_group]) if target_group.startswith("arn:") else dict(Names=[target_group])
-    try:
-        groups = client.describe_target_groups(aws_retry=True, **query)["TargetGroups"]
-    except is_boto3_error_code("TargetGroupNotFound"):
-        raise TargetGroupNotFound(target_group) from None
-    if not groups:
-        raise TargetGroupNotFound(target_group)
-    return groups[0]["TargetGroupArn"]
-
-
-def read_attributes(client, arn):
-    response = client.describe_target_group_attributes(aws_retry=True, TargetGroupArn=arn)
+def read_attributes(client, arn, what):
+    response = aws_call(what, lambda: client.describe_target_group_attributes(aws_retry=True, TargetGroupArn=arn))
     return {attribute["Key"]: attribute["Value"] for attribute in response["Attributes"]}
 
 
 def ensure_attributes(client, params, check_mode):
     """Set the attributes that differ; returns ``(arn, before, after, changed_keys)`` (all attributes)."""
-    arn = find_target_group_arn(client, params["target_group"])
-    before = read_attributes(client, arn)
+    what = f"set the attributes of target group {params['target_group']}"
+    missing = "Target group {missing} does not exist; create it first."
+    arn = describe_target_groups(client, [params["target_group"]], missing)[0]["TargetGroupArn"]
+    before = read_attributes(client, arn, what)
     wanted = {key: as_attribute_value(value) for key, value in params["attributes"].items()}
     changed_keys = sorted(key for key, value in wanted.items() if before.get(key) != value)
     if not changed_keys:
         return arn, before, before, []
     if not check_mode:
-        client.modify_target_group_attributes(
-            aws_retry=True,
-            TargetGroupArn=arn,
-            Attributes=[{"Key": key, "Value": wanted[key]} for key in changed_keys],
+        attributes = [{"Key": key, "Value": wanted[key]} for key in changed_keys]
+        aws_call(
+            what,
+            lambda: client.modify_target_group_attributes(aws_retry=True, TargetGroupArn=arn, Attributes=attributes),
         )
-        return arn, before, read_attributes(client, arn), changed_keys
+        return arn, before, read_attributes(client, arn, what), changed_keys
     return arn, before, {**before, **wanted}, changed_keys
 
 
@@ -143,21 +125,17 @@ def main():
         attributes=dict(type="dict", required=True),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    client = module.client("elbv2", retry_decorator=AWSRetry.jittered_backoff())
     try:
-        arn, before, after, changed_keys = ensure_attributes(client, module.params, module.check_mode)
-    except TargetGroupNotFound:
-        module.fail_json(msg=f"Target group {module.params['target_group']} does not exist; create it first.")
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg=f"Failed to set the attributes of target group {module.params['target_group']}")
-
-    result = dict(changed=bool(changed_keys), target_group_arn=arn, attributes=after, changed_attributes=changed_keys)
-    if module._diff:
-        keys = sorted(module.params["attributes"])
-        result["diff"] = dict(
-            before={key: before.get(key) for key in keys}, after={key: after.get(key) for key in keys}
+        arn, before, after, changed_keys = ensure_attributes(
+            aws_client(module, "elbv2"), module.params, module.check_mode
         )
-    module.exit_json(**result)
+    except SpilloverError as e:
+        fail(module, e)
+
+    keys = sorted(module.params["attributes"])
+    diff = dict(before={key: before.get(key) for key in keys}, after={key: after.get(key) for key in keys})
+    result = dict(target_group_arn=arn, attributes=after, changed_attributes=changed_keys)
+    finish(module, bool(changed_keys), result, diff)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,7 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 
 # Copyright: Contributors to the spillover.lambda_ecs collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 DOCUMENTATION = r"""
 ---
@@ -97,48 +92,56 @@ diff:
   sample: {before: {reserved_concurrency: 5}, after: {reserved_concurrency: 10}}
 """
 
-import contextlib
-
-with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing botocore
-    import botocore
+from functools import partial
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverErrorHandler
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_call
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
 
 
-class FunctionNotFound(Exception):
-    """The function named by ``function_name`` does not exist."""
+class LambdaErrorHandler(SpilloverErrorHandler):
+    @classmethod
+    def _is_missing(cls):
+        return is_boto3_error_code("ResourceNotFoundException")
 
 
-def read_reserved_concurrency(client, function_name):
-    """The function's reserved concurrency, ``None`` when it has none; raises FunctionNotFound."""
-    try:
-        response = client.get_function_concurrency(aws_retry=True, FunctionName=function_name)
-    except is_boto3_error_code("ResourceNotFoundException"):
-        raise FunctionNotFound(function_name) from None
-    return response.get("ReservedConcurrentExecutions")
+@LambdaErrorHandler.list_error_handler("set the reserved concurrency of {function_name}")
+def get_function_concurrency(client, function_name):
+    """GetFunctionConcurrency's answer, None when the function does not exist."""
+    return client.get_function_concurrency(aws_retry=True, FunctionName=function_name)
 
 
 def ensure_reserved_concurrency(client, params, check_mode):
     """Bring the function to the desired reservation; returns ``(changed, before, after)``."""
     function_name = params["function_name"]
     wanted = params["reserved_concurrency"] if params["state"] == "present" else None
-    try:
-        before = read_reserved_concurrency(client, function_name)
-    except FunctionNotFound:
+    current = get_function_concurrency(client, function_name)
+    if current is None:
         if params["state"] == "absent":
             return False, None, None
-        raise
+        raise SpilloverError(
+            f"Lambda function {function_name} does not exist; create it before reserving its concurrency."
+        )
+    before = current.get("ReservedConcurrentExecutions")
     if before == wanted:
         return False, before, before
     if not check_mode:
         if wanted is None:
-            client.delete_function_concurrency(aws_retry=True, FunctionName=function_name)
+            write = partial(client.delete_function_concurrency, aws_retry=True, FunctionName=function_name)
         else:
-            client.put_function_concurrency(
-                aws_retry=True, FunctionName=function_name, ReservedConcurrentExecutions=wanted
+            write = partial(
+                client.put_function_concurrency,
+                aws_retry=True,
+                FunctionName=function_name,
+                ReservedConcurrentExecutions=wanted,
             )
+        aws_call(f"set the reserved concurrency of {function_name}", write)
     return True, before, wanted
 
 
@@ -153,29 +156,24 @@ def main():
         required_if=[("state", "present", ["reserved_concurrency"])],
         supports_check_mode=True,
     )
-    if module.params["state"] == "present" and module.params["reserved_concurrency"] < 0:
-        module.fail_json(msg=f"reserved_concurrency must be 0 or more, got {module.params['reserved_concurrency']}.")
-
-    client = module.client("lambda", retry_decorator=AWSRetry.jittered_backoff())
     try:
-        changed, before, after = ensure_reserved_concurrency(client, module.params, module.check_mode)
-    except FunctionNotFound:
-        module.fail_json(
-            msg=f"Lambda function {module.params['function_name']} does not exist; create it before reserving "
-            "its concurrency."
+        if module.params["state"] == "present" and module.params["reserved_concurrency"] < 0:
+            raise SpilloverError(
+                f"reserved_concurrency must be 0 or more, got {module.params['reserved_concurrency']}."
+            )
+        changed, before, after = ensure_reserved_concurrency(
+            aws_client(module, "lambda"), module.params, module.check_mode
         )
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg=f"Failed to set the reserved concurrency of {module.params['function_name']}")
+    except SpilloverError as e:
+        fail(module, e)
 
     result = dict(
-        changed=changed,
         function_name=module.params["function_name"],
         reserved_concurrency=after,
         previous_reserved_concurrency=before,
     )
-    if module._diff:
-        result["diff"] = dict(before=dict(reserved_concurrency=before), after=dict(reserved_concurrency=after))
-    module.exit_json(**result)
+    diff = dict(before=dict(reserved_concurrency=before), after=dict(reserved_concurrency=after))
+    finish(module, changed, result, diff)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,7 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 
 # Copyright: Contributors to the spillover.lambda_ecs collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 DOCUMENTATION = r"""
 ---
@@ -45,6 +40,15 @@ options:
       - Path of the zip file to write. Missing parent directories are created.
     type: path
     required: true
+  extra_files:
+    description:
+      - Files packed at the root of the zip under their own names, beside the files of O(src), for example a
+        module that the function shares with other code without copying it into O(src).
+      - O(exclude) does not apply to them. A name that O(src) or the vendored requirements also provide is
+        refused, and so are two files of the same name.
+    type: list
+    elements: path
+    default: []
   requirements:
     description:
       - pip requirement strings to vendor into the zip root, for example V(bottle>=0.13,<0.14).
@@ -113,9 +117,12 @@ EXAMPLES = r"""
     role: "{{ lambda_role_arn }}"
     zip_file: "{{ app_zip.dest }}"
 
-- name: Package the scaler, which needs nothing beyond the Lambda runtime (boto3 is in it)
+- name: Package the scaler with the collection's forward-action codec and target-health counting beside it
   spillover.lambda_ecs.lambda_zip:
     src: "{{ role_path }}/../../files/scaler"
+    extra_files:
+      - "{{ role_path }}/../../plugins/module_utils/forward_action.py"
+      - "{{ role_path }}/../../plugins/module_utils/target_health.py"
     dest: /tmp/scaler.zip
 
 - name: Vendor from a requirements file through a private index
@@ -170,14 +177,15 @@ import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import (
-    DEFAULT_EXCLUDE,
-    LambdaZipError,
-    build_package,
-    digest,
-    read_requirements_file,
-    zip_listing,
-)
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import DEFAULT_EXCLUDE
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import LambdaZipError
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import build_package
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import digest
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import read_requirements_file
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import zip_listing
 
 
 def read_existing(path):
@@ -190,7 +198,7 @@ def read_existing(path):
 def write_atomically(module, path, data):
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
-    staging = os.path.join(directory, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
+    staging = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     with open(staging, "wb") as handle:
         handle.write(data)
     os.chmod(staging, 0o644)
@@ -198,49 +206,46 @@ def write_atomically(module, path, data):
 
 
 def ensure_zip(module):
+    """Build the zip and write it when its bytes change; returns ``(changed, result, diff)``."""
     params = module.params
     dest = os.path.abspath(params["dest"])
-    requirements = params["requirements"] or []
-    if params["requirements_file"]:
-        requirements = read_requirements_file(params["requirements_file"])
 
     def run_command(argv, environ_update):
         return module.run_command(argv, environ_update=environ_update)
 
-    data, vendored, vendor_dir = build_package(
-        src=params["src"],
-        requirements=requirements,
-        exclude=params["exclude"],
-        cache_dir=params["cache_dir"],
-        python_version=params["python_version"],
-        pip_args=params["pip_args"],
-        run_command=run_command,
-        python=sys.executable,
-    )
+    try:
+        requirements = params["requirements"] or []
+        if params["requirements_file"]:
+            requirements = read_requirements_file(params["requirements_file"])
+        data, vendored, vendor_dir = build_package(
+            src=params["src"],
+            requirements=requirements,
+            exclude=params["exclude"],
+            cache_dir=params["cache_dir"],
+            python_version=params["python_version"],
+            pip_args=params["pip_args"],
+            run_command=run_command,
+            python=sys.executable,
+            extra_files=params["extra_files"],
+        )
+    except LambdaZipError as error:
+        raise SpilloverError(str(error)) from error
     try:
         existing = read_existing(dest)
         changed = existing != data
         if changed and not module.check_mode:
             write_atomically(module, dest, data)
-    except (IOError, OSError) as error:
-        raise LambdaZipError("cannot write %s: %s" % (dest, error)) from error
+    except OSError as error:
+        raise SpilloverError(f"cannot write {dest}: {error}") from error
 
-    result = dict(
-        changed=changed,
-        dest=dest,
-        entries=len(zip_listing(data)),
-        vendored=vendored,
-        requirements_dir=vendor_dir,
-        **digest(data),
-    )
-    if module._diff:
-        before = {"entries": zip_listing(existing)} if existing is not None else {}
-        if existing is not None:
-            before.update(digest(existing))
-        after = {"entries": zip_listing(data)}
-        after.update(digest(data))
-        result["diff"] = {"before": before, "after": after, "before_header": dest, "after_header": dest}
-    return result
+    result = dict(dest=dest, entries=len(zip_listing(data)), vendored=vendored, requirements_dir=vendor_dir)
+    result.update(digest(data))
+    before = {"entries": zip_listing(existing)} if existing is not None else {}
+    if existing is not None:
+        before.update(digest(existing))
+    after = {"entries": zip_listing(data)}
+    after.update(digest(data))
+    return changed, result, {"before": before, "after": after, "before_header": dest, "after_header": dest}
 
 
 def main():
@@ -248,6 +253,7 @@ def main():
         argument_spec=dict(
             src=dict(type="path", required=True),
             dest=dict(type="path", required=True),
+            extra_files=dict(type="list", elements="path", default=[]),
             requirements=dict(type="list", elements="str"),
             requirements_file=dict(type="path"),
             exclude=dict(type="list", elements="str", default=list(DEFAULT_EXCLUDE)),
@@ -259,10 +265,10 @@ def main():
         supports_check_mode=True,
     )
     try:
-        result = ensure_zip(module)
-    except LambdaZipError as error:
-        module.fail_json(msg=str(error))
-    module.exit_json(**result)
+        changed, result, diff = ensure_zip(module)
+    except SpilloverError as error:
+        fail(module, error)
+    finish(module, changed, result, diff)
 
 
 if __name__ == "__main__":

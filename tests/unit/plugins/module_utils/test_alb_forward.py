@@ -8,10 +8,18 @@ import sys
 import pytest
 
 from tests.support.ansible_run import link_collection
+from tests.unit.plugins.module_utils.test_common import TargetGroups
 
 sys.path.insert(0, str(link_collection()))
 
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils import alb_forward as af
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError, target_group_name
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.forward_action import (
+    forward_action,
+    read_forward,
+    same_state,
+    write_forward,
+)
 
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
 LAMBDA = f"{ARN}:targetgroup/app-lambda/1111111111111111"
@@ -52,19 +60,19 @@ def test_validate_request_accepts_a_normal_request():
     ],
 )
 def test_validate_request_rejects(groups, stickiness, allow_all_zero, message):
-    with pytest.raises(af.AlbForwardError, match=re.escape(message)):
+    with pytest.raises(SpilloverError, match=re.escape(message)):
         af.validate_request(groups, stickiness, allow_all_zero)
 
 
 @pytest.mark.parametrize("priority", [0, 50001])
 def test_validate_selector_rejects_priorities_outside_the_range(priority):
-    with pytest.raises(af.AlbForwardError, match=f"priority is {priority}"):
+    with pytest.raises(SpilloverError, match=f"priority is {priority}"):
         af.validate_selector(priority)
 
 
 def test_check_distinct_catches_one_group_named_by_name_and_by_arn():
     group = {"TargetGroupArn": LAMBDA, "TargetGroupName": "app-lambda"}
-    with pytest.raises(af.AlbForwardError, match=r"'app-lambda' and .* are the same group"):
+    with pytest.raises(SpilloverError, match=r"'app-lambda' and .* are the same group"):
         af.check_distinct([{"name": "app-lambda", "weight": 1}, {"arn": LAMBDA, "weight": 1}], [group, group])
 
 
@@ -72,98 +80,38 @@ def test_check_distinct_catches_one_group_named_by_name_and_by_arn():
 
 
 def test_arns_are_derived_without_aws_calls():
-    assert af.name_from_arn(ECS) == "app-ecs"
+    assert target_group_name(ECS) == "app-ecs"
     assert af.listener_arn_of_rule(RULE) == LISTENER
     assert af.load_balancer_arn_of_listener(LISTENER) == f"{ARN}:loadbalancer/app/alb/3333333333333333"
 
 
 @pytest.mark.parametrize("bad", [LISTENER, f"{ARN}:listener-rule/app/alb/333"])
 def test_listener_arn_of_rule_rejects_what_is_not_a_rule_arn(bad):
-    with pytest.raises(af.AlbForwardError, match="is not the ARN of a load balancer listener rule"):
+    with pytest.raises(SpilloverError, match="is not the ARN of a load balancer listener rule"):
         af.listener_arn_of_rule(bad)
-
-
-# --- normalising what AWS returns ----------------------------------------------------------
-
-
-def test_forward_state_of_a_weighted_action_with_stickiness_reported_off():
-    state = af.forward_state([weighted((LAMBDA, 3), (ECS, 1))])
-    assert state == {"weights": {LAMBDA: 3, ECS: 1}, "stickiness_duration": 0}
-
-
-def test_forward_state_of_a_plain_forward_is_one_group_of_weight_one():
-    assert af.forward_state([{"Type": "forward", "TargetGroupArn": ECS}]) == {
-        "weights": {ECS: 1},
-        "stickiness_duration": 0,
-    }
-
-
-def test_forward_state_reads_stickiness_duration_only_when_enabled():
-    on = weighted((LAMBDA, 1), stickiness={"Enabled": True, "DurationSeconds": 300})
-    off = weighted((LAMBDA, 1), stickiness={"Enabled": False, "DurationSeconds": 300})
-    assert af.forward_state([on])["stickiness_duration"] == 300
-    assert af.forward_state([off])["stickiness_duration"] == 0
-
-
-def test_forward_state_finds_the_forward_after_an_authenticate_action():
-    actions = [
-        {**weighted((ECS, 5)), "Order": 2},
-        {"Type": "authenticate-cognito", "Order": 1, "AuthenticateCognitoConfig": {"UserPoolArn": "x"}},
-    ]
-    assert af.forward_state(actions)["weights"] == {ECS: 5}
-    assert af.terminal_type(actions) == "forward"
-
-
-def test_forward_state_of_a_non_forward_action_is_none():
-    fixed = [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "503"}}]
-    assert af.forward_state(fixed) is None
-    assert af.terminal_type(fixed) == "fixed-response"
 
 
 # --- computing the change --------------------------------------------------------------------
 
 
 def test_same_state_ignores_group_order_but_not_weights_or_stickiness():
-    current = af.forward_state([weighted((LAMBDA, 1), (ECS, 0))])
+    current = read_forward([weighted((LAMBDA, 1), (ECS, 0))])
     groups = [{"TargetGroupArn": ECS}, {"TargetGroupArn": LAMBDA}]
-    assert af.same_state(current, af.desired_state(groups, entries(app_ecs=0, app_lambda=1), 0))
-    assert not af.same_state(current, af.desired_state(groups, entries(app_ecs=1, app_lambda=1), 0))
-    assert not af.same_state(current, af.desired_state(groups, entries(app_ecs=0, app_lambda=1), 60))
-    assert not af.same_state(current, af.desired_state(groups[1:], entries(app_lambda=1), 0))
-    assert not af.same_state(None, af.desired_state(groups[1:], entries(app_lambda=1), 0))
-
-
-def test_replace_forward_writes_weights_and_keeps_other_actions():
-    oidc = {
-        "Type": "authenticate-oidc",
-        "Order": 1,
-        "AuthenticateOidcConfig": {"Issuer": "https://idp", "ClientId": "c"},
-    }
-    actions = [oidc, {**weighted((LAMBDA, 1)), "Order": 2}]
-    state = {"weights": {LAMBDA: 75, ECS: 25}, "stickiness_duration": 120}
-
-    written = af.replace_forward(actions, state, convert=False)
-
-    assert written[0]["AuthenticateOidcConfig"] == {**oidc["AuthenticateOidcConfig"], "UseExistingClientSecret": True}
-    assert written[0]["Order"] == 1
-    assert written[1] == {
-        "Type": "forward",
-        "Order": 2,
-        "ForwardConfig": {
-            "TargetGroups": [{"TargetGroupArn": LAMBDA, "Weight": 75}, {"TargetGroupArn": ECS, "Weight": 25}],
-            "TargetGroupStickinessConfig": {"Enabled": True, "DurationSeconds": 120},
-        },
-    }
-    assert "UseExistingClientSecret" not in actions[0]["AuthenticateOidcConfig"], "the input was modified"
+    assert same_state(current, af.desired_state(groups, entries(app_ecs=0, app_lambda=1), 0))
+    assert not same_state(current, af.desired_state(groups, entries(app_ecs=1, app_lambda=1), 0))
+    assert not same_state(current, af.desired_state(groups, entries(app_ecs=0, app_lambda=1), 60))
+    assert not same_state(current, af.desired_state(groups[1:], entries(app_lambda=1), 0))
+    assert not same_state(None, af.desired_state(groups[1:], entries(app_lambda=1), 0))
 
 
 def test_replace_forward_refuses_a_non_forward_action_unless_converting():
     redirect = [{"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "StatusCode": "HTTP_301"}}]
     state = {"weights": {ECS: 1}, "stickiness_duration": 0}
-    with pytest.raises(af.AlbForwardError, match="'redirect' action, not a forward action; set convert=true"):
-        af.replace_forward(redirect, state, convert=False)
-    converted = af.replace_forward(redirect, state, convert=True)
-    assert converted == [af.forward_action(state)]
+    with pytest.raises(SpilloverError, match="'redirect' action, not a forward action; set convert=true"):
+        af.check_replaceable(redirect, convert=False)
+    af.check_replaceable(redirect, convert=True)
+    converted = write_forward(redirect, state, convert=True)
+    assert converted == [forward_action(state)]
     assert converted[0]["ForwardConfig"]["TargetGroupStickinessConfig"] == {"Enabled": False}
 
 
@@ -189,23 +137,9 @@ def test_attached_group_matches_by_arn_or_by_the_name_in_the_arn():
     assert af.attached_group({"name": "app-ecs", "weight": 1}, None) is None
 
 
-class TargetGroupsOnly:
-    """Answers DescribeTargetGroups for ``known`` groups and records what it was asked."""
-
-    def __init__(self, *known):
-        self.known = known
-        self.asked = []
-
-    def describe_target_groups(self, aws_retry, **query):
-        assert aws_retry is True
-        self.asked.append(query)
-        wanted = query.get("Names") or query.get("TargetGroupArns")
-        return {"TargetGroups": [g for g in self.known if {g["TargetGroupName"], g["TargetGroupArn"]} & set(wanted)]}
-
-
 def test_resolve_target_groups_describes_only_groups_not_in_the_action():
     spare = {"TargetGroupArn": f"{ARN}:targetgroup/spare/6", "TargetGroupName": "spare", "VpcId": "vpc-1"}
-    client = TargetGroupsOnly(spare)
+    client = TargetGroups(spare)
     current = {"weights": {LAMBDA: 1}, "stickiness_duration": 0}
     resolved = af.resolve_target_groups(client, [{"name": "spare", "weight": 1}, {"arn": LAMBDA, "weight": 1}], current)
     assert resolved == [spare, {"TargetGroupArn": LAMBDA, "TargetGroupName": "app-lambda"}]
@@ -219,36 +153,17 @@ def test_resolve_target_groups_describes_only_groups_not_in_the_action():
 # --- health ------------------------------------------------------------------------------------
 
 
-def health(*states, port=None):
-    descriptions = []
-    for index, (state, reason) in enumerate(states):
-        target = {"Id": f"10.0.0.{index}"} if port is None else {"Id": f"10.0.0.{index}", "Port": port}
-        descriptions.append(
-            {"Target": target, "TargetHealth": {"State": state, **({"Reason": reason} if reason else {})}}
-        )
-    return descriptions
-
-
-def test_count_healthy_counts_healthy_targets():
-    assert af.count_healthy(health(("healthy", None), ("unhealthy", "Target.FailedHealthChecks"))) == 1
-    assert af.count_healthy(health(("initial", "Elb.RegistrationInProgress"))) == 0
-    assert af.count_healthy(health(("unused", "Target.NotInUse"))) == 0
-    assert af.count_healthy(health(("draining", "Target.DeregistrationInProgress"))) == 0
-    assert af.count_healthy([]) == 0
-
-
-def test_count_healthy_of_a_lambda_group_with_health_checks_off_counts_registered_functions():
-    assert af.count_healthy(health(("unavailable", "Target.HealthCheckDisabled"))) == 1
-    assert af.count_healthy(health(("unavailable", "Target.InvalidState"))) == 0
-
-
 def test_refusal_names_the_group_and_its_target_states():
     groups = [
         {"TargetGroupArn": LAMBDA, "TargetGroupName": "app-lambda"},
         {"TargetGroupArn": ECS, "TargetGroupName": "app-ecs"},
     ]
     desired = {"weights": {LAMBDA: 0, ECS: 50}, "stickiness_duration": 0}
-    by_arn = {LAMBDA: [], ECS: health(("unhealthy", "Target.Timeout"), port=8080)}
+    target = {
+        "Target": {"Id": "10.0.0.0", "Port": 8080},
+        "TargetHealth": {"State": "unhealthy", "Reason": "Target.Timeout"},
+    }
+    by_arn = {LAMBDA: [], ECS: [target]}
 
     unhealthy = af.unhealthy_receivers(desired, groups, by_arn)
     assert unhealthy == [groups[1]], "a group at weight 0 may be empty"
@@ -298,7 +213,7 @@ def test_verify_fails_with_what_the_load_balancer_reports():
     stale = [weighted((LAMBDA, 1), (ECS, 0))]
     client = StaleListener(stale, stale, stale_reads=99)
     pauses = []
-    with pytest.raises(af.AlbForwardError, match="still reports") as raised:
+    with pytest.raises(SpilloverError, match="still reports") as raised:
         af.verify(client, af.SelectedAction(LISTENER, []), desired, sleep=pauses.append)
     assert client.reads == len(af.VERIFY_DELAYS) + 1
     assert pauses == list(af.VERIFY_DELAYS)

@@ -74,7 +74,7 @@ def write_tree(root, files):
             handle.write(content)
 
 
-def build(src, cache_dir, requirements=("bottle>=0.13,<0.14",), run_command=None, exclude=None):
+def build(src, cache_dir, requirements=("bottle>=0.13,<0.14",), run_command=None, exclude=None, extra_files=()):
     data, _vendored, _vendor_dir = lz.build_package(
         src=str(src),
         requirements=list(requirements),
@@ -84,6 +84,7 @@ def build(src, cache_dir, requirements=("bottle>=0.13,<0.14",), run_command=None
         pip_args=[],
         run_command=run_command or FakePip(),
         python=sys.executable,
+        extra_files=[str(path) for path in extra_files],
     )
     return data
 
@@ -215,6 +216,41 @@ def test_a_source_file_that_a_requirement_also_provides_is_refused(tmp_path, src
     (src / "bottle.py").write_text("# my own bottle\n")
     with pytest.raises(lz.LambdaZipError, match=r"bottle\.py is both in src and in the vendored requirements"):
         build(src, tmp_path / "cache")
+
+
+def test_extra_files_go_to_the_zip_root_under_their_names_and_keep_the_zip_reproducible(tmp_path, src):
+    shared = tmp_path / "elsewhere" / "deep"
+    write_tree(shared, {"codec.py": "X = 1\n", "tests/test_codec.py": "def test(): pass\n"})
+    without = build(src, tmp_path / "cache")
+    first = build(src, tmp_path / "cache", extra_files=[shared / "codec.py", shared / "tests" / "test_codec.py"])
+
+    assert set(names(first)) == set(names(without)) | {"codec.py", "test_codec.py"}, "named files skip exclude"
+    with zipfile.ZipFile(io.BytesIO(first)) as archive:
+        assert archive.read("codec.py") == b"X = 1\n"
+        info = archive.getinfo("codec.py")
+        assert (info.date_time, info.external_attr >> 16) == (lz.ZIP_DATE, stat.S_IFREG | lz.FILE_MODE)
+
+    os.utime(shared / "codec.py", (1_900_000_000, 1_900_000_000))
+    (shared / "codec.py").chmod(0o700)
+    again = build(src, tmp_path / "cache", extra_files=[shared / "codec.py", shared / "tests" / "test_codec.py"])
+    assert again == first, "a re-run gives the same bytes"
+
+
+def test_extra_files_that_clash_or_are_missing_are_refused(tmp_path, src):
+    (tmp_path / "app.py").write_text("# another app\n")
+    with pytest.raises(lz.LambdaZipError, match=r"app\.py is in extra_files and also in src"):
+        build(src, tmp_path / "cache", extra_files=[tmp_path / "app.py"])
+    (tmp_path / "bottle.py").write_text("# my own bottle\n")
+    with pytest.raises(lz.LambdaZipError, match=r"bottle\.py is in extra_files and also in src or the vendored"):
+        build(src, tmp_path / "cache", extra_files=[tmp_path / "bottle.py"])
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "app.py").write_text("")
+    with pytest.raises(lz.LambdaZipError, match=r"two extra files are named app\.py"):
+        build(
+            src, tmp_path / "cache", requirements=(), extra_files=[tmp_path / "other" / "app.py", tmp_path / "app.py"]
+        )
+    with pytest.raises(lz.LambdaZipError, match=r"extra file .*absent\.py is not a file"):
+        build(src, tmp_path / "cache", extra_files=[tmp_path / "absent.py"])
 
 
 def test_missing_or_empty_src_is_refused(tmp_path):

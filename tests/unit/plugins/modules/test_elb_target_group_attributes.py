@@ -11,6 +11,7 @@ from tests.support.ansible_run import link_collection
 
 sys.path.insert(0, str(link_collection()))
 
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
 from ansible_collections.spillover.lambda_ecs.plugins.modules import elb_target_group_attributes as tga
 
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/app-lambda/0123456789abcdef"
@@ -26,7 +27,7 @@ class FakeElbv2:
         if not self.exists:
             raise ClientError({"Error": {"Code": "TargetGroupNotFound", "Message": "nope"}}, "DescribeTargetGroups")
         assert Names == ["app-lambda"] or TargetGroupArns == [ARN]
-        return {"TargetGroups": [{"TargetGroupArn": ARN}]}
+        return {"TargetGroups": [{"TargetGroupArn": ARN, "TargetGroupName": "app-lambda"}]}
 
     def describe_target_group_attributes(self, aws_retry: bool, TargetGroupArn: str) -> dict:
         return {"Attributes": [{"Key": k, "Value": v} for k, v in self.attributes.items()]}
@@ -64,7 +65,7 @@ def test_check_mode_predicts_and_writes_nothing():
 
 
 def test_missing_target_group_is_reported():
-    with pytest.raises(tga.TargetGroupNotFound):
+    with pytest.raises(SpilloverError, match=r"^Target group app-lambda does not exist; create it first\.$"):
         tga.ensure_attributes(
             FakeElbv2({}, exists=False), {"target_group": "app-lambda", "attributes": {"a": 1}}, check_mode=False
         )

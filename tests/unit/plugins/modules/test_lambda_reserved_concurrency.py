@@ -11,6 +11,7 @@ from tests.support.ansible_run import link_collection
 
 sys.path.insert(0, str(link_collection()))
 
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
 from ansible_collections.spillover.lambda_ecs.plugins.modules import lambda_reserved_concurrency as lrc
 
 
@@ -81,8 +82,10 @@ def test_check_mode_reports_the_change_and_writes_nothing(state, wanted):
 
 def test_missing_function_fails_when_present_and_is_nothing_to_do_when_absent():
     client = FakeLambda(exists=False)
-    with pytest.raises(lrc.FunctionNotFound):
+    refusal = r"^Lambda function app does not exist; create it before reserving its concurrency\.$"
+    with pytest.raises(SpilloverError, match=refusal) as raised:
         lrc.ensure_reserved_concurrency(client, params("present", 1), check_mode=False)
+    assert raised.value.exception is None, "a refusal, not an AWS failure"
     assert lrc.ensure_reserved_concurrency(client, params("absent", None), check_mode=False) == (False, None, None)
     assert client.writes == []
 
@@ -92,5 +95,8 @@ def test_other_errors_propagate():
         def get_function_concurrency(self, aws_retry: bool, FunctionName: str) -> dict:
             raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetFunctionConcurrency")
 
-    with pytest.raises(ClientError):
+    with pytest.raises(SpilloverError) as raised:
         lrc.ensure_reserved_concurrency(Denied(), params("absent", None), check_mode=False)
+    assert raised.value.message == "Failed to set the reserved concurrency of app"
+    assert isinstance(raised.value.exception, ClientError)
+    assert raised.value.exception.response["Error"]["Code"] == "AccessDeniedException"

@@ -1,4 +1,5 @@
-"""Unit tests of the comparison and planning logic of ecs_spillover_service (plugins/module_utils/ecs_spillover.py).
+"""Unit tests of the logic of ecs_spillover_service in plugins/module_utils/ecs_spillover.py: comparison, planning,
+refusals, waiting and state=absent.
 
 No AWS: services and task definitions are the dicts DescribeServices / DescribeTaskDefinition return.
 """
@@ -15,12 +16,23 @@ from tests.support.ansible_run import link_collection
 sys.path.insert(0, str(link_collection()))
 
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils import ecs_spillover as es
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.target_health import count_healthy
 
 TASK_1 = "arn:aws:ecs:us-east-1:123456789012:task-definition/app:1"
 TASK_2 = "arn:aws:ecs:us-east-1:123456789012:task-definition/app:2"
 TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/app-ecs/1111111111111111"
 TG_2 = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/app-ecs-2/2222222222222222"
 CLUSTER_ARN = "arn:aws:ecs:us-east-1:123456789012:cluster/spill"
+# The network and strategy of params() as ECS describes them, and as CreateService takes them.
+NETWORK_CONFIGURATION = {
+    "awsvpcConfiguration": {
+        "subnets": ["subnet-a", "subnet-b"],
+        "securityGroups": ["sg-1"],
+        "assignPublicIp": "DISABLED",
+    }
+}
+FARGATE_STRATEGY = [{"capacityProvider": "FARGATE", "weight": 1, "base": 0}]
 
 
 def params(**overrides) -> dict:
@@ -61,14 +73,8 @@ def aws_service(**overrides) -> dict:
         "taskDefinition": TASK_1,
         "loadBalancers": [{"targetGroupArn": TG, "containerName": "app", "containerPort": 8080}],
         # ECS returns subnets in its own order and spells the public IP setting out.
-        "networkConfiguration": {
-            "awsvpcConfiguration": {
-                "subnets": ["subnet-a", "subnet-b"],
-                "securityGroups": ["sg-1"],
-                "assignPublicIp": "DISABLED",
-            }
-        },
-        "capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1, "base": 0}],
+        "networkConfiguration": NETWORK_CONFIGURATION,
+        "capacityProviderStrategy": FARGATE_STRATEGY,
         "platformVersion": "LATEST",
         "deploymentConfiguration": {
             "deploymentCircuitBreaker": {"enable": True, "rollback": True},
@@ -86,7 +92,7 @@ def aws_service(**overrides) -> dict:
         "tags": [{"key": "application", "value": "spill"}],
     }
     service.update(overrides)
-    return service
+    return copy.deepcopy(service)  # the shared constants above stay as they are
 
 
 def desired(**overrides) -> dict:
@@ -261,14 +267,8 @@ def test_plan_of_a_new_service_creates_with_the_standby_count_and_every_setting(
         "taskDefinition": TASK_1,
         "desiredCount": 1,
         "loadBalancers": [{"targetGroupArn": TG, "containerName": "app", "containerPort": 8080}],
-        "networkConfiguration": {
-            "awsvpcConfiguration": {
-                "subnets": ["subnet-a", "subnet-b"],
-                "securityGroups": ["sg-1"],
-                "assignPublicIp": "DISABLED",
-            }
-        },
-        "capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1, "base": 0}],
+        "networkConfiguration": NETWORK_CONFIGURATION,
+        "capacityProviderStrategy": FARGATE_STRATEGY,
         "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": True, "rollback": True}},
         "enableExecuteCommand": False,
         "propagateTags": "NONE",
@@ -333,7 +333,7 @@ def test_force_new_deployment_alone_is_a_change():
 
 def test_non_ecs_deployment_controllers_refuse_what_update_service_cannot_change():
     service = aws_service(deploymentController={"type": "CODE_DEPLOY"}, taskDefinition=TASK_2)
-    with pytest.raises(es.ServiceRequestError, match="CODE_DEPLOY deployment controller, which cannot change task_def"):
+    with pytest.raises(SpilloverError, match="CODE_DEPLOY deployment controller, which cannot change task_def"):
         plan(service)
     # Tags and the desired count can still be changed.
     allowed = plan(aws_service(deploymentController={"type": "CODE_DEPLOY"}), tags={"a": "b"})
@@ -377,7 +377,7 @@ def test_a_usable_target_group_and_task_definition_pass():
     ],
 )
 def test_target_group_rejections(overrides, message):
-    with pytest.raises(es.ServiceRequestError, match=message):
+    with pytest.raises(SpilloverError, match=message):
         es.check_target_group(target_group(**overrides))
 
 
@@ -394,12 +394,12 @@ def test_target_group_rejections(overrides, message):
     ],
 )
 def test_task_definition_rejections(overrides, name, port, message):
-    with pytest.raises(es.ServiceRequestError, match=message):
+    with pytest.raises(SpilloverError, match=message):
         es.check_task_definition(task_definition(**overrides), name, port)
 
 
 def test_every_problem_of_a_task_definition_is_named_at_once():
-    with pytest.raises(es.ServiceRequestError) as raised:
+    with pytest.raises(SpilloverError) as raised:
         es.check_task_definition(task_definition(networkMode="host", cpu=None), "web", 8080)
     assert "network mode is 'host'" in raised.value.message
     assert "no task-level cpu" in raised.value.message
@@ -422,7 +422,7 @@ def test_every_problem_of_a_task_definition_is_named_at_once():
     ],
 )
 def test_strategy_rejections(strategy, message):
-    with pytest.raises(es.ServiceRequestError, match=message):
+    with pytest.raises(SpilloverError, match=message):
         es.check_strategy(es.normalise_strategy(strategy))
 
 
@@ -471,7 +471,7 @@ def test_timeout_message_shows_counts_rollout_events_and_targets():
     assert "Recent events: event 0 | event 1 | event 2 | event 3 | event 4." in message
     assert "event 5" not in message
     assert "Targets: 10.0.1.5:8080 healthy, 10.0.2.9:8080 unhealthy (Target.FailedHealthChecks)." in message
-    assert es.healthy_count(targets) == 1
+    assert count_healthy(targets) == 1
 
 
 def test_poll_delay_is_short_for_short_timeouts():
