@@ -24,23 +24,25 @@ from tests.support.aws_recorder import AwsRecorder
 from tests.support.local_aws import CREDENTIALS, MotoServer
 from tests.support.scaler_stack import (
     APP_FUNCTION,
-    SCALER_DIR,
     SCHEDULED_EVENT,
     SPILL_ALARM,
     build_stack,
     load_scaler_module,
+    scaler_code_dir,
 )
+from tests.unit.files.scaler.test_scaler_decide import CONFIG, NOW
+from tests.unit.files.scaler.test_scaler_decide import state as decided_state
 
 IMPORT_RUNS = 7
 
 
-def cold_import_seconds(env: dict[str, str], statement: str) -> list[float]:
+def cold_import_seconds(env: dict[str, str], statement: str, code_dir: Path) -> list[float]:
     code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
     times = []
     for _run in range(IMPORT_RUNS):
         done = subprocess.run(
             [sys.executable, "-X", "frozen_modules=on", "-c", code],
-            cwd=SCALER_DIR,
+            cwd=code_dir,
             env={**env, "PYTHONDONTWRITEBYTECODE": "1"},
             capture_output=True,
             text=True,
@@ -51,38 +53,11 @@ def cold_import_seconds(env: dict[str, str], statement: str) -> list[float]:
 
 
 def decision_microseconds(scaler) -> dict[str, float]:
-    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
-    config = scaler.ScalerConfig(
-        cluster="c",
-        service="s",
-        listener_arn="l",
-        rule_arn=None,
-        lambda_target_group_arn="a",
-        ecs_target_group_arn="b",
-        spill_alarms=("spill",),
-        warm_alarms=("warm",),
-        spill_tasks=4,
-        standby_tasks=1,
-        steps=(25, 50, 100),
-        step_seconds=60,
-        cooldown_seconds=300,
-        drain_seconds=120,
-    )
+    now, config = NOW, CONFIG  # 4 spill tasks, 1 standby, steps 25/50/100, 60 s steps, 300 s cooldown, 120 s drain
 
     def state(spill: str, share: int, healthy: int) -> object:
-        return scaler.ScalerState(
-            alarms={
-                "spill": scaler.AlarmState(spill, now - timedelta(seconds=400)),
-                "warm": scaler.AlarmState("OK", now - timedelta(seconds=400)),
-            },
-            lambda_weight=100 - share,
-            ecs_weight=share,
-            desired_count=4,
-            running_count=4,
-            pending_count=0,
-            healthy_targets=healthy,
-            last_move=now - timedelta(seconds=90),
-        )
+        """4 tasks running, the alarms in their state for 400 s, the last move 90 s ago."""
+        return decided_state(share, 4, healthy, last_move=90, spill=spill, spill_since=400, warm_since=400)
 
     cases = {
         "idle (noop)": state("OK", 0, 4),
@@ -134,13 +109,15 @@ def main() -> None:
             env = {**os.environ, **stack.environment(**guard)}
             env = {key: value for key, value in env.items() if key != "PYTHONPATH"}
 
+            code_dir = scaler_code_dir(Path(tmp))  # the zip as roles/scaler builds it, unpacked
             print("scaler benchmark (files/scaler/scaler.py)")
             print(f"\ncold import, fresh interpreters (n={IMPORT_RUNS}, median [min-max]):")
             for label, statement in (
                 ("import scaler (config + 4 boto3 clients)", "import scaler"),
                 ("  of which: import boto3 alone", "import boto3"),
+                ("  of which: the packed codec and health count", "import forward_action, target_health"),
             ):
-                times = cold_import_seconds(env, statement)
+                times = cold_import_seconds(env, statement, code_dir)
                 spread = f"[{min(times) * 1000:.1f}-{max(times) * 1000:.1f}]"
                 print(f"  {label:44s} {statistics.median(times) * 1000:7.1f} ms  {spread}")
 

@@ -15,7 +15,6 @@ import the module.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -27,6 +26,11 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 from botocore.config import Config
+
+# The collection's standard-library modules, packed beside this file into the zip (roles/scaler, lambda_zip's
+# extra_files): the one forward-action codec and the one count of healthy targets.
+from forward_action import read_forward, reweighted, write_forward
+from target_health import count_healthy
 
 LAST_MOVE_TAG = "spillover:last-move"
 # Standard retry mode retries throttling and transient errors with backoff; max_attempts counts the retries only.
@@ -285,8 +289,16 @@ def _not_ok(names: tuple[str, ...], alarms: Mapping[str, AlarmState]) -> list[st
     return problems
 
 
-def _cooldown_left(names: tuple[str, ...], alarms: Mapping[str, AlarmState], cooldown: int, now: datetime) -> float:
-    return max((cooldown - _seconds_since(alarms[name].since, now) for name in names), default=0.0)
+def _settling(
+    names: tuple[str, ...], alarms: Mapping[str, AlarmState], cooldown: int, now: datetime
+) -> tuple[list[str], int]:
+    """What keeps the alarms ``names`` from counting as settled: those not OK, else the whole seconds of cooldown
+    left since the last of them changed state (0 when they are settled)."""
+    unsettled = _not_ok(names, alarms)
+    if unsettled:
+        return unsettled, 0
+    left = max((cooldown - _seconds_since(alarms[name].since, now) for name in names), default=0.0)
+    return [], math.ceil(left) if left > 0 else 0
 
 
 def decide(state: ScalerState, config: ScalerConfig, now: datetime) -> Decision:
@@ -321,12 +333,11 @@ def decide(state: ScalerState, config: ScalerConfig, now: datetime) -> Decision:
         )
 
     if share > 0:
-        unsettled = _not_ok(config.spill_alarms, state.alarms)
+        unsettled, cooling = _settling(config.spill_alarms, state.alarms, config.cooldown_seconds, now)
         if unsettled:
             return hold(f"holding at {share}% ECS: {', '.join(unsettled)}")
-        cooldown_left = _cooldown_left(config.spill_alarms, state.alarms, config.cooldown_seconds, now)
-        if cooldown_left > 0:
-            return hold(f"spill alarms OK; cooldown {math.ceil(cooldown_left)}s left at {share}% ECS")
+        if cooling:
+            return hold(f"spill alarms OK; cooldown {cooling}s left at {share}% ECS")
         target = step_below(share, config.steps)
         if step_wait > 0:
             return hold(f"cooldown over; next step down to {target}% in {math.ceil(step_wait)}s (step time)")
@@ -340,12 +351,11 @@ def decide(state: ScalerState, config: ScalerConfig, now: datetime) -> Decision:
     if desired < config.standby_tasks:
         return hold(f"desired count {desired} below standby {config.standby_tasks}", config.standby_tasks)
     if desired > config.standby_tasks:
-        unsettled = _not_ok(config.alarm_names, state.alarms)
+        unsettled, cooling = _settling(config.alarm_names, state.alarms, config.cooldown_seconds, now)
         if unsettled:
             return hold(f"{desired} tasks kept: {', '.join(unsettled)}")
-        cooldown_left = _cooldown_left(config.alarm_names, state.alarms, config.cooldown_seconds, now)
-        if cooldown_left > 0:
-            return hold(f"alarms OK; cooldown {math.ceil(cooldown_left)}s left before scaling in")
+        if cooling:
+            return hold(f"alarms OK; cooldown {cooling}s left before scaling in")
         drain_left = (config.drain_seconds or 0) - since_move
         if drain_left > 0:
             return hold(f"at 0% ECS; draining {math.ceil(drain_left)}s more before scaling in")
@@ -553,8 +563,10 @@ class Scaler:
         return listeners[0]["DefaultActions"]
 
     def forward_weights(self, actions: list[dict]) -> tuple[int, int]:
-        forward = _forward_action(actions, self.config.state_arn)
-        weights = {group["TargetGroupArn"]: group.get("Weight", 1) for group in _target_groups(forward)}
+        forward = read_forward(actions)
+        if forward is None:
+            raise ScalerError(f"{self.config.state_arn} must have a forward action, it has none")
+        weights = forward["weights"]
         ours = (self.config.lambda_target_group_arn, self.config.ecs_target_group_arn)
         missing = [arn for arn in ours if arn not in weights]
         if missing:
@@ -582,7 +594,7 @@ class Scaler:
 
     def read_healthy_targets(self) -> int:
         targets = self.elbv2.describe_target_health(TargetGroupArn=self.config.ecs_target_group_arn)
-        return sum(1 for target in targets["TargetHealthDescriptions"] if target["TargetHealth"]["State"] == "healthy")
+        return count_healthy(targets["TargetHealthDescriptions"])
 
     def read_last_move(self) -> datetime | None:
         descriptions = self.elbv2.describe_tags(ResourceArns=[self.config.state_arn])["TagDescriptions"]
@@ -648,14 +660,10 @@ class Scaler:
 
     # -- writes
     def write_weights(self, actions: list[dict], share: int) -> None:
-        new_actions = copy.deepcopy(actions)
-        forward = _forward_action(new_actions, self.config.state_arn)
+        """Write ``share`` percent to ECS, the rest to Lambda; every other group, stickiness and action kept (an
+        authenticate-oidc action with ``UseExistingClientSecret``, as AWS never returns its secret)."""
         weights = {self.config.lambda_target_group_arn: 100 - share, self.config.ecs_target_group_arn: share}
-        forward.setdefault("ForwardConfig", {})["TargetGroups"] = [
-            {**group, "Weight": weights.get(group["TargetGroupArn"], group.get("Weight", 1))}
-            for group in _target_groups(forward)
-        ]
-        forward.pop("TargetGroupArn", None)  # only allowed beside a ForwardConfig of a single target group
+        new_actions = write_forward(actions, reweighted(read_forward(actions), weights))
         if self.config.rule_arn:
             self.elbv2.modify_rule(RuleArn=self.config.rule_arn, Actions=new_actions)
         else:
@@ -716,20 +724,6 @@ class Scaler:
             raise
         emit(record)
         return record
-
-
-def _forward_action(actions: list[dict], arn: str) -> dict:
-    forwards = [action for action in actions if action.get("Type") == "forward"]
-    if len(forwards) != 1:
-        raise ScalerError(f"{arn} must have exactly one forward action, it has {len(forwards)}")
-    return forwards[0]
-
-
-def _target_groups(forward: dict) -> list[dict]:
-    groups = forward.get("ForwardConfig", {}).get("TargetGroups")
-    if groups:
-        return groups
-    return [{"TargetGroupArn": forward["TargetGroupArn"], "Weight": 1}] if forward.get("TargetGroupArn") else []
 
 
 def _inputs(state: ScalerState, guard: dict | None = None) -> dict:

@@ -18,6 +18,7 @@ import pytest
 
 from tests.support.ansible_run import ROOT, run_module
 from tests.support.app_support import APP_DIR
+from tests.support.scaler_stack import SCALER_DIR, SCALER_EXTRA_FILES
 
 pytestmark = pytest.mark.integration
 
@@ -107,6 +108,27 @@ def test_changed_source_changes_the_zip_and_check_mode_leaves_the_old_one(tmp_pa
     assert {name for name in after if before.get(name) != after[name]} == {"app.py"}
 
 
+def test_the_scaler_zip_with_its_extra_files_is_byte_identical_on_a_re_run(tmp_path):
+    """The scaler's build as roles/scaler runs it: files/scaler plus the collection's codec and health count."""
+    args = {"src": str(SCALER_DIR), "dest": str(tmp_path / "scaler.zip"), "cache_dir": str(CACHE)}
+    args["extra_files"] = [str(path) for path in SCALER_EXTRA_FILES]
+    built = run_module("lambda_zip", args, endpoint="unused")
+    assert not built.get("failed"), built
+    data = (tmp_path / "scaler.zip").read_bytes()
+    with zipfile.ZipFile(tmp_path / "scaler.zip") as archive:
+        assert archive.namelist() == ["forward_action.py", "scaler.py", "target_health.py"]
+        for path in SCALER_EXTRA_FILES:
+            assert archive.read(path.name) == path.read_bytes()
+
+    again = run_module("lambda_zip", args, endpoint="unused", diff=True)
+    assert (again["changed"], again["sha256"]) == (False, built["sha256"])
+    assert (tmp_path / "scaler.zip").read_bytes() == data
+
+    elsewhere = run_module("lambda_zip", {**args, "dest": str(tmp_path / "again" / "scaler.zip")}, endpoint="unused")
+    assert elsewhere["sha256"] == built["sha256"]
+    assert (tmp_path / "again" / "scaler.zip").read_bytes() == data
+
+
 def test_refusals_are_clear(tmp_path):
     missing = run_module("lambda_zip", zip_args(tmp_path / "absent", tmp_path / "x.zip"), endpoint="unused")
     assert missing["failed"] is True
@@ -117,6 +139,18 @@ def test_refusals_are_clear(tmp_path):
     )
     assert both["failed"] is True
     assert "mutually exclusive" in both["msg"]
+    assert not (tmp_path / "x.zip").exists()
+
+    clash = run_module(
+        "lambda_zip",
+        {**zip_args(APP_DIR, tmp_path / "x.zip"), "extra_files": [str(APP_DIR / "app.py")]},
+        endpoint="unused",
+    )
+    assert clash["failed"] is True
+    assert (
+        clash["msg"]
+        == "app.py is in extra_files and also in src or the vendored requirements; rename or exclude one of them"
+    )
     assert not (tmp_path / "x.zip").exists()
 
 

@@ -18,15 +18,19 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.support.scaler_stack import (
     FOREIGN_ALARM,
+    ROOT,
     SCALER_DIR,
+    SCALER_EXTRA_FILES,
     SCHEDULED_EVENT,
     SPILL_ALARM,
     WARM_ALARM,
@@ -34,6 +38,7 @@ from tests.support.scaler_stack import (
     build_stack,
     forward,
     load_scaler_module,
+    scaler_code_dir,
 )
 from tests.support.throttling_proxy import ThrottlingProxy
 
@@ -314,13 +319,21 @@ def test_persistent_throttling_raises_after_the_retries_and_writes_nothing(stack
     assert stack.desired_count() == 0
 
 
-def run_handler(env: dict[str, str], event) -> subprocess.CompletedProcess:
-    """Import files/scaler/scaler.py in a fresh interpreter (as Lambda does) and call handler(event, None)."""
+@pytest.fixture(scope="module")
+def scaler_code(tmp_path_factory):
+    """The unpacked zip of the scaler, as roles/scaler builds it."""
+    return scaler_code_dir(tmp_path_factory.mktemp("scaler"))
+
+
+def run_handler(code_dir, env: dict[str, str], event) -> subprocess.CompletedProcess:
+    """Import the scaler from its unpacked zip in a fresh interpreter (as Lambda does), call handler(event, None)."""
     code = "import json, sys, scaler; print(json.dumps(scaler.handler(json.loads(sys.argv[1]), None)))"
-    clean = {key: value for key, value in os.environ.items() if not key.startswith("SPILLOVER_")}
+    clean = {
+        key: value for key, value in os.environ.items() if not key.startswith("SPILLOVER_") and key != "PYTHONPATH"
+    }
     return subprocess.run(
         [sys.executable, "-c", code, json.dumps(event)],
-        cwd=SCALER_DIR,
+        cwd=code_dir,
         env={**clean, **env},
         capture_output=True,
         text=True,
@@ -329,17 +342,17 @@ def run_handler(env: dict[str, str], event) -> subprocess.CompletedProcess:
     )
 
 
-def test_handler_in_a_fresh_process_with_the_deployed_environment(stack):
+def test_handler_in_a_fresh_process_with_the_deployed_environment(stack, scaler_code):
     stack.set_alarm(SPILL_ALARM, "ALARM")
-    done = run_handler(stack.environment(), alarm_event(SPILL_ALARM))
+    done = run_handler(scaler_code, stack.environment(), alarm_event(SPILL_ALARM))
     assert done.returncode == 0, done.stderr
     logged, returned = (json.loads(line) for line in done.stdout.splitlines())
     assert logged == returned and returned["action"] == "scale_out" and stack.desired_count() == 2
 
 
-def test_configuration_errors_fail_each_invocation_with_every_problem(stack):
+def test_configuration_errors_fail_each_invocation_with_every_problem(stack, scaler_code):
     env = stack.environment(SPILLOVER_SPILL_TASKS="0", SPILLOVER_STEPS="50,25", SPILLOVER_LISTENER_ARN="listener")
-    done = run_handler(env, SCHEDULED_EVENT)
+    done = run_handler(scaler_code, env, SCHEDULED_EVENT)
     assert done.returncode != 0
     assert "scaler.ConfigError: invalid scaler configuration" in done.stderr
     for problem in ("SPILLOVER_LISTENER_ARN is not", "SPILLOVER_SPILL_TASKS must be >= 1", "SPILLOVER_STEPS must be"):
@@ -349,14 +362,36 @@ def test_configuration_errors_fail_each_invocation_with_every_problem(stack):
     assert stack.desired_count() == 0
 
 
-def test_the_scaler_file_is_self_contained():
-    """It ships alone in a Lambda zip: only boto3/botocore and the standard library, nothing of plugins/."""
-    tree = ast.parse((SCALER_DIR / "scaler.py").read_text())
+def imported_modules(path) -> set[str]:
+    tree = ast.parse(path.read_text())
     imported = {
         alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
     }
-    imported |= {
+    return imported | {
         node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
     }
-    assert imported - set(sys.stdlib_module_names) == {"boto3", "botocore"}
+
+
+def test_the_scaler_file_is_self_contained():
+    """It ships in a Lambda zip with the files packed beside it: only boto3/botocore, the standard library and those
+    files, which import nothing but the standard library (nothing of Ansible or of the rest of plugins/)."""
+    packed = {path.stem for path in SCALER_EXTRA_FILES}
+    assert imported_modules(SCALER_DIR / "scaler.py") - set(sys.stdlib_module_names) == {"boto3", "botocore", *packed}
+    for path in SCALER_EXTRA_FILES:
+        assert imported_modules(path) - set(sys.stdlib_module_names) == set(), path
     assert sorted(path.name for path in SCALER_DIR.iterdir() if path.suffix == ".py") == ["scaler.py"]
+
+
+def test_the_role_packs_what_the_scaler_imports(scaler_code):
+    """roles/scaler's zip task packs files/scaler and SCALER_EXTRA_FILES, and that zip is all the scaler needs."""
+    tasks = yaml.safe_load((ROOT / "roles" / "scaler" / "tasks" / "function.yml").read_text())
+    (zip_task,) = [task for task in tasks if "spillover.lambda_ecs.lambda_zip" in task]
+    role_path = str(ROOT / "roles" / "scaler")
+    extra_files = [
+        Path(path.replace("{{ role_path }}", role_path)).resolve()
+        for path in zip_task["spillover.lambda_ecs.lambda_zip"]["extra_files"]
+    ]
+    assert extra_files == list(SCALER_EXTRA_FILES)
+    assert sorted(path.name for path in scaler_code.iterdir()) == sorted(
+        ["scaler.py", *(path.name for path in SCALER_EXTRA_FILES)]
+    )

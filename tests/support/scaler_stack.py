@@ -1,7 +1,8 @@
 """What the scaler manages, built in the local AWS: ALB + listener (weighted forward), a Lambda and an ip
 target group, an ECS cluster and awsvpc service, and its alarms. Used by the scaler's tests and benchmark.
 
-Also loads ``files/scaler/scaler.py`` as a module (it is Lambda code, not part of a Python package).
+Also loads ``files/scaler/scaler.py`` as a module (it is Lambda code, not part of a Python package), with the
+collection's modules its zip packs beside it importable the same way, as top-level modules.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import boto3
 
+from tests.support.ansible_run import link_collection
 from tests.support.local_aws import REGION
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,14 +29,47 @@ FOREIGN_ALARM = "someone-elses-alarm"
 APP_FUNCTION = "app"  # the app function the step-down guard reads (SPILLOVER_FUNCTION_NAME)
 
 
+# What the scaler's zip packs beside scaler.py (lambda_zip's extra_files in roles/scaler/tasks/function.yml), each
+# at the zip root: standard-library modules of plugins/module_utils that the scaler imports as top-level modules.
+SCALER_EXTRA_FILES = tuple(
+    ROOT / "plugins" / "module_utils" / name for name in ("forward_action.py", "target_health.py")
+)
+
+
 def load_scaler_module():
-    """``files/scaler/scaler.py`` imported once as ``scaler`` (its import-time config is irrelevant here)."""
-    if "scaler" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("scaler", SCALER_DIR / "scaler.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["scaler"] = module
-        spec.loader.exec_module(module)
+    """``files/scaler/scaler.py`` imported once as ``scaler`` (its import-time config is irrelevant here), after
+    SCALER_EXTRA_FILES imported under the top-level names the zip gives them (``forward_action``...)."""
+    for path in (*SCALER_EXTRA_FILES, SCALER_DIR / "scaler.py"):
+        if path.stem not in sys.modules:
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[path.stem] = module
+            spec.loader.exec_module(module)
     return sys.modules["scaler"]
+
+
+def scaler_code_dir(destination: Path) -> Path:
+    """The scaler's zip as roles/scaler builds it (lambda_zip, SCALER_EXTRA_FILES), unpacked into ``destination``:
+    the directory a fresh interpreter imports ``scaler`` from, as Lambda does."""
+    if str(link_collection()) not in sys.path:
+        sys.path.insert(0, str(link_collection()))
+    from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import DEFAULT_EXCLUDE, build_package
+
+    data, _vendored, _vendor_dir = build_package(
+        src=str(SCALER_DIR),
+        requirements=[],
+        exclude=DEFAULT_EXCLUDE,
+        cache_dir=str(destination / "cache"),
+        python_version="3.12",
+        pip_args=[],
+        run_command=None,
+        python=sys.executable,
+        extra_files=[str(path) for path in SCALER_EXTRA_FILES],
+    )
+    code = destination / "code"
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        archive.extractall(code)
+    return code
 
 
 @dataclass
