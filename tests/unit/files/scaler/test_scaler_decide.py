@@ -174,12 +174,23 @@ def test_every_spill_alarm_must_be_ok_for_the_cooldown():
     assert decide(replace(current, alarms=one_alarming), config).action == "step_up"
 
 
-def test_step_down_one_step_per_step_seconds_down_to_zero():
-    early = decide(state(share=25, desired=4, healthy=4, last_move=59))
-    assert (early.action, early.ecs_share) == ("noop", 25)
-    assert "step time" in early.reason
-    decision = decide(state(share=25, desired=4, healthy=4, last_move=60))
-    assert (decision.action, decision.ecs_share, decision.desired_count) == ("step_down", 0, 4)
+@pytest.mark.parametrize(
+    ("share", "wait", "held", "expected"),
+    [
+        (25, 60, "step time", ("step_down", 0, 4)),  # one step down per step time
+        (0, 120, "draining 1s", ("scale_in", 0, 1)),  # the drain time at 0% before scaling in
+    ],
+    ids=["step_down_one_step_per_step_seconds", "drain_time_at_zero_before_scaling_in"],
+)
+def test_a_move_back_waits_its_time_to_the_second(share, wait, held, expected):
+    early = decide(state(share=share, desired=4, healthy=4, last_move=wait - 1))
+    assert (early.action, early.ecs_share, early.desired_count) == ("noop", share, 4)
+    assert held in early.reason
+    decision = decide(state(share=share, desired=4, healthy=4, last_move=wait))
+    assert (decision.action, decision.ecs_share, decision.desired_count) == expected
+
+
+def test_step_down_goes_one_step_at_a_time():
     assert decide(state(share=100, desired=4, healthy=4, last_move=60)).ecs_share == 50
 
 
@@ -194,14 +205,6 @@ def test_unsettled_spill_alarm_holds_the_share(value):
     decision = decide(replace(current, alarms=states))
     assert (decision.action, decision.ecs_share, decision.desired_count) == ("noop", 50, 4)
     assert ("INSUFFICIENT_DATA" if value else "does not exist") in decision.reason
-
-
-def test_drain_time_at_zero_before_scaling_in():
-    draining = decide(state(share=0, desired=4, healthy=4, last_move=119))
-    assert (draining.action, draining.desired_count) == ("noop", 4)
-    assert "draining 1s" in draining.reason
-    drained = decide(state(share=0, desired=4, healthy=4, last_move=120))
-    assert (drained.action, drained.desired_count, drained.ecs_share) == ("scale_in", 1, 0)
 
 
 def test_scale_in_waits_for_the_cooldown_of_every_alarm():
