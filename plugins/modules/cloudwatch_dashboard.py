@@ -155,10 +155,13 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.errors import AWSErrorHandler
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverErrorHandler
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
 
 # PutDashboard: "The maximum length is 255, and valid characters are A-Z, a-z, 0-9, "-", and "_"".
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,255}")
@@ -166,13 +169,7 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,255}")
 MAX_WIDGETS = 500
 
 
-class DashboardError(AnsibleAWSError):
-    """A refusal or an AWS failure, with one message for the user; ``kwargs`` go to fail_json."""
-
-
-class DashboardErrorHandler(AWSErrorHandler):
-    _CUSTOM_EXCEPTION = DashboardError
-
+class DashboardErrorHandler(SpilloverErrorHandler):
     @classmethod
     def _is_missing(cls):
         # GetDashboard and DeleteDashboards: "ResourceNotFound, The specified dashboard does not exist" (HTTP 404).
@@ -186,7 +183,7 @@ class DashboardErrorHandler(AWSErrorHandler):
 
 def validate_name(name):
     if not NAME_PATTERN.fullmatch(name):
-        raise DashboardError(
+        raise SpilloverError(
             f"Dashboard name {name!r} is not valid: use 1 to 255 characters from A-Z, a-z, 0-9, '-' and '_'."
         )
 
@@ -194,29 +191,29 @@ def validate_name(name):
 def body_text(body):
     """The JSON text PutDashboard is given for ``body``; refuses what CloudWatch cannot take, before any call."""
     if isinstance(body, str):
-        raise DashboardError(
+        raise SpilloverError(
             "body is a string; give the dashboard body as data (a mapping with a widgets list). "
             "To use JSON text, convert it with the ansible.builtin.from_json filter."
         )
     if not isinstance(body, Mapping):
-        raise DashboardError(
+        raise SpilloverError(
             f"body must be a mapping (the dashboard body, with a widgets list), got a {type(body).__name__}."
         )
     widgets = body.get("widgets")
     if not isinstance(widgets, list):
-        raise DashboardError(
+        raise SpilloverError(
             "body must have a widgets list (it may be empty); "
             + ("it has none." if widgets is None else f"widgets is a {type(widgets).__name__}.")
         )
     if len(widgets) > MAX_WIDGETS:
-        raise DashboardError(
+        raise SpilloverError(
             f"body has {len(widgets)} widgets; a CloudWatch dashboard holds at most {MAX_WIDGETS}. "
             "Split it into several dashboards."
         )
     try:
         return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as e:
-        raise DashboardError(f"body cannot be written as JSON: {e}.") from None
+        raise SpilloverError(f"body cannot be written as JSON: {e}.") from None
 
 
 def comparable(value):
@@ -273,7 +270,7 @@ def put_dashboard(client, name, text):
         response = client.put_dashboard(aws_retry=True, DashboardName=name, DashboardBody=text)
     except is_boto3_error_code("InvalidParameterInput") as e:
         messages = messages_of(e.response.get("dashboardValidationMessages"))
-        raise DashboardError(
+        raise SpilloverError(
             message=f"CloudWatch rejected the body of dashboard {name}; nothing was written",
             exception=e,
             validation_messages=messages,
@@ -322,17 +319,17 @@ def ensure_dashboard(client, params, check_mode):
                 )
                 try:
                     restore(client, name, before)
-                except DashboardError as e:
-                    raise DashboardError(
+                except SpilloverError as e:
+                    raise SpilloverError(
                         message=f"{found}; putting the dashboard back as it was failed: {e.message}",
                         exception=e.exception,
                         validation_messages=messages,
                     ) from e
-                raise DashboardError(f"{found}, so the dashboard was put back as it was.", validation_messages=messages)
+                raise SpilloverError(f"{found}, so the dashboard was put back as it was.", validation_messages=messages)
             warnings = [f"CloudWatch on dashboard {name}: {describe_messages([message])}" for message in messages]
             after = get_dashboard(client, name)
             if after is None:
-                raise DashboardError(
+                raise SpilloverError(
                     f"Dashboard {name} was written, but reading it back found no dashboard; run again."
                 )
             result.update(arn=after["DashboardArn"], body=json.loads(after["DashboardBody"]))
@@ -353,20 +350,13 @@ def main():
         required_if=[("state", "present", ["body"])],
         supports_check_mode=True,
     )
-    client = module.client("cloudwatch", retry_decorator=AWSRetry.jittered_backoff())
-
     try:
-        changed, result, diff, warnings = ensure_dashboard(client, module.params, module.check_mode)
-    except DashboardError as e:
-        if e.exception:
-            module.fail_json_aws(e.exception, msg=e.message, **e.kwargs)
-        module.fail_json(msg=e.message, **e.kwargs)
-
-    for warning in warnings:
-        module.warn(warning)
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(changed=changed, **result)
+        changed, result, diff, warnings = ensure_dashboard(
+            aws_client(module, "cloudwatch"), module.params, module.check_mode
+        )
+    except SpilloverError as e:
+        fail(module, e)
+    finish(module, changed, result, diff, warnings)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from tests.support.ansible_run import link_collection
 
 sys.path.insert(0, str(link_collection()))
 
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
 from ansible_collections.spillover.lambda_ecs.plugins.modules import cloudwatch_dashboard as cwd
 
 ARN = "arn:aws:cloudwatch::123456789012:dashboard/stack"
@@ -147,7 +148,7 @@ def test_plan(current, state, expected):
 )
 def test_bad_bodies_are_refused_before_any_call(body, message):
     client = FakeCloudWatch(json.dumps(BODY))
-    with pytest.raises(cwd.DashboardError) as refused:
+    with pytest.raises(SpilloverError) as refused:
         cwd.ensure_dashboard(client, params(body), check_mode=False)
     assert message in refused.value.message
     assert client.writes == []
@@ -160,7 +161,7 @@ def test_500_widgets_and_no_widgets_are_fine():
 
 @pytest.mark.parametrize("name", ["", "a" * 256, "my stack", "my.stack", "stack/1", "pilha-é"])
 def test_invalid_names_are_refused(name):
-    with pytest.raises(cwd.DashboardError, match="is not valid"):
+    with pytest.raises(SpilloverError, match="is not valid"):
         cwd.ensure_dashboard(FakeCloudWatch(), params(name=name), check_mode=False)
 
 
@@ -231,7 +232,7 @@ def test_validation_messages_are_warnings_by_default():
 def test_strict_mode_fails_and_puts_the_dashboard_back(stored):
     client = FakeCloudWatch(stored)
     client.warnings = [{"DataPath": "/widgets/1", "Message": "Unknown stat"}]
-    with pytest.raises(cwd.DashboardError) as failed:
+    with pytest.raises(SpilloverError) as failed:
         cwd.ensure_dashboard(client, params(strict=True), check_mode=False)
     assert "(/widgets/1: Unknown stat)" in failed.value.message and "put back as it was" in failed.value.message
     assert failed.value.kwargs == {"validation_messages": [{"data_path": "/widgets/1", "message": "Unknown stat"}]}
@@ -243,7 +244,7 @@ def test_strict_mode_says_when_putting_back_failed():
     client = FakeCloudWatch(json.dumps({"widgets": []}))
     client.warnings = [{"DataPath": "/widgets/1", "Message": "Unknown stat"}]
     client.fail_put_after = 1
-    with pytest.raises(cwd.DashboardError) as failed:
+    with pytest.raises(SpilloverError) as failed:
         cwd.ensure_dashboard(client, params(strict=True), check_mode=False)
     assert "putting the dashboard back as it was failed: Failed to write dashboard stack" in failed.value.message
     assert isinstance(failed.value.exception, ClientError)
@@ -252,7 +253,7 @@ def test_strict_mode_says_when_putting_back_failed():
 def test_a_rejected_body_fails_with_cloudwatchs_messages_and_nothing_written():
     client = FakeCloudWatch(json.dumps({"widgets": []}))
     client.reject = [{"DataPath": "/widgets/1/properties", "Message": "Should have required property 'metrics'"}]
-    with pytest.raises(cwd.DashboardError) as rejected:
+    with pytest.raises(SpilloverError) as rejected:
         cwd.ensure_dashboard(client, params(), check_mode=False)
     assert rejected.value.message == "CloudWatch rejected the body of dashboard stack; nothing was written"
     assert rejected.value.exception.response["Error"]["Code"] == "InvalidParameterInput"
@@ -269,7 +270,7 @@ def test_a_write_that_cannot_be_read_back_is_an_error_not_a_crash():
             self.text = None
             return {}
 
-    with pytest.raises(cwd.DashboardError, match="was written, but reading it back found no dashboard"):
+    with pytest.raises(SpilloverError, match="was written, but reading it back found no dashboard"):
         cwd.ensure_dashboard(Forgetful(), params(), check_mode=False)
 
 
@@ -278,7 +279,7 @@ def test_other_aws_errors_carry_what_was_being_done():
         def get_dashboard(self, aws_retry: bool, DashboardName: str) -> dict:
             raise client_error("AccessDenied", "GetDashboard")
 
-    with pytest.raises(cwd.DashboardError) as denied:
+    with pytest.raises(SpilloverError) as denied:
         cwd.ensure_dashboard(Denied(), params(), check_mode=False)
     assert denied.value.message == "Failed to read dashboard stack"
     assert denied.value.exception.response["Error"]["Code"] == "AccessDenied"
