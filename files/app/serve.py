@@ -62,7 +62,7 @@ def settings(environ: Mapping[str, str]) -> dict[str, Any]:
     """The server's settings from the environment, checked; plain values, so that they can be tested and printed."""
     interface = _choice(environ, "APP_INTERFACE", "wsgi", INTERFACES)
     target = environ.get("APP_CALLABLE", "").strip() or "app:app"
-    module, _, attribute = target.partition(":")
+    module, _colon, attribute = target.partition(":")
     if not module or not attribute:
         raise SettingError(f"APP_CALLABLE must be module:attribute, such as app:app, not {target!r}")
     if interface == "asgi" and environ.get("SERVER_THREADS", "").strip() not in ("", "1"):

@@ -35,7 +35,7 @@ DEFAULT_EXCLUDE = [
     "test_*.py",
     "conftest.py",
     "Dockerfile",
-    "gunicorn.conf.py",
+    "serve.py",
     "requirements*.txt",
 ]
 # pip's per-installation records: they name the installing machine's paths and tools, not the package.

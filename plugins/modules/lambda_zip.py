@@ -69,7 +69,7 @@ options:
       - Setting this replaces the default list. C(__pycache__), C(*.pyc) and C(*.pyo) are always excluded.
     type: list
     elements: str
-    default: [".*", "*.egg-info", "tests", "test_*.py", "conftest.py", "Dockerfile", "gunicorn.conf.py",
+    default: [".*", "*.egg-info", "tests", "test_*.py", "conftest.py", "Dockerfile", "serve.py",
               "requirements*.txt"]
   cache_dir:
     description:

@@ -73,7 +73,7 @@ def test_build_check_mode_idempotence_and_diff(tmp_path):
         listed = archive.namelist()
     assert built["entries"] == len(listed)
     assert {"app.py", "bottle.py", "apig_wsgi/__init__.py"} <= set(listed)
-    assert not {"Dockerfile", "gunicorn.conf.py", "requirements.txt", ".dockerignore"} & set(listed)
+    assert not {"Dockerfile", "serve.py", "requirements.txt", ".dockerignore"} & set(listed)
     assert not [name for name in listed if name.startswith("bin/") or name.endswith(("RECORD", ".pyc"))]
 
     inode, mtime = dest.stat().st_ino, dest.stat().st_mtime_ns

@@ -29,7 +29,7 @@ APP_SOURCES = {
     "pkg/__init__.py": "",
     "pkg/helpers.py": "VALUE = 1\n",
     "Dockerfile": "FROM scratch\n",
-    "gunicorn.conf.py": "bind = '0.0.0.0:8080'\n",
+    "serve.py": "import granian\n",
     "requirements.txt": "bottle\n",
     ".dockerignore": "*\n",
     "tests/test_app.py": "def test(): pass\n",
