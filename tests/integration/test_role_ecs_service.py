@@ -49,12 +49,14 @@ def test_ecs_side_converges_then_goes_away_twice(local_aws, aws_client):
         "ecs_service_environment": {"LOG_LEVEL": "info"},
     }
 
-    # As site.yml runs it: the base before the ALB, the service once a listener uses the target group.
-    base = apply_role("ecs_service", local_aws.endpoint, {**role_vars, "ecs_service_parts": ["base"]})
+    # As site.yml runs it: the main entry point before the ALB, the service entry point once a listener uses the
+    # target group.
+    both = {**role_vars, "infra_entry_points": ["main", "service"]}
+    base = apply_role("ecs_service", local_aws.endpoint, role_vars)
     assert base.changed > 0
     assert ecs.list_services(cluster=STACK)["serviceArns"] == []
     listen_on(elbv2, subnets, group, base.facts["ecs_service__target_group_arn"])
-    first = apply_role("ecs_service", local_aws.endpoint, {**role_vars, "ecs_service_parts": ["service"]})
+    first = apply_role("ecs_service", local_aws.endpoint, {**role_vars, "infra_entry_points": ["service"]})
     assert first.changed > 0
     facts = {**base.facts, **first.facts}
     assert facts["ecs_service__cluster_name"] == STACK
@@ -106,10 +108,10 @@ def test_ecs_side_converges_then_goes_away_twice(local_aws, aws_client):
     # The scaler's move: it owns the desired count, a re-run keeps it. (What moto's CreateService drops, the module
     # itself stores right after the create, so nothing is faked here.)
     ecs.update_service(cluster=STACK, service=f"{STACK}-app", desiredCount=3)
-    second = apply_role("ecs_service", local_aws.endpoint, role_vars)
+    second = apply_role("ecs_service", local_aws.endpoint, both)
     assert second.changed == 0, second.output[-4000:]
     assert second.facts == facts
-    assert apply_role("ecs_service", local_aws.endpoint, role_vars, check=True).changed == 0
+    assert apply_role("ecs_service", local_aws.endpoint, both, check=True).changed == 0
     assert ecs.describe_services(cluster=STACK, services=[f"{STACK}-app"])["services"][0]["desiredCount"] == 3
 
     # teardown.yml removes the ALB first.
