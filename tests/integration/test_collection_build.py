@@ -1,4 +1,5 @@
-"""The collection builds into a tarball that installs, and ansible-doc shows each of its modules."""
+"""The collection builds into a tarball that installs (tests/integration/conftest.py), and ansible-doc shows each of
+its modules."""
 
 from __future__ import annotations
 
@@ -13,32 +14,6 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 MODULES = sorted(p.stem for p in (ROOT / "plugins" / "modules").glob("*.py") if p.stem != "__init__")
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def installed_collection(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("galaxy")
-    build = subprocess.run(
-        [BIN / "ansible-galaxy", "collection", "build", "--output-path", work, ROOT],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert build.returncode == 0, build.stderr
-    tarballs = list(work.glob("spillover-lambda_ecs-*.tar.gz"))
-    assert len(tarballs) == 1
-    install_root = work / "collections"
-    # No Galaxy server is reachable: the dependencies come from the ansible package in the venv.
-    # Only the fresh root is configured, so the working tree's own link cannot count as "already installed".
-    install = subprocess.run(
-        [BIN / "ansible-galaxy", "collection", "install", "--no-deps", "--force", "-p", install_root, tarballs[0]],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(install_root)},
-        check=False,
-    )
-    assert install.returncode == 0, install.stderr
-    return install_root
 
 
 def test_the_tarball_ships_no_development_leftovers(installed_collection):
