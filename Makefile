@@ -15,9 +15,10 @@ COLLECTIONS := $(CURDIR)/build/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 PYTEST_ARGS ?=
+IMPORTER_VENV := build/importer-venv
 
-.PHONY: help venv debs collection-link local-aws-up local-aws-down lint ruff ansible-lint hadolint sanity \
-	pytest molecule test demo build collection bench-app bench-alb bench-scaler lab lab-compare clean
+.PHONY: help venv importer-venv debs collection-link local-aws-up local-aws-down lint ruff ansible-lint hadolint \
+	sanity pytest molecule test demo build collection bench-app bench-alb bench-scaler lab lab-compare clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -29,6 +30,15 @@ $(VENV)/.installed: requirements/*.txt scripts/find-python.sh
 	@touch $@
 
 venv: $(VENV)/.installed ## Create .venv (Python >= 3.12, ansible 14.x, boto3, test and lint tools)
+
+# galaxy-importer's pins (attrs<24, ansible-lint<=26.10.1) conflict with requirements/dev.txt: it gets its own venv.
+$(IMPORTER_VENV)/.installed: requirements/importer.txt requirements/runtime.txt scripts/find-python.sh
+	@python=$$(scripts/find-python.sh) && "$$python" -m venv $(IMPORTER_VENV)
+	$(IMPORTER_VENV)/bin/pip install --quiet --upgrade "pip>=24,<27"
+	$(IMPORTER_VENV)/bin/pip install --quiet -r requirements/importer.txt
+	@touch $@
+
+importer-venv: $(IMPORTER_VENV)/.installed ## Create build/importer-venv with Galaxy's importer (tests use it)
 
 debs: ## Install the Debian packages the tests use, when missing (buildah, docker-registry)
 	@scripts/ensure-debs.sh
@@ -58,7 +68,7 @@ lint: ruff ansible-lint hadolint ## ruff (format + lint), ansible-lint (producti
 sanity: venv ## ansible-test sanity for the collection's plugins (no docker)
 	@scripts/sanity.sh
 
-pytest: venv collection-link ## Unit and integration tests (pytest): two workers, then the slow end-to-end ones alone
+pytest: venv collection-link importer-venv ## Unit and integration tests (pytest): two workers, then the slow ones alone
 	$(BIN)/pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 	$(BIN)/pytest -m slow $(PYTEST_ARGS)
 
