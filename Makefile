@@ -11,7 +11,9 @@ BIN := $(VENV)/bin
 LOCAL_AWS_PORT ?= 45660
 LOCAL_AWS_HOST ?= 127.0.0.1
 export LOCAL_AWS_PORT LOCAL_AWS_HOST VENV
-COLLECTIONS := $(CURDIR)/build/collections
+# The same collections path as the committed ansible.cfg: collections/ansible_collections/spillover/lambda_ecs is a
+# committed link to this working tree.
+COLLECTIONS := $(CURDIR)/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 PYTEST_ARGS ?=
@@ -43,9 +45,10 @@ importer-venv: $(IMPORTER_VENV)/.installed ## Create build/importer-venv with Ga
 debs: ## Install the Debian packages the tests use, when missing (buildah, docker-registry)
 	@scripts/ensure-debs.sh
 
-collection-link: ## Make the working tree visible to Ansible as spillover.lambda_ecs
+collection-link: ## Check (or restore) the committed link that makes the working tree spillover.lambda_ecs
 	@mkdir -p $(COLLECTIONS)/ansible_collections/spillover
-	@ln -sfn $(CURDIR) $(COLLECTIONS)/ansible_collections/spillover/lambda_ecs
+	@[ "$$(readlink $(COLLECTIONS)/ansible_collections/spillover/lambda_ecs)" = ../../.. ] \
+		|| ln -sfn ../../.. $(COLLECTIONS)/ansible_collections/spillover/lambda_ecs
 
 local-aws-up: venv ## Start the local AWS (moto server on $(LOCAL_AWS_HOST):$(LOCAL_AWS_PORT))
 	@scripts/local-aws.sh up

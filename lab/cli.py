@@ -65,7 +65,7 @@ def ensure_stack(aws: Aws, stack: str, deploy: str, app_dir: Path) -> None:
             pass
     if deploy in ("auto", "site") and SITE.exists() and INVENTORY.exists():
         print(f"lab: deploying {stack} with {SITE.relative_to(ROOT)} -i {INVENTORY.relative_to(ROOT)} ...")
-        env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "build" / "collections")}
+        env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections")}
         command = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(INVENTORY), str(SITE)]
         completed = subprocess.run(command, cwd=ROOT, env=env)
         if completed.returncode != 0:

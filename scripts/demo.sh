@@ -7,15 +7,16 @@ root=$(pwd)
 venv=${VENV:-.venv}
 case "$venv" in /*) ;; *) venv="$root/$venv" ;; esac
 export PATH="$venv/bin:$PATH"
-export ANSIBLE_COLLECTIONS_PATH="$root/build/collections"
+# The committed ansible.cfg's collections path (collections/ansible_collections/spillover/lambda_ecs links to
+# this working tree), set here too so that an ANSIBLE_COLLECTIONS_PATH of the caller's shell cannot point elsewhere.
+export ANSIBLE_COLLECTIONS_PATH="$root/collections"
 export LOCAL_AWS_HOST=${LOCAL_AWS_HOST:-127.0.0.1} LOCAL_AWS_PORT=${LOCAL_AWS_PORT:-45660}
 export LOCAL_REGISTRY_PORT=${LOCAL_REGISTRY_PORT:-45670}
 state_dir=${LOCAL_AWS_DIR:-.local-aws}
 endpoint="http://$LOCAL_AWS_HOST:$LOCAL_AWS_PORT"
 inventory=inventories/local
 
-mkdir -p "$state_dir" "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/spillover"
-ln -sfn "$root" "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/spillover/lambda_ecs"
+mkdir -p "$state_dir"
 
 echo "== 1/4 local AWS"
 scripts/local-aws.sh up

@@ -12,12 +12,13 @@ venv=${VENV:-.venv}
 case "$venv" in /*) ;; *) venv="$root/$venv" ;; esac
 python="$venv/bin/python"
 export PATH="$venv/bin:$PATH"
-export ANSIBLE_COLLECTIONS_PATH="$root/build/collections"
+# The committed ansible.cfg's collections path (collections/ansible_collections/spillover/lambda_ecs links to
+# this working tree), set here too so that an ANSIBLE_COLLECTIONS_PATH of the caller's shell cannot point elsewhere.
+export ANSIBLE_COLLECTIONS_PATH="$root/collections"
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(default multi_account)
 
-mkdir -p build "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/spillover"
-ln -sfn "$root" "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/spillover/lambda_ecs"
+mkdir -p build
 work=$(mktemp -d "$root/build/molecule-run.XXXXXX")
 pids=()
 cleanup() {

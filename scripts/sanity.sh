@@ -18,7 +18,7 @@ mkdir -p "$tree" "$root/amazon" "$root/community"
 # that run from a checkout only (the pytest suite, the lab, the benchmarks, CI), which ruff checks instead.
 git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' file; do
   [ -e "$file" ] || continue
-  case "$file" in tests/* | lab/* | benchmarks/* | .ci/*) continue ;; esac
+  case "$file" in tests/* | lab/* | benchmarks/* | .ci/* | collections/* | ansible.cfg) continue ;; esac
   mkdir -p "$tree/$(dirname "$file")"
   cp -p "$file" "$tree/$file"
 done

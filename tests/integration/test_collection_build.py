@@ -20,7 +20,7 @@ def test_the_tarball_ships_no_development_leftovers(installed_collection):
     installed = installed_collection / "ansible_collections" / "spillover" / "lambda_ecs"
     assert (installed / "MANIFEST.json").is_file()
     assert (installed / "meta" / "runtime.yml").is_file()
-    for leftover in (".venv", "build", ".git", ".ci"):
+    for leftover in (".venv", "build", ".git", ".ci", "collections", "ansible.cfg"):
         assert not (installed / leftover).exists(), leftover
 
 

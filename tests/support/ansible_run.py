@@ -1,8 +1,8 @@
 """Run this collection's modules and playbooks for real, through ansible-playbook.
 
-The collection is made visible to Ansible by a symlink
-``build/collections/ansible_collections/spillover/lambda_ecs`` -> repository root, so what runs is the
-working tree, not an installed copy.
+The collection is visible to Ansible through the committed link
+``collections/ansible_collections/spillover/lambda_ecs`` -> repository root (the collections path of the committed
+ansible.cfg and of the Makefile), so what runs is the working tree, not an installed copy.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from tests.support.local_aws import CREDENTIALS, REGION
 
 ROOT = Path(__file__).resolve().parents[2]
-COLLECTIONS = ROOT / "build" / "collections"
+COLLECTIONS = ROOT / "collections"
 VENV_BIN = Path(sys.executable).parent
 
 
