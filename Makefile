@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 IMPORTER_VENV := build/importer-venv
 
 .PHONY: help venv importer-venv debs collection-link local-aws-up local-aws-down lint ruff ansible-lint hadolint \
-	sanity pytest molecule test demo build collection bench-app bench-alb bench-scaler lab lab-compare clean
+	sanity pytest molecule aws-quirks test demo build collection bench-app bench-alb bench-scaler lab lab-compare clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -78,7 +78,13 @@ pytest: venv collection-link importer-venv ## Unit and integration tests (pytest
 molecule: venv collection-link debs ## Molecule scenarios against the local AWS
 	@scripts/molecule.sh
 
+aws-quirks: venv collection-link debs ## First run on a fresh account through the real-AWS behaviour layer, per quirk
+	$(PY) -m tests.support.aws_quirks
+
+# The aws-quirks gate runs last, and only with AWS_QUIRKS_GATE=1 until the fixes of issue 10 land (then: always).
 test: venv debs lint sanity pytest molecule ## Set everything up and run every gate and test
+	@if [ -n "$${AWS_QUIRKS_GATE:-}" ]; then $(MAKE) --no-print-directory aws-quirks; \
+	else echo "make test: the aws-quirks gate is off until issue 10's fixes land (AWS_QUIRKS_GATE=1 turns it on)"; fi
 
 build: venv ## Build the collection tarball into build/
 	@mkdir -p build

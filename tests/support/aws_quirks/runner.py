@@ -1,0 +1,679 @@
+"""``make aws-quirks``: the collection's first run on a "real" AWS account, all through the behaviour layer.
+
+On a private local AWS, in a fresh account reached by sts:AssumeRole of a deployer role (as a real multi-account
+deployment does), it runs: ``site.yml`` (and again until it converges, as a user re-running after a failure
+would), a second ``site.yml`` (must report no change), the deployed scaler's code over a spill and a return and a
+second spill that ends in a load Lambda cannot take, ``status.yml``, ``teardown.yml`` (again until it succeeds,
+then once more: harmless twice), and ``site.yml`` once in a second fresh account whose Lambda concurrency quota is
+10 (it must refuse before writing anything). It prints one line per behaviour (``quirk <name>: injected <n>,
+survived`` or ``... FAILED: <why>``), then ``aws quirks: <k>/<n> survived``, writes every detail to
+``build/aws-quirks/<time>/report.json`` and exits non-zero when anything failed.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+
+from tests.support.ansible_run import ROOT, ansible_env
+from tests.support.aws_quirks.layer import QuirksLayer, Rule
+from tests.support.aws_quirks.rules import IamScoping, LambdaQuota, LogsPagination, standard_rules
+from tests.support.local_aws import MotoServer
+from tests.support.local_registry import BASE_IMAGE, ensure_base_image, local_registry
+from tests.support.scaler_stack import SCHEDULED_EVENT, alarm_event
+from tests.support.stack_leftovers import stack_leftovers
+
+REGION = "us-east-1"
+ADMIN_ROLE = "OrganizationAccountAccessRole"  # what AWS Organizations creates in a new member account
+DEPLOYER_ROLE = "spillover-deployer"
+# The busy load of the second return, (requests/s, seconds/request): at 50% ECS it needs ~50 concurrent Lambda
+# executions, far above 60% of the app function's reserved 10.
+BUSY = (100.0, 1.0)
+ALLOW_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+
+
+@dataclass
+class Settings:
+    stack: str = "quirks"
+    account: str = "111122223333"  # the fresh account of the stack
+    small_account: str = "444455556666"  # a fresh account with a new account's Lambda quota
+    small_quota: int = 10
+    throttle_share: float = 0.1
+    propagation_seconds: float = 10.0
+    drain_seconds: float = 15.0
+    logs_page_size: int = 3
+    metric_lag_periods: int = 2
+    max_attempts: int = 4  # converges (and teardowns) until one succeeds
+    old_decisions: int = 40  # scaler decisions logged a day before the run, as a deployed scaler would have
+    skip: tuple[str, ...] = ()  # rules left out (to see what a later phase does without an earlier defect)
+    work: Path = field(default_factory=lambda: ROOT / "build" / "aws-quirks" / time.strftime("%Y%m%d-%H%M%S"))
+
+
+@dataclass
+class PlayRun:
+    """One ansible-playbook run: its recap and, when it failed, the failed task and its message."""
+
+    name: str
+    ok: bool
+    changed: int
+    seconds: float
+    failed_task: str = ""
+    message: str = ""
+
+    def line(self) -> str:
+        if self.ok:
+            return f"{self.name}: ok, changed={self.changed} ({self.seconds:.0f} s)"
+        return f"{self.name}: FAILED at {self.failed_task}: {_short(self.message)} ({self.seconds:.0f} s)"
+
+
+@dataclass
+class Verdict:
+    name: str
+    injected: int
+    failures: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+
+    @property
+    def survived(self) -> bool:
+        return not self.failures
+
+    def line(self) -> str:
+        state = "survived" if self.survived else "FAILED: " + "; ".join(self.failures)
+        return f"quirk {self.name}: injected {self.injected}, {state}"
+
+
+def _result_message(result: dict) -> str:
+    parts = [str(result.get("msg", ""))]
+    error = result.get("error") if isinstance(result.get("error"), dict) else {}
+    if error.get("code") and error["code"] not in parts[0]:
+        parts.append(f"({error['code']}: {error.get('message', '')})")
+    if result.get("stderr"):
+        parts.append(str(result["stderr"]).strip().splitlines()[-1])
+    return " ".join(part for part in parts if part)
+
+
+def parse_play(name: str, stdout: str, seconds: float) -> PlayRun:
+    """A PlayRun from the output of ansible.posix.json."""
+    try:
+        data = json.loads(stdout[stdout.index("{") :])
+    except ValueError:
+        return PlayRun(name, False, 0, seconds, "(no output)", stdout[-2000:])
+    stats = next(iter(data.get("stats", {}).values()), {})
+    failed_task, message = "", ""
+    for play in data.get("plays", []):
+        for task in play.get("tasks", []):
+            for result in task.get("hosts", {}).values():
+                failures = [result] + [item for item in result.get("results", []) if isinstance(item, dict)]
+                if any(item.get("failed") for item in failures) and not result.get("_ansible_ignore_errors"):
+                    failed_task = task["task"]["name"].replace("spillover.lambda_ecs.", "")
+                    failing = next(item for item in reversed(failures) if item.get("failed"))
+                    message = _result_message(failing)
+    ok = stats.get("failures", 1) == 0 and stats.get("unreachable", 0) == 0
+    return PlayRun(
+        name, ok, int(stats.get("changed", 0)), seconds, failed_task if not ok else "", message if not ok else ""
+    )
+
+
+class Run:
+    """One ``make aws-quirks`` run; ``execute()`` returns the exit status."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.work = settings.work
+        self.plays: list[PlayRun] = []
+        self.invocations: list[dict] = []
+        self.logged: list[dict] = []  # the decision records the scaler logged, in order
+        self.checks: dict[str, list[str]] = {}  # rule name -> failures found by the run's own checks
+        self.notes: dict[str, list[str]] = {}
+        self.deployer_policy_source = ""
+
+    # -- accounts
+    def admin_session(self, account: str) -> boto3.session.Session:
+        """Credentials of ``account``'s administrator (the Organizations role), straight from the local AWS."""
+        sts = boto3.client("sts", region_name=REGION, endpoint_url=self.moto.endpoint, **_base_credentials())
+        credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{ADMIN_ROLE}", RoleSessionName="admin")[
+            "Credentials"
+        ]
+        return _session(credentials)
+
+    def bootstrap(self, account: str, policy: dict) -> str:
+        """A deployer role in ``account`` that the controller's account may assume; returns its ARN."""
+        iam = self.admin_session(account).client("iam", endpoint_url=self.moto.endpoint)
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        arn = iam.create_role(RoleName=DEPLOYER_ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        iam.put_role_policy(RoleName=DEPLOYER_ROLE, PolicyName="deploy", PolicyDocument=json.dumps(policy))
+        return arn
+
+    def deployer_policy(self) -> dict:
+        """The collection's deployer policy (issue 10 item 3); an allow-all policy while the collection has none.
+
+        ``QUIRKS_DEPLOYER_POLICY`` (a JSON file) overrides it, to try a policy before the collection generates it.
+        """
+        override = os.environ.get("QUIRKS_DEPLOYER_POLICY")
+        if override:
+            self.deployer_policy_source = override
+            return json.loads(Path(override).read_text())
+        self.deployer_policy_source = ""
+        return ALLOW_ALL
+
+    # -- playbooks
+    def play(self, name: str, playbook: str, extra: dict | None = None, vars_: dict | None = None) -> PlayRun:
+        extra_vars = {**self.extra_vars, **(extra or {})}
+        log = self.work / f"{len(self.plays) + 1:02d}-{name.replace(' ', '-')}.json"
+        started = time.monotonic()
+        completed = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "ansible-playbook"),
+                "-i",
+                str(ROOT / "inventories" / "local"),
+                str(ROOT / "playbooks" / playbook),
+                "-e",
+                json.dumps(extra_vars),
+            ],
+            env=ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", **(vars_ or {})}),
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=ROOT,
+        )
+        log.write_text(completed.stdout + completed.stderr)
+        run = parse_play(name, completed.stdout, time.monotonic() - started)
+        self.plays.append(run)
+        print(f"  {run.line()}", flush=True)
+        return run
+
+    def until_ok(self, name: str, playbook: str, **kwargs) -> PlayRun | None:
+        for attempt in range(1, self.settings.max_attempts + 1):
+            run = self.play(f"{name} {attempt}", playbook, **kwargs)
+            if run.ok:
+                return run
+        return None
+
+    # -- the scaler, as Lambda would run it
+    def scaler_code(self, function: dict) -> Path:
+        """The deployed scaler's code: the zip the role built, checked against the function's CodeSha256."""
+        archive = self.work / "lambda" / f"{function['FunctionName']}.zip"
+        data = archive.read_bytes()
+        digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        if digest != function["CodeSha256"]:
+            raise RuntimeError(f"{archive} is not the code deployed to {function['FunctionName']}")
+        code = self.work / "scaler-code"
+        with zipfile.ZipFile(archive) as opened:
+            opened.extractall(code)
+        return code
+
+    def invoke(self, event: dict, label: str) -> dict:
+        """Run the deployed handler once with the deployed environment and the scaler role's credentials."""
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            **self.scaler_env,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_LAMBDA_FUNCTION_NAME": self.scaler_function["FunctionName"],
+            "PYTHONPATH": str(self.scaler_dir),
+        }
+        program = (
+            "import json, sys, scaler\n"
+            "result = scaler.handler(json.loads(sys.stdin.read()), None)\n"
+            "print('RESULT ' + json.dumps(result, default=str))\n"
+        )
+        completed = subprocess.run(
+            [sys.executable, "-c", program],
+            input=json.dumps(event),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        records = [line for line in completed.stdout.splitlines() if line.startswith("{")]
+        self.log_to_cloudwatch(records)
+        self.logged += [json.loads(line) for line in records]
+        result = next(
+            (json.loads(line[7:]) for line in completed.stdout.splitlines() if line.startswith("RESULT ")), None
+        )
+        error = "" if completed.returncode == 0 else (completed.stderr.strip().splitlines() or ["?"])[-1]
+        invocation = {"label": label, "result": result, "error": error}
+        self.invocations.append(invocation)
+        shown = result and f"{result['action']}: {result['reason']}"
+        print(f"  scaler {label}: {shown or 'ERROR ' + error[:300]}", flush=True)
+        return invocation
+
+    def log_to_cloudwatch(self, lines: list[str], at: datetime | None = None) -> None:
+        """Write log lines to the scaler's log group as the Lambda runtime does, with its execution role."""
+        if not lines:
+            return
+        logs = self.scaler_session.client("logs", endpoint_url=self.layer.endpoint)
+        group = f"/aws/lambda/{self.scaler_function['FunctionName']}"
+        stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{hashlib.sha1(os.urandom(8)).hexdigest()[:32]}"
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        moment = at or datetime.now(UTC)
+        events = [
+            {"timestamp": int(moment.timestamp() * 1000) + index, "message": line} for index, line in enumerate(lines)
+        ]
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+
+    def world(self, service: str):
+        """A client of the world around the stack (alarms, targets, metrics), straight on the local AWS."""
+        return self.admin.client(service, endpoint_url=self.moto.endpoint)
+
+    def put_load(self, end: datetime, rates: dict[int, tuple[float, float]]) -> None:
+        """ECS target group metrics as the ALB publishes them: {periods back: (requests/s, seconds/request)}."""
+        listener = self.outputs["listener_arn"]
+        load_balancer = listener.split(":listener/", 1)[1].rsplit("/", 1)[0]
+        group = self.outputs["ecs_target_group_arn"].split(":", 5)[5]
+        dimensions = [{"Name": "LoadBalancer", "Value": load_balancer}, {"Name": "TargetGroup", "Value": group}]
+        data = []
+        for back, (rate, seconds) in rates.items():
+            moment = end - timedelta(seconds=60 * back)
+            data.append(
+                {"MetricName": "RequestCount", "Dimensions": dimensions, "Timestamp": moment, "Value": rate * 60}
+            )
+            data.append(
+                {
+                    "MetricName": "TargetResponseTime",
+                    "Dimensions": dimensions,
+                    "Timestamp": moment,
+                    "Value": seconds,
+                    "Unit": "Seconds",
+                }
+            )
+        cloudwatch = self.world("cloudwatch")
+        for start in range(0, len(data), 20):
+            cloudwatch.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=data[start : start + 20])
+
+    def scaler_phase(self) -> None:
+        lambda_ = self.world("lambda")
+        name = f"{self.settings.stack}-scaler"
+        self.scaler_function = lambda_.get_function_configuration(FunctionName=name)
+        self.scaler_env = self.scaler_function.get("Environment", {}).get("Variables", {})
+        self.scaler_dir = self.scaler_code(self.scaler_function)
+        self.outputs = {
+            "listener_arn": self.scaler_env["SPILLOVER_LISTENER_ARN"],
+            "ecs_target_group_arn": self.scaler_env["SPILLOVER_ECS_TARGET_GROUP_ARN"],
+        }
+        sts = self.admin.client("sts", endpoint_url=self.layer.endpoint)  # through the layer: it learns the key
+        credentials = sts.assume_role(RoleArn=self.scaler_function["Role"], RoleSessionName=name)["Credentials"]
+        self.scaler_session = _session(credentials)
+        self.scaler_env = {
+            **self.scaler_env,
+            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"],
+        }
+        # A day of decisions before this run, as a deployed scaler logs one a minute.
+        old = [
+            json.dumps({"level": "INFO", "action": "noop", "reason": f"idle (a day ago, {i})"})
+            for i in range(self.settings.old_decisions)
+        ]
+        self.log_to_cloudwatch(old, at=datetime.now(UTC) - timedelta(days=1))
+
+        spill = self.scaler_env["SPILLOVER_SPILL_ALARMS"].split(",")[0]
+        cloudwatch, elbv2 = self.world("cloudwatch"), self.world("elbv2")
+        # The local AWS evaluates no alarm: every alarm of the stack starts OK, as AWS's would with no traffic.
+        names = self.scaler_env["SPILLOVER_SPILL_ALARMS"].split(",") + self.scaler_env.get(
+            "SPILLOVER_WARM_ALARMS", ""
+        ).split(",")
+        for name in filter(None, names):
+            cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="no traffic yet")
+
+        def alarm(value: str) -> None:
+            cloudwatch.set_alarm_state(AlarmName=spill, StateValue=value, StateReason="driven by make aws-quirks")
+
+        def tick(label: str) -> dict:
+            return self.invoke(SCHEDULED_EVENT, label)
+
+        alarm("ALARM")
+        self.invoke(alarm_event(spill), "spill alarm")
+        elbv2.register_targets(
+            TargetGroupArn=self.outputs["ecs_target_group_arn"],
+            Targets=[
+                {"Id": f"10.0.1.{10 + i}", "Port": 8080} for i in range(int(self.scaler_env["SPILLOVER_SPILL_TASKS"]))
+            ],
+        )
+        spill_steps = [tick(f"spill tick {i}") for i in range(1, 4)]
+        alarm("OK")
+        end = _aligned_end(60)
+        self.put_load(end, {back: (1.0, 0.05) for back in range(1, 11)})  # a light load: Lambda can take it back
+        return_steps = [tick(f"return tick {i}") for i in range(1, 5)]
+        self.check_scaler_cycle(spill_steps, return_steps)
+
+        # A second spill, then a load Lambda cannot take, with a one-minute lull that is all a guard reading only
+        # the delivered part of a window ending now would see.
+        alarm("ALARM")
+        self.invoke(alarm_event(spill), "second spill alarm")
+        [tick(f"second spill tick {i}") for i in range(1, 4)]
+        alarm("OK")
+        end = _aligned_end(60)
+        self.put_load(end, {back: BUSY for back in range(1, 11) if back != 3})
+        held = tick("busy return tick")
+        self.check_step_down_guard(held, end)
+
+    def check_scaler_cycle(self, spill_steps: list[dict], return_steps: list[dict]) -> None:
+        if any(step["error"] for step in spill_steps + return_steps):
+            return  # each failed invocation is reported with its cause
+        failures = self.checks.setdefault("scaler", [])
+        shares = [step["result"]["weights"] for step in spill_steps]
+        got = [(s["result"]["action"]) for s in spill_steps + return_steps]
+        want = ["step_up", "step_up", "step_up", "step_down", "step_down", "step_down", "scale_in"]
+        if got != want:
+            failures.append(f"the spill and return took {got}, not {want} (weights {shares})")
+
+    def check_step_down_guard(self, held: dict, end: datetime) -> None:
+        failures = self.checks.setdefault("metric_delivery_lag", [])
+        result = held.get("result")
+        if held["error"] or not result:
+            failures.append(f"not reached: the scaler failed ({held['error'][:200]})")
+            return
+        if result["action"] == "step_down":
+            guard = result.get("inputs", {}).get("step_down_guard", {})
+            failures.append(
+                f"the scaler stepped down from 100% ECS under a load Lambda cannot take ({BUSY[0]:.0f} req/s x "
+                f"{BUSY[1]} s in every minute but one): its guard read {guard.get('request_rate')} req/s from a window "
+                f"ending at "
+                f"{end:%H:%M} whose newest {self.settings.metric_lag_periods} periods were not delivered yet"
+            )
+
+    # -- checks of the other phases
+    def check_status(self, run: PlayRun) -> None:
+        failures = self.checks.setdefault("logs_pagination", [])
+        if not run.ok:
+            failures.append(f"status.yml failed: {run.message[:300]}")
+            return
+        shown, logged = self.status_decisions, self.logged
+        if not logged:
+            failures.append("not reached: the scaler logged no decision")
+            return
+        newest = logged[-1]
+        if not shown:
+            failures.append(
+                f"status.yml showed no scaler decision though the scaler logged {len(logged)} today and "
+                f"{self.settings.old_decisions} a day ago (FilterLogEvents' first page was empty; its nextToken was "
+                "not followed)"
+            )
+        elif (shown[-1].get("action"), shown[-1].get("reason")) != (newest["action"], newest["reason"]):
+            failures.append(
+                f"status.yml's newest decision is {shown[-1].get('reason')!r}, "
+                f"not the scaler's last {newest['reason']!r}"
+            )
+
+    def read_status_decisions(self) -> list[dict]:
+        log = sorted(self.work.glob("*-status.json"))[-1]
+        data = json.loads(log.read_text()[log.read_text().index("{") :])
+        for play in data.get("plays", []):
+            for task in play.get("tasks", []):
+                for result in task.get("hosts", {}).values():
+                    message = result.get("msg")
+                    if isinstance(message, dict) and "scaler_decisions" in message:
+                        return message["scaler_decisions"] or []
+        return []
+
+    def check_small_account(self, run: PlayRun, principal_keys: set[str]) -> None:
+        failures = self.checks.setdefault("lambda_concurrency_quota", [])
+        writes = [e for e in self.layer.exchanges if e[0] in principal_keys and _is_write(e[2]) and e[3] < 300]
+        names = list(dict.fromkeys(e[2] for e in writes))
+        names = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+        quota = self.settings.small_quota
+        if run.ok:
+            failures.append(f"site.yml converged in an account whose Lambda quota is {quota}")
+        elif writes:
+            failures.append(
+                f"in an account whose Lambda concurrency quota is {quota}, site.yml made {len(writes)} writes "
+                f"({names}) before failing at '{run.failed_task}': {_short(run.message, 200)}"
+            )
+        elif str(quota) not in run.message or "quota" not in run.message.lower():
+            failures.append(
+                f"site.yml refused without saying the quota ({quota}) and how to raise it: {run.message[:300]}"
+            )
+
+    # -- the run
+    def execute(self) -> int:
+        self.work.mkdir(parents=True, exist_ok=True)
+        print(f"aws quirks: work directory {self.work}", flush=True)
+        ensure_base_image()
+        self.moto = MotoServer(log_path=self.work / "moto.log").start()
+        try:
+            with local_registry(self.work) as registry:
+                return self._execute(registry)
+        finally:
+            self.moto.stop()
+
+    def _execute(self, registry: str) -> int:
+        settings = self.settings
+        policy = self.deployer_policy()
+        deployer = self.bootstrap(settings.account, policy)
+        small_deployer = self.bootstrap(settings.small_account, policy)
+        self.admin = self.admin_session(settings.account)
+        scaler_role = f"arn:aws:iam::{settings.account}:role/{settings.stack}-scaler"
+        rules = standard_rules(
+            throttle_share=settings.throttle_share,
+            propagation_seconds=settings.propagation_seconds,
+            lambda_limits={settings.small_account: settings.small_quota},
+            logs_page_size=settings.logs_page_size,
+            metric_lag_periods=settings.metric_lag_periods,
+            drain_seconds=settings.drain_seconds,
+            enforced={"iam_scaler_policy": [scaler_role], "iam_deployer_policy": [deployer, small_deployer]},
+        )
+        rules = [rule for rule in rules if rule.name not in settings.skip]
+        self.layer = QuirksLayer(self.moto.endpoint, rules).start()
+        try:
+            self.extra_vars = {
+                "spillover_stack_name": settings.stack,
+                "spillover_aws_endpoint_url": self.layer.endpoint,
+                "spillover_scaler_endpoint_url": self.layer.endpoint,
+                "spillover_aws_assume_role_arn": deployer,
+                "ecr_push_registry_override": registry,
+                "ecr_push_base_image": BASE_IMAGE,
+                "scaler_build_dir": str(self.work / "lambda"),
+                "lambda_function_build_dir": str(self.work / "lambda"),
+                # Short policy times, so that a spill and a return take seconds (the lab inventory does the same).
+                "scaler_step_seconds": 0,
+                "scaler_cooldown_seconds": 0,
+                "scaler_drain_seconds": 0,
+            }
+            converged = self.until_ok("first converge", "site.yml")
+            if converged:
+                second = self.play("second converge", "site.yml")
+                if second.ok and second.changed:
+                    self.checks.setdefault("converge", []).append(f"the second converge changed {second.changed}")
+                try:
+                    self.scaler_phase()
+                except Exception as error:  # a broken deployment: the phase's checks say what is missing
+                    self.checks.setdefault("scaler", []).append(f"{type(error).__name__}: {error}")
+                status = self.play("status", "status.yml")
+                self.status_decisions = self.read_status_decisions() if status.ok else []
+                self.check_status(status)
+            else:
+                self.checks.setdefault("converge", []).append(
+                    f"site.yml did not converge in {settings.max_attempts} attempts"
+                )
+            torn = self.until_ok("teardown", "teardown.yml")
+            if torn:
+                again = self.play("teardown again", "teardown.yml")
+                if not again.ok or again.changed:
+                    self.checks.setdefault("teardown", []).append(f"a second teardown was not harmless: {again.line()}")
+                session = self.admin_session(settings.account)
+                left = stack_leftovers(lambda s: session.client(s, endpoint_url=self.moto.endpoint), settings.stack)
+                if left:
+                    self.checks.setdefault("teardown", []).append(f"left behind: {', '.join(left)}")
+            else:
+                self.checks.setdefault("teardown", []).append(f"teardown.yml failed {settings.max_attempts} times")
+            before = set(self.layer.state.principals)
+            small = self.play("site in a small account", "site.yml", {"spillover_aws_assume_role_arn": small_deployer})
+            small_keys = {
+                k
+                for k, p in self.layer.state.principals.items()
+                if k not in before and p.account == settings.small_account
+            }
+            self.check_small_account(small, small_keys)
+        finally:
+            self.layer.stop()
+        return self.report()
+
+    # -- verdicts
+    def failures(self) -> list[tuple[str, str]]:
+        """(where, message) of every failed playbook run and scaler invocation."""
+        found = [(f"{run.name} failed at '{run.failed_task}'", run.message) for run in self.plays if not run.ok]
+        found += [(f"scaler {i['label']}", i["error"]) for i in self.invocations if i["error"]]
+        return found
+
+    def caused_by(self, rule: Rule) -> list[tuple[str, str]]:
+        signatures = {i.message[:60] for i in rule.injections if i.code and i.message}
+        return [(where, message) for where, message in self.failures() if any(sig in message for sig in signatures)]
+
+    # Runs that a rule's own check judges (they are meant to fail, the check says how).
+    OWN_RUNS = {"lambda_concurrency_quota": ("site in a small account",)}
+
+    def verdict(self, rule: Rule) -> Verdict:
+        verdict = Verdict(rule.name, rule.injected, details=list(rule.details))
+        own = self.OWN_RUNS.get(rule.name, ())
+        caused = [(where, message) for where, message in self.caused_by(rule) if not where.startswith(own)]
+        plays = [(where, message) for where, message in caused if not where.startswith("scaler ")]
+        verdict.failures += [f"{where}: {_short(message)}" for where, message in plays]
+        invocations = [(where, message) for where, message in caused if where.startswith("scaler ")]
+        if invocations:
+            total = len(self.invocations)
+            verdict.failures.append(
+                f"{len(invocations)} of {total} scaler invocations failed: {_short(invocations[0][1])}"
+            )
+        verdict.failures += self.checks.get(rule.name, [])
+        if isinstance(rule, IamScoping):
+            if rule.denials:
+                denied = "; ".join(f"{key} ({count}x)" for key, count in sorted(rule.denials.items()))
+                verdict.failures.insert(0, f"denied {denied}")
+            if rule.name == "iam_deployer_policy" and not self.deployer_policy_source:
+                verdict.failures.append(
+                    "the collection has no deployer policy yet (issue 10 item 3): the deploy ran as a deployer role "
+                    "with an allow-all policy"
+                )
+            if not rule.checked:
+                verdict.failures.append("not exercised: no call was made with that role's credentials")
+            coverage = rule.coverage
+            verdict.details += [
+                f"{rule.checked} calls checked",
+                f"resources derived: {', '.join(sorted(coverage.derived))}",
+                f"'*' only (no resource-level permissions): {', '.join(sorted(coverage.star_only))}",
+                f"action-level only (resource not derived): {', '.join(sorted(coverage.action_level))}",
+            ]
+        if isinstance(rule, LambdaQuota):
+            verdict.details.append(f"answered GetAccountSettings {rule.answered} times")
+        if isinstance(rule, LogsPagination):
+            verdict.details.append(
+                f"{rule.requests} FilterLogEvents calls, {rule.followed_tokens} followed a nextToken"
+            )
+        unretried = [i for i in rule.injections if i.code and not i.retried]
+        if unretried:
+            ops = ", ".join(dict.fromkeys(f"{i.service}:{i.operation}" for i in unretried))
+            verdict.details.append(f"not retried: {ops}")
+        verdict.failures = list(dict.fromkeys(verdict.failures))
+        return verdict
+
+    def report(self) -> int:
+        verdicts = [self.verdict(rule) for rule in self.layer.rules]
+        explained = {where for rule in self.layer.rules for where, _message in self.caused_by(rule)}
+        explained |= {
+            where for where, _m in self.failures() for runs in self.OWN_RUNS.values() if where.startswith(runs)
+        }
+        run_failures = [
+            f"{name}: {failure}" for name in ("converge", "teardown", "scaler") for failure in self.checks.get(name, [])
+        ]
+        run_failures += [
+            f"{where}, not caused by an injected behaviour: {_short(message)}"
+            for where, message in self.failures()
+            if where not in explained
+        ]
+        print()
+        for line in run_failures:
+            print(f"run {line}")
+        for verdict in verdicts:
+            print(verdict.line())
+        survived = sum(verdict.survived for verdict in verdicts)
+        enforced = {rule.name: rule for rule in self.layer.rules if isinstance(rule, IamScoping)}
+        report = {
+            "settings": {key: str(value) for key, value in asdict(self.settings).items()},
+            "plays": [asdict(run) for run in self.plays],
+            "invocations": self.invocations,
+            "quirks": [asdict(verdict) | {"survived": verdict.survived} for verdict in verdicts],
+            "injections": {rule.name: [asdict(i) for i in rule.injections] for rule in self.layer.rules},
+            "run_failures": run_failures,
+            # What each enforced role was asked for: the actions and resources its policy must grant.
+            "iam_checked": {
+                name: {action: sorted(resources) for action, resources in sorted(rule.coverage.resources.items())}
+                for name, rule in enforced.items()
+            },
+        }
+        (self.work / "report.json").write_text(json.dumps(report, indent=2, default=str))
+        print(f"aws quirks: {survived}/{len(verdicts)} survived")
+        return 0 if survived == len(verdicts) and not run_failures else 1
+
+
+def _short(message: str, limit: int = 300) -> str:
+    for noise in ("Task failed: ", "Module failed: ", "botocore.exceptions.ClientError: "):
+        message = message.replace(noise, "")
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def _aligned_end(period: int) -> datetime:
+    """The end of the last whole period, once at least 8 s of the current one are left (so a call made now sees
+    the same window)."""
+    now = time.time()
+    if period - now % period < 8:
+        time.sleep(period - now % period + 1)
+        now = time.time()
+    return datetime.fromtimestamp(math.floor(now / period) * period, UTC)
+
+
+def _is_write(operation: str) -> bool:
+    return not operation.startswith(("Describe", "List", "Get", "AssumeRole", "BatchCheck", "Filter"))
+
+
+def _base_credentials() -> dict:
+    return {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def _session(credentials: dict) -> boto3.session.Session:
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=REGION,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tests.support.aws_quirks", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--throttle-share", type=float, default=Settings.throttle_share)
+    parser.add_argument("--propagation-seconds", type=float, default=Settings.propagation_seconds)
+    parser.add_argument("--drain-seconds", type=float, default=Settings.drain_seconds)
+    parser.add_argument("--max-attempts", type=int, default=Settings.max_attempts)
+    parser.add_argument("--skip", action="append", default=[], metavar="QUIRK", help="leave a behaviour out")
+    args = parser.parse_args(argv)
+    settings = Settings(
+        throttle_share=args.throttle_share,
+        propagation_seconds=args.propagation_seconds,
+        drain_seconds=args.drain_seconds,
+        max_attempts=args.max_attempts,
+        skip=tuple(args.skip),
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        return Run(settings).execute()
+    return 130
