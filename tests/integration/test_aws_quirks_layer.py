@@ -33,6 +33,7 @@ from tests.support.aws_quirks.rules import (
 from tests.support.aws_quirks.runner import PlayRun, Run, Settings, parse_play
 from tests.support.aws_quirks.wire import Request, parse_request
 from tests.support.local_aws import REGION
+from tests.support.scaler_stack import build_stack
 
 pytestmark = pytest.mark.integration
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
@@ -283,46 +284,40 @@ def test_get_metric_data_leaves_out_the_newest_periods_of_lambda_and_alb_metrics
     assert layer.rules[0].dropped == 4
 
 
-def _ecs_service(ecs, ec2) -> None:
-    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(GroupName="quirks", Description="quirks", VpcId=vpc)["GroupId"]
-    ecs.create_cluster(clusterName="drain")
-    ecs.register_task_definition(
-        family="app",
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="256",
-        memory="512",
-        containerDefinitions=[{"name": "app", "image": "app:1"}],
-    )
-    ecs.create_service(
-        cluster="drain",
-        serviceName="app",
-        taskDefinition="app",
-        desiredCount=0,
-        launchType="FARGATE",
-        networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}},
-    )
-
-
-def test_a_deleted_service_drains_and_keeps_its_cluster_until_it_is_gone(through, aws_client, clock):
-    _ecs_service(aws_client("ecs"), aws_client("ec2"))
+def test_a_deleted_service_drains_and_keeps_its_cluster_until_it_is_gone(through, local_aws, clock):
+    stack = build_stack(local_aws.endpoint)  # cluster "spill", service "app"
     layer = through(EcsDrain(seconds=15))
     ecs = client(layer, "ecs")
-    assert ecs.delete_service(cluster="drain", service="app")["service"]["status"] == "DRAINING"
-    assert ecs.describe_services(cluster="drain", services=["app"])["services"][0]["status"] == "DRAINING"
+    assert ecs.delete_service(cluster=stack.cluster, service="app", force=True)["service"]["status"] == "DRAINING"
+    assert ecs.describe_services(cluster=stack.cluster, services=["app"])["services"][0]["status"] == "DRAINING"
     with pytest.raises(ClientError) as excinfo:
-        ecs.delete_cluster(cluster="drain")
+        ecs.delete_cluster(cluster=stack.cluster)
     assert error_of(excinfo) == (
         "ClusterContainsServicesException",
         "The Cluster cannot be deleted while Services are active.",
         400,
     )
     clock.now += 15
-    assert ecs.describe_services(cluster="drain", services=["app"])["services"][0]["status"] == "INACTIVE"
-    ecs.delete_cluster(cluster="drain")
+    assert ecs.describe_services(cluster=stack.cluster, services=["app"])["services"][0]["status"] == "INACTIVE"
+    ecs.delete_cluster(cluster=stack.cluster)
     assert layer.rules[0].injections[-1].retried
+
+
+class Broken(Throttling):
+    name = "broken"
+
+    def before(self, request):
+        raise KeyError("a defect of the layer")
+
+
+def test_a_defect_of_the_layer_is_answered_as_internal_failure_and_recorded(through):
+    layer = through(Broken())
+    with pytest.raises(ClientError) as excinfo:
+        client(layer, "ecs").list_clusters()
+    code, message, status = error_of(excinfo)
+    assert (code, status) == ("InternalFailure", 500) and "quirks layer" in message
+    assert len(layer.errors) == 1 and "ecs:ListClusters: KeyError" in layer.errors[0]
+    assert layer.rules[0].injected == 0
 
 
 # -- the IAM engine
@@ -629,7 +624,7 @@ def test_a_quirk_fails_only_on_what_its_own_injections_caused(tmp_path):
         )
     )
     run = Run(Settings(work=tmp_path))
-    run.layer = SimpleNamespace(rules=[throttling, propagation], state=SimpleNamespace(principals={}))
+    run.layer = SimpleNamespace(rules=[throttling, propagation], state=SimpleNamespace(principals={}), errors=[])
     run.plays = [
         PlayRun(
             "converge 1", False, 0, 1.0, "scaler : Create the function", f"CreateFunction: {IamPropagation.MESSAGE}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import traceback
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 import boto3
 
 from tests.support.aws_quirks.iam import Principal
-from tests.support.aws_quirks.wire import Request, Response, parse_request
+from tests.support.aws_quirks.wire import Request, Response, error_response, parse_request
 from tests.support.aws_recorder import AwsRecorder, Call, operation_of
 
 
@@ -97,6 +98,7 @@ class QuirksLayer(AwsRecorder):
         self._state_lock = threading.RLock()
         # (access key, service, operation, status) of every call that reached the local AWS
         self.exchanges: list[tuple[str, str, str, int]] = []
+        self.errors: list[str] = []  # the layer's own failures (answered as InternalFailure, reported by the runner)
         for rule in rules:
             rule.bind(self)
 
@@ -195,14 +197,23 @@ class QuirksLayer(AwsRecorder):
             return self.forward(method, path, headers, body)
         request = parse_request(method, path, headers, body)
         self._record(Call(request.service, operation_of(method, path, headers, body)))
-        fingerprint = self.fingerprint(method, path, body)
+        try:
+            response, reason = self._through_rules(request, self.fingerprint(method, path, body))
+        except Exception as error:  # a defect of the layer, never to be mistaken for one of the collection
+            self.errors.append(f"{request.action}: {type(error).__name__}: {error}\n{traceback.format_exc()}")
+            response, reason = error_response(request.service, "InternalFailure", f"quirks layer: {error}", 500), ""
+        return response.status, reason, response.headers, response.body
+
+    def _through_rules(self, request: Request, fingerprint: str) -> tuple[Response, str]:
         for rule in self.rules:
             answer = rule.before(request)
             if answer is not None:
                 if answer.injected:
                     rule.injections.append(self._injection(rule, request, answer, fingerprint))
-                return answer.status, "", answer.headers, answer.body
-        status, reason, response_headers, payload = self.forward(method, path, headers, body)
+                return answer, ""
+        status, reason, response_headers, payload = self.forward(
+            request.method, request.path, request.headers, request.body
+        )
         response = Response(status, response_headers, payload)
         with self._state_lock:
             self.exchanges.append((request.access_key, request.service, request.operation, status))
@@ -210,7 +221,7 @@ class QuirksLayer(AwsRecorder):
         self._settle(fingerprint)
         for rule in self.rules:
             response = rule.after(request, response)
-        return response.status, reason, response.headers, response.body
+        return response, reason
 
     def resend(self, request: Request, body: bytes) -> Response:
         """Forward ``request`` with another body (the local AWS does not check the signature)."""

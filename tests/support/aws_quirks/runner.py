@@ -594,6 +594,7 @@ class Run:
         run_failures = [
             f"{name}: {failure}" for name in ("converge", "teardown", "scaler") for failure in self.checks.get(name, [])
         ]
+        run_failures += [f"the layer itself failed: {_short(error)}" for error in self.layer.errors]
         run_failures += [
             f"{where}, not caused by an injected behaviour: {_short(message)}"
             for where, message in self.failures()

@@ -57,8 +57,23 @@ _CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/aws4_request
 
 
 @cache
+def _by_signing_name() -> dict[str, str]:
+    """Every botocore service by its signing name (for a service outside ``SERVICES``, e.g. a preflight's)."""
+    session = botocore.session.get_session()
+    found: dict[str, str] = {}
+    for name in session.get_available_services():
+        metadata = session.get_service_data(name)["metadata"]
+        found.setdefault(metadata.get("signingName", metadata["endpointPrefix"]), name)
+    return found
+
+
+def service_name(signing_name: str) -> str | None:
+    return SERVICES.get(signing_name) or _by_signing_name().get(signing_name)
+
+
+@cache
 def service_model(signing_name: str):
-    return botocore.session.get_session().get_service_model(SERVICES[signing_name])
+    return botocore.session.get_session().get_service_model(service_name(signing_name))
 
 
 @dataclass
@@ -87,7 +102,7 @@ class Request:
 
 def protocol_of(service: str) -> str:
     """The protocol botocore speaks to ``service`` (CloudWatch: the model lists several; botocore picks json)."""
-    if service not in SERVICES:
+    if not service or service_name(service) is None:
         return "unknown"
     model = service_model(service)
     return getattr(model, "resolved_protocol", None) or model.protocol
@@ -243,7 +258,16 @@ def error_response(service: str, code: str, message: str, status: int | None = N
     return Response(status, headers, json.dumps({"Type": "User", "message": message, **extra}).encode(), injected=True)
 
 
+# Other services answer as their protocol's family does.
+_PROTOCOL_ERRORS = {
+    "query": {"denied": ("AccessDenied", 403), "throttled": ("Throttling", 400)},
+    "json": {"denied": ("AccessDeniedException", 400), "throttled": ("ThrottlingException", 400)},
+    "rest-json": {"denied": ("AccessDeniedException", 403), "throttled": ("ThrottlingException", 429)},
+}
+
+
 def common_error(service: str, kind: str, message: str, **extra) -> Response:
     """The ``kind`` ("denied" or "throttled") error of ``service``, with AWS's code and status for it."""
-    code, status = COMMON_ERRORS[service][kind]
+    errors = COMMON_ERRORS.get(service) or _PROTOCOL_ERRORS.get(protocol_of(service), _PROTOCOL_ERRORS["json"])
+    code, status = errors[kind]
     return error_response(service, code, message, status, **extra)
