@@ -1,4 +1,5 @@
-"""The behaviour layer's proxy: the recording proxy of tests/support/aws_recorder.py, with rules in between.
+"""The behaviour layer's proxy: the recording proxy of tests/support/aws_recorder.py, with rules in between
+(it records every call, then asks ``_ask_upstream``, which the layer overrides).
 
 Each request is decoded (wire.parse_request), offered to every rule in order (the first rule that answers wins:
 an injected AWS error, or an answer the local AWS cannot give), else forwarded to the local AWS; the answer is
@@ -22,7 +23,7 @@ import boto3
 
 from tests.support.aws_quirks.iam import Principal
 from tests.support.aws_quirks.wire import Request, Response, error_response, parse_request
-from tests.support.aws_recorder import AwsRecorder, Call, operation_of
+from tests.support.aws_recorder import AwsRecorder
 
 
 def _text(root: ElementTree.Element, name: str) -> str | None:
@@ -192,11 +193,15 @@ class QuirksLayer(AwsRecorder):
     def fingerprint(method: str, path: str, body: bytes) -> str:
         return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
 
-    def exchange(self, method: str, path: str, headers, body: bytes):
+    def forward(self, method: str, path: str, headers, body: bytes):
+        """Send a request to the local AWS as it is; ``(status, reason, headers, payload)``."""
+        return AwsRecorder._ask_upstream(self, method, path, headers, body)
+
+    def _ask_upstream(self, method: str, path: str, headers, body: bytes):
+        """The recorder's hook for each call it has recorded: the rules answer, or the local AWS does."""
         if path.startswith("/moto-api"):
             return self.forward(method, path, headers, body)
         request = parse_request(method, path, headers, body)
-        self._record(Call(request.service, operation_of(method, path, headers, body)))
         try:
             response, reason = self._through_rules(request, self.fingerprint(method, path, body))
         except Exception as error:  # a defect of the layer, never to be mistaken for one of the collection
