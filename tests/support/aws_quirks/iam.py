@@ -12,7 +12,7 @@ resources of a call are derived from the request (``RESOURCE_PARAMETERS`` names 
 each resource type's ARN variables; ARN-valued parameters are matched against the formats directly). Where a
 required resource cannot be derived, the check falls back to the action alone (any Allow of the action counts)
 and says so in ``Check.derived``. Calls that AWS authorizes on further actions are checked on those too
-(``implied_checks``: iam:PassRole, tag-on-create). The documented exceptions are in ``_resources``.
+(``implied_checks``: iam:PassRole, tag-on-create). The documented exceptions are in ``_exceptions``.
 """
 
 from __future__ import annotations

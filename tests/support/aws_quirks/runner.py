@@ -137,8 +137,8 @@ class Run:
         self.invocations: list[dict] = []
         self.logged: list[dict] = []  # the decision records the scaler logged, in order
         self.checks: dict[str, list[str]] = {}  # rule name -> failures found by the run's own checks
-        self.notes: dict[str, list[str]] = {}
         self.deployer_policy_source = ""
+        self.started = time.monotonic()
 
     # -- accounts
     def admin_session(self, account: str) -> boto3.session.Session:
@@ -163,9 +163,12 @@ class Run:
         return arn
 
     def deployer_policy(self) -> dict:
-        """The collection's deployer policy (issue 10 item 3); an allow-all policy while the collection has none.
+        """The policy of the deployer role every deploy call is made with, enforced by the layer.
 
-        ``QUIRKS_DEPLOYER_POLICY`` (a JSON file) overrides it, to try a policy before the collection generates it.
+        The collection has no deployer policy yet (issue 10 item 3): until it has, this is an allow-all policy (and
+        the iam_deployer_policy quirk says so); render the collection's own here once it exists.
+        ``QUIRKS_DEPLOYER_POLICY`` (a JSON file) overrides it, to try a policy out. report.json's ``iam_checked``
+        lists every action and resource the deploy asked for.
         """
         override = os.environ.get("QUIRKS_DEPLOYER_POLICY")
         if override:
@@ -445,6 +448,7 @@ class Run:
 
     # -- the run
     def execute(self) -> int:
+        self.started = time.monotonic()
         self.work.mkdir(parents=True, exist_ok=True)
         print(f"aws quirks: work directory {self.work}", flush=True)
         ensure_base_image()
@@ -600,7 +604,7 @@ class Run:
             for where, message in self.failures()
             if where not in explained
         ]
-        print()
+        print(f"\naws quirks: {time.monotonic() - self.started:.0f} s, details in {self.work / 'report.json'}")
         for line in run_failures:
             print(f"run {line}")
         for verdict in verdicts:
