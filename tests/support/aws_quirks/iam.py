@@ -154,7 +154,7 @@ def _values(params, path: str) -> list[str]:
             value = node.get(key) if isinstance(node, dict) else None
             found.extend(_as_list(value) if many else ([value] if value is not None else []))
         nodes = found
-    return [str(node) for node in nodes if isinstance(node, str | int)]
+    return [str(node) for node in nodes if isinstance(node, str | int) and str(node)]  # "" is no value
 
 
 def _strings(node) -> list[str]:
