@@ -401,6 +401,9 @@ class Run:
             failures.append(f"status.yml failed: {run.message[:300]}")
             return
         shown, logged = self.status_decisions, self.logged
+        if shown is None:
+            self.checks.setdefault("status", []).append("status.yml's output shows no scaler_decisions to check")
+            return
         if not logged:
             failures.append("not reached: the scaler logged no decision")
             return
@@ -417,16 +420,17 @@ class Run:
                 f"not the scaler's last {newest['reason']!r}"
             )
 
-    def read_status_decisions(self) -> list[dict]:
-        log = sorted(self.work.glob("*-status.json"))[-1]
-        data = json.loads(log.read_text()[log.read_text().index("{") :])
+    def read_status_decisions(self) -> list[dict] | None:
+        """The scaler decisions status.yml showed (None: its output has no ``scaler_decisions``)."""
+        text = sorted(self.work.glob("*-status.json"))[-1].read_text()
+        data = json.loads(text[text.index("{") :])
         for play in data.get("plays", []):
             for task in play.get("tasks", []):
                 for result in task.get("hosts", {}).values():
                     message = result.get("msg")
                     if isinstance(message, dict) and "scaler_decisions" in message:
                         return message["scaler_decisions"] or []
-        return []
+        return None
 
     def check_small_account(self, run: PlayRun, principal_keys: set[str]) -> None:
         failures = self.checks.setdefault("lambda_concurrency_quota", [])
@@ -596,7 +600,9 @@ class Run:
             where for where, _m in self.failures() for runs in self.OWN_RUNS.values() if where.startswith(runs)
         }
         run_failures = [
-            f"{name}: {failure}" for name in ("converge", "teardown", "scaler") for failure in self.checks.get(name, [])
+            f"{name}: {failure}"
+            for name in ("converge", "teardown", "scaler", "status")
+            for failure in self.checks.get(name, [])
         ]
         run_failures += [f"the layer itself failed: {_short(error)}" for error in self.layer.errors]
         run_failures += [
