@@ -199,6 +199,8 @@ class Run:
         )
         log.write_text(completed.stdout + completed.stderr)
         run = parse_play(name, completed.stdout, time.monotonic() - started)
+        if run.failed_task == "(no output)":
+            run.message = completed.stderr[-2000:] or run.message
         self.plays.append(run)
         print(f"  {run.line()}", flush=True)
         return run
@@ -447,7 +449,7 @@ class Run:
             )
         elif str(quota) not in run.message or "quota" not in run.message.lower():
             failures.append(
-                f"site.yml refused without saying the quota ({quota}) and how to raise it: {run.message[:300]}"
+                f"site.yml refused without saying the quota ({quota}) and how to raise it: {_short(run.message)}"
             )
 
     # -- the run
@@ -496,11 +498,11 @@ class Run:
                 "scaler_cooldown_seconds": 0,
                 "scaler_drain_seconds": 0,
             }
-            converged = self.until_ok("first converge", "site.yml")
+            converged = self.until_ok("site", "site.yml")
             if converged:
-                second = self.play("second converge", "site.yml")
+                second = self.play("site again", "site.yml")
                 if second.ok and second.changed:
-                    self.checks.setdefault("converge", []).append(f"the second converge changed {second.changed}")
+                    self.checks.setdefault("converge", []).append(f"site.yml run again changed {second.changed}")
                 try:
                     self.scaler_phase()
                 except Exception as error:  # a broken deployment: the phase's checks say what is missing
