@@ -31,6 +31,7 @@ import boto3
 from tests.support.ansible_run import ROOT, ansible_env
 from tests.support.aws_quirks.layer import QuirksLayer, Rule
 from tests.support.aws_quirks.rules import IamScoping, LambdaQuota, LogsPagination, standard_rules
+from tests.support.aws_recorder import READ_PREFIXES
 from tests.support.local_aws import MotoServer
 from tests.support.local_registry import BASE_IMAGE, ensure_base_image, local_registry
 from tests.support.scaler_stack import SCHEDULED_EVENT, alarm_event
@@ -653,8 +654,12 @@ def _aligned_end(period: int) -> datetime:
     return datetime.fromtimestamp(math.floor(now / period) * period, UTC)
 
 
+# Reads beyond the recorder's Describe/List/Get: they change nothing in the account.
+READS = (*READ_PREFIXES, "AssumeRole", "BatchCheck", "BatchGet", "Filter", "Lookup", "Search", "Simulate")
+
+
 def _is_write(operation: str) -> bool:
-    return not operation.startswith(("Describe", "List", "Get", "AssumeRole", "BatchCheck", "Filter"))
+    return not operation.startswith(READS)
 
 
 def _base_credentials() -> dict:
