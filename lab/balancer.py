@@ -152,7 +152,7 @@ class LoadBalancer:
     def refresh(self) -> None:
         """Re-read weights and registered targets from the AWS."""
         elbv2 = self.aws.client("elbv2")
-        weights = read_weights(self.aws, self.stack.listener_arn)
+        weights = read_weights(elbv2, self.stack.listener_arn)
         registered = {}
         for arn in self.groups:
             descriptions = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]

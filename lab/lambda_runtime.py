@@ -21,6 +21,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.collection import lambda_zip
 from lab.metrics import MetricsPublisher
 from lab.stack import Function
 
@@ -40,10 +41,8 @@ class Invocation:
 
 def extract_code(zip_path: Path, function: Function, destination: Path) -> Path:
     """Unpack the function's zip after checking it is the code deployed (same ``CodeSha256``)."""
-    from lab.stack_fixture import code_sha256
-
     data = zip_path.read_bytes()
-    if function.code_sha256 and code_sha256(data) != function.code_sha256:
+    if function.code_sha256 and lambda_zip.digest(data)["code_sha256"] != function.code_sha256:
         raise RuntimeError(
             f"{zip_path} is not the code deployed to {function.name} (CodeSha256 differs): "
             "re-deploy the stack (playbooks/site.yml) so the lab runs what is deployed"

@@ -24,7 +24,7 @@ from lab.lambda_runtime import LambdaRuntime, extract_code
 from lab.load import BurstProfile, LoadGenerator
 from lab.metrics import MetricsPublisher
 from lab.scalers import DeployedScaler, SeedBaselineScaler
-from lab.stack import Stack, discover
+from lab.stack import Stack, discover, read_weights, write_weights
 
 LOG = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,25 +72,10 @@ def floor_parts(stack: Stack, settings: RunSettings, schedule_seconds: float) ->
 def reset_stack(aws: Aws, stack: Stack) -> None:
     """Put the stack back to idle before a run: all weight on Lambda, no task, alarms OK, no ECS target."""
     elbv2 = aws.client("elbv2")
-    from lab.stack import read_weights
-
-    weights = read_weights(aws, stack.listener_arn)
-    total = max(1, sum(weights.values()))
+    weights = read_weights(elbv2, stack.listener_arn)
     if weights.get(stack.ecs_target_group.arn, 0):
-        elbv2.modify_listener(
-            ListenerArn=stack.listener_arn,
-            DefaultActions=[
-                {
-                    "Type": "forward",
-                    "ForwardConfig": {
-                        "TargetGroups": [
-                            {"TargetGroupArn": stack.lambda_target_group.arn, "Weight": total},
-                            {"TargetGroupArn": stack.ecs_target_group.arn, "Weight": 0},
-                        ]
-                    },
-                }
-            ],
-        )
+        total = max(1, sum(weights.values()))
+        write_weights(elbv2, stack.listener_arn, {stack.lambda_target_group.arn: total, stack.ecs_target_group.arn: 0})
     standby = 0
     if stack.scaler_function:
         standby = int(stack.scaler_function.environment.get("SPILLOVER_STANDBY_TASKS", "0") or 0)

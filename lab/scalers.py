@@ -10,7 +10,7 @@ from pathlib import Path
 from lab.aws import Aws
 from lab.ecs import EcsFollower
 from lab.lambda_runtime import LambdaRuntime
-from lab.stack import Function, Stack
+from lab.stack import Function, Stack, write_weights
 
 LOG = logging.getLogger(__name__)
 
@@ -76,20 +76,8 @@ class SeedBaselineScaler:
         self.decisions: list[tuple[float, dict]] = []
 
     def _weights(self, lambda_weight: int, ecs_weight: int) -> None:
-        self.aws.client("elbv2").modify_listener(
-            ListenerArn=self.stack.listener_arn,
-            DefaultActions=[
-                {
-                    "Type": "forward",
-                    "ForwardConfig": {
-                        "TargetGroups": [
-                            {"TargetGroupArn": self.stack.lambda_target_group.arn, "Weight": lambda_weight},
-                            {"TargetGroupArn": self.stack.ecs_target_group.arn, "Weight": ecs_weight},
-                        ]
-                    },
-                }
-            ],
-        )
+        weights = {self.stack.lambda_target_group.arn: lambda_weight, self.stack.ecs_target_group.arn: ecs_weight}
+        write_weights(self.aws.client("elbv2"), self.stack.listener_arn, weights)
 
     def _desired(self, count: int) -> None:
         self.aws.client("ecs").update_service(

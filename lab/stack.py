@@ -14,6 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lab.aws import Aws
+from lab.collection import forward_action
 
 STACK_TAG = "spillover:stack"
 
@@ -160,19 +161,18 @@ class Stack:
         raise KeyError(arn)
 
 
-def read_weights(aws: Aws, listener_arn: str) -> dict[str, int]:
-    """Forward weights of the listener's default action, by target group ARN."""
-    listener = aws.client("elbv2").describe_listeners(ListenerArns=[listener_arn])["Listeners"][0]
-    weights: dict[str, int] = {}
-    for action in listener["DefaultActions"]:
-        if action["Type"] != "forward":
-            continue
-        groups = action.get("ForwardConfig", {}).get("TargetGroups")
-        if groups:
-            weights.update({group["TargetGroupArn"]: int(group.get("Weight", 1)) for group in groups})
-        elif action.get("TargetGroupArn"):
-            weights[action["TargetGroupArn"]] = 1
-    return weights
+def read_weights(elbv2, listener_arn: str) -> dict[str, int]:
+    """Forward weights of the listener's default action, ``{target_group_arn: weight}`` (empty: no forward)."""
+    actions = elbv2.describe_listeners(ListenerArns=[listener_arn])["Listeners"][0]["DefaultActions"]
+    state = forward_action.read_forward(actions)
+    return state["weights"] if state else {}
+
+
+def write_weights(elbv2, listener_arn: str, weights: dict[str, int]) -> None:
+    """Set the weights of the groups in ``weights`` in the listener's forward action; keep everything else."""
+    actions = elbv2.describe_listeners(ListenerArns=[listener_arn])["Listeners"][0]["DefaultActions"]
+    state = forward_action.reweighted(forward_action.read_forward(actions), weights)
+    elbv2.modify_listener(ListenerArn=listener_arn, DefaultActions=forward_action.write_forward(actions, state))
 
 
 def _target_group(aws: Aws, name: str) -> TargetGroup:
@@ -181,10 +181,9 @@ def _target_group(aws: Aws, name: str) -> TargetGroup:
         group = elbv2.describe_target_groups(Names=[name])["TargetGroups"][0]
     except ClientError as error:
         raise StackNotFound(f"target group {name} not found: deploy the stack first") from error
-    attributes = {
-        item["Key"]: item["Value"]
-        for item in elbv2.describe_target_group_attributes(TargetGroupArn=group["TargetGroupArn"])["Attributes"]
-    }
+    attributes = _pairs(
+        elbv2.describe_target_group_attributes(TargetGroupArn=group["TargetGroupArn"])["Attributes"], "Key", "Value"
+    )
     return TargetGroup(
         arn=group["TargetGroupArn"],
         name=name,
@@ -317,12 +316,11 @@ def discover(aws: Aws, stack: str) -> Stack:
     if not listeners:
         raise StackNotFound(f"load balancer {stack} has no listener")
     listener = min(listeners, key=lambda item: item["Port"])
-    lb_attributes = {
-        item["Key"]: item["Value"]
-        for item in elbv2.describe_load_balancer_attributes(LoadBalancerArn=load_balancer["LoadBalancerArn"])[
-            "Attributes"
-        ]
-    }
+    lb_attributes = _pairs(
+        elbv2.describe_load_balancer_attributes(LoadBalancerArn=load_balancer["LoadBalancerArn"])["Attributes"],
+        "Key",
+        "Value",
+    )
     scaler = None
     try:
         scaler = _function(aws, f"{stack}-scaler")

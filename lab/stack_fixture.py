@@ -2,29 +2,25 @@
 
 The playbooks (``playbooks/site.yml -i inventories/lab``) are the real way to deploy; this fixture lets the
 lab's smoke tests run without the whole deployment, and it keeps to the same names, tags and settings
-(the ``lab`` inventory's short periods) so that :func:`lab.stack.discover` cannot tell the difference.
+(the ``lab`` inventory's short periods) so that :func:`lab.stack.discover` cannot tell the difference. It is a
+composition of :mod:`lab.builder`'s pieces; the alarms are the alarm role's own, the zips the ones the roles build.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab import builder
 from lab.aws import Aws
-
-ROOT = Path(__file__).resolve().parents[1]
-ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+from lab.stack import STACK_TAG
 
 
 @dataclass
 class FixtureSettings:
     stack: str = "spillover-lab"
-    app_dir: Path = ROOT / "files" / "app"
-    scaler_dir: Path = ROOT / "files" / "scaler"
+    app_dir: Path = builder.APP_DIR
     reserved_concurrency: int = 10
     alarm_period: int = 10
     spill_concurrency_share: float = 0.9
@@ -49,110 +45,41 @@ class FixtureSettings:
     )
     schedule_expression: str = "rate(1 minute)"
     initial_weights: tuple[int, int] = (1, 0)
-
-
-def build_zip(source: Path, vendored: tuple[str, ...] = ()) -> bytes:
-    """A deterministic zip of ``source``'s Python files plus installed modules named in ``vendored``."""
-    import importlib.util
-
-    files: dict[str, bytes] = {}
-    for path in sorted(source.rglob("*.py")):
-        if "__pycache__" not in path.parts and "tests" not in path.relative_to(source).parts:
-            files[path.relative_to(source).as_posix()] = path.read_bytes()
-    for module in vendored:
-        spec = importlib.util.find_spec(module)
-        if spec is None or spec.origin is None:
-            raise RuntimeError(f"{module} is not installed: pip install -r requirements/app.txt")
-        origin = Path(spec.origin)
-        if origin.name == "__init__.py":
-            for path in sorted(origin.parent.rglob("*.py")):
-                files[(Path(module) / path.relative_to(origin.parent)).as_posix()] = path.read_bytes()
-        else:
-            files[origin.name] = origin.read_bytes()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name in sorted(files):
-            info = zipfile.ZipInfo(name, ZIP_DATE)
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, files[name])
-    return buffer.getvalue()
-
-
-def code_sha256(data: bytes) -> str:
-    """Lambda's ``CodeSha256``: base64 of the zip's SHA-256."""
-    import base64
-
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+    zip_cache: Path = builder.ZIP_CACHE  # where pip's vendored requirements of the app zip are kept
 
 
 def create_stack(aws: Aws, settings: FixtureSettings, build_dir: Path) -> dict[str, str]:
     """Create the contract's resources for ``settings.stack``; write the zips to ``build_dir``; return ARNs."""
     stack = settings.stack
-    tags = [{"Key": "spillover:stack", "Value": stack}]
-    ec2, elbv2, iam = aws.client("ec2"), aws.client("elbv2"), aws.client("iam")
-    lam, ecs, cloudwatch, events = (
-        aws.client("lambda"),
-        aws.client("ecs"),
-        aws.client("cloudwatch"),
-        aws.client("events"),
-    )
+    tags = {STACK_TAG: stack}
+    ec2, elbv2, iam, lam = (aws.client(name) for name in ("ec2", "elbv2", "iam", "lambda"))
+    ecs, cloudwatch, events = (aws.client(name) for name in ("ecs", "cloudwatch", "events"))
 
-    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{index}.0/24", AvailabilityZone=f"{aws.region}{zone}")["Subnet"][
-            "SubnetId"
-        ]
-        for index, zone in enumerate("ab")
-    ]
-    alb_sg = ec2.create_security_group(GroupName=f"{stack}-alb", Description="alb", VpcId=vpc)["GroupId"]
-    task_sg = ec2.create_security_group(GroupName=f"{stack}-task", Description="task", VpcId=vpc)["GroupId"]
-
-    role = iam.create_role(
-        RoleName=f"{stack}-lambda",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
-
+    where = builder.network(ec2, aws.region, "10.42.0.0/16", (f"{stack}-alb", f"{stack}-task"))
+    role = builder.lambda_role(iam, f"{stack}-lambda")
     build_dir.mkdir(parents=True, exist_ok=True)
-    app_zip = build_zip(settings.app_dir, ("bottle", "apig_wsgi"))
+    app_zip = builder.app_zip(settings.app_dir, settings.zip_cache)
     (build_dir / f"{stack}-app.zip").write_bytes(app_zip)
-    app = lam.create_function(
-        FunctionName=f"{stack}-app",
-        Runtime="python3.12",
-        Role=role,
-        Handler="app.lambda_handler",
-        Code={"ZipFile": app_zip},
+    app = builder.function(
+        lam,
+        f"{stack}-app",
+        role,
+        app_zip,
+        reserved_concurrency=settings.reserved_concurrency,
+        tags=tags,
         Timeout=settings.function_timeout,
-        MemorySize=128,
-        Tags={"spillover:stack": stack},
-    )["FunctionArn"]
-    lam.put_function_concurrency(
-        FunctionName=f"{stack}-app", ReservedConcurrentExecutions=settings.reserved_concurrency
     )
 
-    load_balancer = elbv2.create_load_balancer(
-        Name=stack, Subnets=subnets, SecurityGroups=[alb_sg], Scheme="internet-facing", Type="application", Tags=tags
-    )["LoadBalancers"][0]["LoadBalancerArn"]
-    lambda_tg = elbv2.create_target_group(Name=f"{stack}-lambda", TargetType="lambda", Tags=tags)["TargetGroups"][0][
-        "TargetGroupArn"
-    ]
-    elbv2.modify_target_group_attributes(
-        TargetGroupArn=lambda_tg, Attributes=[{"Key": "lambda.multi_value_headers.enabled", "Value": "true"}]
+    load_balancer = builder.load_balancer(elbv2, stack, where, f"{stack}-alb", tags)
+    lambda_tg = builder.lambda_target_group(
+        elbv2, f"{stack}-lambda", app, {"lambda.multi_value_headers.enabled": "true"}, tags
     )
-    elbv2.register_targets(TargetGroupArn=lambda_tg, Targets=[{"Id": app}])
-    ecs_tg = elbv2.create_target_group(
-        Name=f"{stack}-ecs",
-        Protocol="HTTP",
-        Port=8080,
-        VpcId=vpc,
-        TargetType="ip",
+    ecs_tg = builder.ip_target_group(
+        elbv2,
+        f"{stack}-ecs",
+        where.vpc_id,
+        {"deregistration_delay.timeout_seconds": str(settings.deregistration_delay)},
+        tags,
         HealthCheckProtocol="HTTP",
         HealthCheckPath="/health",
         HealthCheckIntervalSeconds=settings.health_check_interval,
@@ -160,145 +87,67 @@ def create_stack(aws: Aws, settings: FixtureSettings, build_dir: Path) -> dict[s
         HealthyThresholdCount=settings.healthy_threshold,
         UnhealthyThresholdCount=settings.unhealthy_threshold,
         Matcher={"HttpCode": "200"},
-        Tags=tags,
-    )["TargetGroups"][0]["TargetGroupArn"]
-    elbv2.modify_target_group_attributes(
-        TargetGroupArn=ecs_tg,
-        Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(settings.deregistration_delay)}],
     )
     lambda_weight, ecs_weight = settings.initial_weights
-    listener = elbv2.create_listener(
-        LoadBalancerArn=load_balancer,
-        Protocol="HTTP",
-        Port=80,
-        DefaultActions=[
-            {
-                "Type": "forward",
-                "ForwardConfig": {
-                    "TargetGroups": [
-                        {"TargetGroupArn": lambda_tg, "Weight": lambda_weight},
-                        {"TargetGroupArn": ecs_tg, "Weight": ecs_weight},
-                    ]
-                },
-            }
-        ],
-        Tags=tags,
-    )["Listeners"][0]["ListenerArn"]
-
-    ecs.create_cluster(clusterName=stack, tags=[{"key": "spillover:stack", "value": stack}])
-    container = {
-        "name": "app",
-        "image": f"123456789012.dkr.ecr.{aws.region}.amazonaws.com/{stack}-app:lab",
-        "essential": True,
-        "portMappings": [{"containerPort": 8080, "protocol": "tcp"}],
-        "environment": [{"name": key, "value": value} for key, value in settings.container_environment.items()],
-    }
-    if settings.container_command:
-        container["command"] = settings.container_command
-    task_definition = ecs.register_task_definition(
-        family=f"{stack}-app",
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="256",
-        memory="512",
-        containerDefinitions=[container],
-    )["taskDefinition"]["taskDefinitionArn"]
-    ecs.create_service(
-        cluster=stack,
-        serviceName=f"{stack}-app",
-        taskDefinition=task_definition,
-        desiredCount=0,
-        launchType="FARGATE",
-        networkConfiguration={
-            "awsvpcConfiguration": {"subnets": subnets, "securityGroups": [task_sg], "assignPublicIp": "DISABLED"}
-        },
-        loadBalancers=[{"targetGroupArn": ecs_tg, "containerName": "app", "containerPort": 8080}],
+    listener = builder.weighted_listener(
+        elbv2, load_balancer, {lambda_tg: lambda_weight, ecs_tg: ecs_weight}, tags=tags
     )
 
-    lb_dimension = load_balancer.split(":loadbalancer/", 1)[1]
-    lambda_tg_dimension = lambda_tg.split(":", 5)[5]
-    reserved = settings.reserved_concurrency
-    alarm_specs = {
-        f"{stack}-spill-throttles": ("AWS/Lambda", "Throttles", "Sum", [("FunctionName", f"{stack}-app")], 0, "GT"),
-        f"{stack}-spill-lambda-user-error": (
-            "AWS/ApplicationELB",
-            "LambdaUserError",
-            "Sum",
-            [("LoadBalancer", lb_dimension), ("TargetGroup", lambda_tg_dimension)],
-            0,
-            "GT",
-        ),
-        f"{stack}-spill-concurrency": (
-            "AWS/Lambda",
-            "ConcurrentExecutions",
-            "Maximum",
-            [("FunctionName", f"{stack}-app")],
-            max(1, round(reserved * settings.spill_concurrency_share)),
-            "GE",
-        ),
-        f"{stack}-warm-concurrency": (
-            "AWS/Lambda",
-            "ConcurrentExecutions",
-            "Maximum",
-            [("FunctionName", f"{stack}-app")],
-            max(1, round(reserved * settings.warm_concurrency_share)),
-            "GE",
-        ),
-    }
-    operators = {"GT": "GreaterThanThreshold", "GE": "GreaterThanOrEqualToThreshold"}
-    alarm_arns = []
-    for name, (namespace, metric, statistic, dimensions, threshold, operator) in alarm_specs.items():
-        cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            Namespace=namespace,
-            MetricName=metric,
-            Statistic=statistic,
-            Dimensions=[{"Name": key, "Value": value} for key, value in dimensions],
-            Period=settings.alarm_period,
-            EvaluationPeriods=1,
-            DatapointsToAlarm=1,
-            Threshold=float(threshold),
-            ComparisonOperator=operators[operator],
-            TreatMissingData="notBreaching",
-            Tags=tags,
-        )
-        alarm_arns.append(f"arn:aws:cloudwatch:{aws.region}:123456789012:alarm:{name}")
+    builder.cluster(ecs, stack, tags=tags)
+    task_definition = builder.task_definition(
+        ecs,
+        f"{stack}-app",
+        f"123456789012.dkr.ecr.{aws.region}.amazonaws.com/{stack}-app:lab",
+        settings.container_environment,
+        settings.container_command,
+    )
+    builder.service(ecs, stack, f"{stack}-app", task_definition, where, f"{stack}-task", ecs_tg)
 
+    alarms = builder.alarms(
+        cloudwatch,
+        alarm_stack_name=stack,
+        alarm_reserved_concurrency=settings.reserved_concurrency,
+        alarm_spill_concurrency_share=settings.spill_concurrency_share,
+        alarm_warm_concurrency_share=settings.warm_concurrency_share,
+        alarm_period=settings.alarm_period,
+        alarm_load_balancer_arn=load_balancer,
+        alarm_lambda_target_group_arn=lambda_tg,
+    )
     scaler_environment = {
         "SPILLOVER_CLUSTER": stack,
         "SPILLOVER_SERVICE": f"{stack}-app",
         "SPILLOVER_LISTENER_ARN": listener,
         "SPILLOVER_LAMBDA_TARGET_GROUP_ARN": lambda_tg,
         "SPILLOVER_ECS_TARGET_GROUP_ARN": ecs_tg,
-        "SPILLOVER_SPILL_ALARMS": ",".join(name for name in alarm_specs if "-spill-" in name),
-        "SPILLOVER_WARM_ALARMS": ",".join(name for name in alarm_specs if "-warm-" in name),
+        "SPILLOVER_SPILL_ALARMS": ",".join(alarm["name"] for alarm in alarms if alarm["kind"] == "spill"),
+        "SPILLOVER_WARM_ALARMS": ",".join(alarm["name"] for alarm in alarms if alarm["kind"] == "warm"),
         # The step-down guard, as site.yml and the lab inventory set it: the app function, metrics at the alarm period.
         "SPILLOVER_FUNCTION_NAME": f"{stack}-app",
         "SPILLOVER_METRIC_PERIOD_SECONDS": str(settings.alarm_period),
         **settings.scaler_environment,
     }
-    scaler_zip = build_zip(settings.scaler_dir)
+    scaler_zip = builder.scaler_zip()
     (build_dir / f"{stack}-scaler.zip").write_bytes(scaler_zip)
-    scaler = lam.create_function(
-        FunctionName=f"{stack}-scaler",
-        Runtime="python3.12",
-        Role=role,
-        Handler="scaler.handler",
-        Code={"ZipFile": scaler_zip},
+    scaler = builder.function(
+        lam,
+        f"{stack}-scaler",
+        role,
+        scaler_zip,
+        handler="scaler.handler",
+        reserved_concurrency=1,
+        environment=scaler_environment,
+        tags=tags,
         Timeout=60,
-        Environment={"Variables": scaler_environment},
-        Tags={"spillover:stack": stack},
-    )["FunctionArn"]
-    lam.put_function_concurrency(FunctionName=f"{stack}-scaler", ReservedConcurrentExecutions=1)
+    )
 
-    event_tags = [{"Key": "spillover:stack", "Value": stack}]
+    alarm_pattern = {
+        "source": ["aws.cloudwatch"],
+        "detail-type": ["CloudWatch Alarm State Change"],
+        "resources": [alarm["arn"] for alarm in alarms],
+    }
+    event_tags = [{"Key": STACK_TAG, "Value": stack}]
     events.put_rule(
-        Name=f"{stack}-alarm-state",
-        EventPattern=json.dumps(
-            {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"], "resources": alarm_arns}
-        ),
-        State="ENABLED",
-        Tags=event_tags,
+        Name=f"{stack}-alarm-state", EventPattern=json.dumps(alarm_pattern), State="ENABLED", Tags=event_tags
     )
     events.put_rule(
         Name=f"{stack}-schedule", ScheduleExpression=settings.schedule_expression, State="ENABLED", Tags=event_tags

@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 
 from lab.aws import Aws
-from lab.stack import Stack, discover
-from lab.stack_fixture import ROOT, FixtureSettings, create_stack
+from lab.stack import Stack, discover, write_weights
+from lab.stack_fixture import FixtureSettings, create_stack
+from tests.support.ansible_run import ROOT
 
-APP_DIR = ROOT / "files" / "app"  # the real app: its zip runs as the function, its image CMD as the tasks
+# The real app (files/app): its zip runs as the function, its image CMD as the tasks. Its vendored requirements are
+# cached where the lambda_zip module's tests keep them, so pip reaches the package index only on a fresh clone.
+ZIP_CACHE = ROOT / "build" / "test-cache" / "lambda-zip"
 
 
 @dataclass
@@ -26,27 +29,15 @@ class LabStack:
         return self.stack
 
     def set_weights(self, lambda_weight: int, ecs_weight: int) -> None:
-        self.aws.client("elbv2").modify_listener(
-            ListenerArn=self.stack.listener_arn,
-            DefaultActions=[
-                {
-                    "Type": "forward",
-                    "ForwardConfig": {
-                        "TargetGroups": [
-                            {"TargetGroupArn": self.stack.lambda_target_group.arn, "Weight": lambda_weight},
-                            {"TargetGroupArn": self.stack.ecs_target_group.arn, "Weight": ecs_weight},
-                        ]
-                    },
-                }
-            ],
-        )
+        weights = {self.stack.lambda_target_group.arn: lambda_weight, self.stack.ecs_target_group.arn: ecs_weight}
+        write_weights(self.aws.client("elbv2"), self.stack.listener_arn, weights)
 
 
 def quick_settings(**overrides) -> FixtureSettings:
     """The lab inventory's idea (short periods), shorter still so that tests stay fast."""
     settings = FixtureSettings(
         stack="lab-test",
-        app_dir=APP_DIR,
+        zip_cache=ZIP_CACHE,
         alarm_period=5,
         health_check_interval=5,
         healthy_threshold=2,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from lab.builder import APP_DIR, SCALER_DIR
 from lab.load import BurstProfile
 from lab.runner import RunSettings, run_burst
-from tests.lab.conftest import APP_DIR, ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-@pytest.mark.skipif(not (ROOT / "files" / "scaler" / "scaler.py").exists(), reason="the scaler has not landed")
+@pytest.mark.skipif(not (SCALER_DIR / "scaler.py").exists(), reason="the scaler has not landed")
 def test_a_short_burst_spills_to_ecs_and_comes_back(lab_stack, tmp_path):
     settings = RunSettings(
         stack=lab_stack.stack.name,

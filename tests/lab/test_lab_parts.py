@@ -16,11 +16,11 @@ import pytest
 
 from lab.alarms import AlarmEvaluator, alarm_event
 from lab.balancer import LoadBalancer
+from lab.builder import APP_DIR
 from lab.ecs import EcsFollower
 from lab.events import EventBus
 from lab.lambda_runtime import LambdaRuntime, extract_code
 from lab.metrics import MetricsPublisher
-from tests.lab.conftest import APP_DIR
 from tests.support.local_aws import free_port
 
 pytestmark = pytest.mark.integration

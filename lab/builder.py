@@ -1,0 +1,375 @@
+"""Build a stack, or the part of one a test needs, with plain boto3, from composable pieces.
+
+The playbooks are the real way to deploy; these pieces stand in for the roles where the lab or a test needs the
+resources without running them. :mod:`lab.stack_fixture` composes a whole contract stack from them, and
+``tests/support`` composes the smaller stacks of the module, role and scaler tests:
+
+* :func:`network`: a VPC, two subnets in two zones and named security groups;
+* :func:`load_balancer`, :func:`lambda_target_group`, :func:`ip_target_group`, :func:`weighted_listener`,
+  :func:`rule`: the ALB side; forward actions come from the collection's one codec (``forward_action``);
+* :func:`cluster`, :func:`task_definition`, :func:`service`: the ECS side;
+* :func:`lambda_role`, :func:`function` and the zips :func:`app_zip`, :func:`scaler_zip`, :func:`stub_zip`,
+  built with the collection's ``lambda_zip`` (the trust policy is the lambda_function role's);
+* :func:`alarm_requests`, :func:`alarms`: the alarm role's alarms, rendered from the role's own files.
+
+``tags`` are ``{key: value}``; each piece writes them in its service's shape.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.collection import (
+    ROOT,
+    RoleRenderError,
+    forward_action,
+    lambda_zip,
+    referenced_names,
+    render,
+    render_role,
+    role_task_arguments,
+    role_variables,
+)
+
+APP_DIR = ROOT / "files" / "app"
+APP_REQUIREMENTS = ROOT / "requirements" / "app.txt"
+SCALER_DIR = ROOT / "files" / "scaler"
+CONTAINER_NAME = "app"
+CONTAINER_PORT = 8080
+RUNTIME = "python3.12"
+# What the lambda_zip module vendors with unless told otherwise (its cache_dir and python_version defaults).
+ZIP_CACHE = Path("~/.cache/spillover.lambda_ecs/lambda_zip").expanduser()
+ZIP_PYTHON_VERSION = RUNTIME.removeprefix("python")
+STUB_HANDLER = "app.lambda_handler"
+# The code of a function that a test only needs to exist (the local AWS never runs it).
+STUB_CODE = {"app.py": b"def lambda_handler(event, context):\n    return {}\n"}
+
+
+def _tag_list(tags: Mapping[str, str] | None, key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
+    return [{key: name, value: text} for name, text in (tags or {}).items()]
+
+
+def _tagged(tags: Mapping[str, str] | None, **kwargs) -> dict:
+    """``kwargs`` plus ``Tags`` (elbv2 shape) when there are tags: some APIs refuse an empty tag list."""
+    return {**kwargs, "Tags": _tag_list(tags)} if tags else kwargs
+
+
+# -- network ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Network:
+    vpc_id: str
+    subnet_ids: list[str]
+    security_groups: dict[str, str]  # name: id
+
+
+def network(ec2, region: str, cidr: str = "10.0.0.0/16", security_groups: tuple[str, ...] = ("tasks",)) -> Network:
+    """A VPC of ``cidr``, its 2nd and 3rd /24 as subnets in zones a and b, and the named security groups."""
+    vpc = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    blocks = list(ipaddress.ip_network(cidr).subnets(new_prefix=24))[1:3]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=str(block), AvailabilityZone=f"{region}{zone}")["Subnet"]["SubnetId"]
+        for block, zone in zip(blocks, "ab", strict=True)
+    ]
+    groups = {
+        name: ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
+        for name in security_groups
+    }
+    return Network(vpc, subnets, groups)
+
+
+# -- load balancer, target groups, listener, rules ---------------------------------------------------------
+def load_balancer(elbv2, name: str, where: Network, security_group: str, tags: Mapping[str, str] | None = None) -> str:
+    """An application load balancer in ``where``'s subnets with its security group ``security_group``; its ARN."""
+    created = elbv2.create_load_balancer(
+        **_tagged(tags, Name=name, Subnets=where.subnet_ids, SecurityGroups=[where.security_groups[security_group]])
+    )
+    return created["LoadBalancers"][0]["LoadBalancerArn"]
+
+
+def _target_group(elbv2, name: str, tags, attributes: Mapping[str, str] | None, **settings) -> str:
+    arn = elbv2.create_target_group(**_tagged(tags, Name=name, **settings))["TargetGroups"][0]["TargetGroupArn"]
+    if attributes:
+        elbv2.modify_target_group_attributes(
+            TargetGroupArn=arn, Attributes=[{"Key": key, "Value": value} for key, value in attributes.items()]
+        )
+    return arn
+
+
+def lambda_target_group(
+    elbv2,
+    name: str,
+    function_arn: str | None = None,
+    attributes: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> str:
+    """A ``lambda`` target group, with ``function_arn`` registered when given; its ARN."""
+    arn = _target_group(elbv2, name, tags, attributes, TargetType="lambda")
+    if function_arn:
+        elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": function_arn}])
+    return arn
+
+
+def ip_target_group(
+    elbv2,
+    name: str,
+    vpc_id: str,
+    attributes: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
+    **health_check,
+) -> str:
+    """An HTTP ``ip`` target group on the container port in ``vpc_id``; ``health_check``: CreateTargetGroup's
+    ``HealthCheck*``/``*ThresholdCount``/``Matcher`` parameters. Its ARN."""
+    return _target_group(
+        elbv2,
+        name,
+        tags,
+        attributes,
+        Protocol="HTTP",
+        Port=CONTAINER_PORT,
+        VpcId=vpc_id,
+        TargetType="ip",
+        **health_check,
+    )
+
+
+def register_ip_targets(elbv2, target_group_arn: str, addresses: list[str]) -> None:
+    """Register ``addresses`` on the container port (the local AWS marks registered ip targets healthy at once)."""
+    targets = [{"Id": address, "Port": CONTAINER_PORT} for address in addresses]
+    elbv2.register_targets(TargetGroupArn=target_group_arn, Targets=targets)
+
+
+def weighted_forward(weights: Mapping[str, int], stickiness_duration: int = 0) -> dict:
+    """The weighted forward action of ``{target_group_arn: weight}``, as the codec writes it."""
+    return forward_action.forward_action(forward_action.forward_state(weights, stickiness_duration))
+
+
+def weighted_listener(
+    elbv2,
+    load_balancer_arn: str,
+    weights: Mapping[str, int],
+    stickiness_duration: int = 0,
+    port: int = 80,
+    tags: Mapping[str, str] | None = None,
+) -> str:
+    """An HTTP listener whose default action forwards to ``{target_group_arn: weight}``; its ARN."""
+    created = elbv2.create_listener(
+        **_tagged(
+            tags,
+            LoadBalancerArn=load_balancer_arn,
+            Protocol="HTTP",
+            Port=port,
+            DefaultActions=[weighted_forward(weights, stickiness_duration)],
+        )
+    )
+    return created["Listeners"][0]["ListenerArn"]
+
+
+def rule(elbv2, listener_arn: str, priority: int, path_pattern: str, actions: list[dict]) -> str:
+    """A listener rule taking ``actions`` for requests whose path matches ``path_pattern``; its ARN."""
+    created = elbv2.create_rule(
+        ListenerArn=listener_arn,
+        Priority=priority,
+        Conditions=[{"Field": "path-pattern", "Values": [path_pattern]}],
+        Actions=actions,
+    )
+    return created["Rules"][0]["RuleArn"]
+
+
+# -- ECS ---------------------------------------------------------------------------------------------------
+def cluster(ecs, name: str, capacity_providers: list[str] | None = None, tags: Mapping[str, str] | None = None) -> str:
+    """An ECS cluster; its ARN."""
+    settings = {"clusterName": name}
+    if capacity_providers:
+        settings["capacityProviders"] = capacity_providers
+    if tags:
+        settings["tags"] = _tag_list(tags, "key", "value")
+    return ecs.create_cluster(**settings)["cluster"]["clusterArn"]
+
+
+def task_definition(
+    ecs,
+    family: str,
+    image: str,
+    environment: Mapping[str, str] | None = None,
+    command: list[str] | None = None,
+    **overrides,
+) -> str:
+    """A Fargate task definition (0.25 vCPU, 512 MiB) with one container ``app`` on the container port.
+
+    ``overrides`` replace RegisterTaskDefinition parameters; an override of None leaves the parameter out.
+    Returns the revision's ARN.
+    """
+    container: dict = {"name": CONTAINER_NAME, "image": image, "portMappings": [{"containerPort": CONTAINER_PORT}]}
+    if environment:
+        container["environment"] = [{"name": key, "value": value} for key, value in environment.items()]
+    if command:
+        container["command"] = command
+    definition = {
+        "family": family,
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256",
+        "memory": "512",
+        "containerDefinitions": [container],
+        **overrides,
+    }
+    registered = ecs.register_task_definition(**{key: value for key, value in definition.items() if value is not None})
+    return registered["taskDefinition"]["taskDefinitionArn"]
+
+
+def service(
+    ecs,
+    cluster_name: str,
+    name: str,
+    task_definition_arn: str,
+    where: Network,
+    security_group: str,
+    target_group_arn: str,
+) -> str:
+    """A Fargate service at desired count 0 in ``where``'s subnets, behind ``target_group_arn``; its ARN.
+
+    The local AWS refuses (HTTP 500) an awsvpc configuration without security groups; AWS accepts it.
+    """
+    created = ecs.create_service(
+        cluster=cluster_name,
+        serviceName=name,
+        taskDefinition=task_definition_arn,
+        desiredCount=0,
+        launchType="FARGATE",
+        networkConfiguration={
+            "awsvpcConfiguration": {
+                "subnets": where.subnet_ids,
+                "securityGroups": [where.security_groups[security_group]],
+            }
+        },
+        loadBalancers=[
+            {"targetGroupArn": target_group_arn, "containerName": CONTAINER_NAME, "containerPort": CONTAINER_PORT}
+        ],
+    )
+    return created["service"]["serviceArn"]
+
+
+# -- Lambda ------------------------------------------------------------------------------------------------
+def lambda_role(iam, name: str) -> str:
+    """An IAM role that Lambda may assume, with the lambda_function role's trust policy; its ARN."""
+    trust = role_variables("lambda_function")["lambda_function__trust_policy"]
+    return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+
+def function(
+    lam,
+    name: str,
+    role_arn: str,
+    code: bytes,
+    handler: str = STUB_HANDLER,
+    reserved_concurrency: int | None = None,
+    environment: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
+    **settings,
+) -> str:
+    """A Python function (``settings``: more CreateFunction parameters, e.g. ``Timeout``); its ARN."""
+    if environment:
+        settings["Environment"] = {"Variables": dict(environment)}
+    if tags:
+        settings["Tags"] = dict(tags)
+    arn = lam.create_function(
+        FunctionName=name, Runtime=RUNTIME, Role=role_arn, Handler=handler, Code={"ZipFile": code}, **settings
+    )["FunctionArn"]
+    if reserved_concurrency is not None:
+        lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved_concurrency)
+    return arn
+
+
+def _run(argv: list[str], environ_update: dict[str, str]) -> tuple[int, str, str]:
+    completed = subprocess.run(argv, env={**os.environ, **environ_update}, capture_output=True, text=True, check=False)
+    return completed.returncode, completed.stdout, completed.stderr
+
+
+def app_zip(source: Path = APP_DIR, cache_dir: Path = ZIP_CACHE) -> bytes:
+    """The app's zip as the lambda_function role builds it: ``source`` (files/app) with requirements/app.txt
+    vendored by pip (once per requirement set into ``cache_dir``, as the lambda_zip module does)."""
+    data, _, _ = lambda_zip.build_package(
+        str(source),
+        lambda_zip.read_requirements_file(str(APP_REQUIREMENTS)),
+        lambda_zip.DEFAULT_EXCLUDE,
+        str(cache_dir),
+        ZIP_PYTHON_VERSION,
+        [],
+        _run,
+        sys.executable,
+    )
+    return data
+
+
+def scaler_zip() -> bytes:
+    """The scaler's zip: files/scaler, and the forward-action codec as the top-level module ``forward_action``."""
+    sources = lambda_zip.collect_files(str(SCALER_DIR), lambda_zip.DEFAULT_EXCLUDE)
+    sources.setdefault("forward_action.py", forward_action.__file__)
+    return lambda_zip.zip_bytes({name: Path(path).read_bytes() for name, path in sources.items()})
+
+
+def stub_zip() -> bytes:
+    return lambda_zip.zip_bytes(STUB_CODE)
+
+
+# -- alarms ------------------------------------------------------------------------------------------------
+# How amazon.aws.cloudwatch_metric_alarm names its options in PutMetricAlarm, and their types.
+ALARM_OPTIONS = {
+    "name": ("AlarmName", str),
+    "description": ("AlarmDescription", str),
+    "namespace": ("Namespace", str),
+    "metric_name": ("MetricName", str),
+    "statistic": ("Statistic", str),
+    "dimensions": ("Dimensions", lambda value: [{"Name": key, "Value": text} for key, text in value.items()]),
+    "comparison": ("ComparisonOperator", str),
+    "threshold": ("Threshold", float),
+    "period": ("Period", int),
+    "evaluation_periods": ("EvaluationPeriods", int),
+    "datapoints_to_alarm": ("DatapointsToAlarm", int),
+    "treat_missing_data": ("TreatMissingData", str),
+}
+# What the module sends when these options are not set.
+ALARM_DEFAULTS = {"AlarmActions": [], "InsufficientDataActions": [], "OKActions": [], "TreatMissingData": "missing"}
+
+
+def alarm_requests(**alarm_variables) -> list[tuple[dict, dict]]:
+    """``(definition, PutMetricAlarm request)`` of each alarm the alarm role creates with these variables.
+
+    ``alarm_variables`` are the role's own (``alarm_stack_name``, ``alarm_period``...). The definitions come from
+    its vars (``alarm__definitions``), the requests from its task that calls amazon.aws.cloudwatch_metric_alarm,
+    rendered per definition as its loop would, and named as that module names them.
+    """
+    task = role_task_arguments("alarm", "present.yml", "amazon.aws.cloudwatch_metric_alarm")
+    needed = (referenced_names(task["arguments"]) | referenced_names(task["loop"])) - {"item"}
+    context = render_role("alarm", sorted(needed), alarm_variables)
+    requests = []
+    for item in render(task["loop"], context):
+        arguments = render(task["arguments"], {**context, "item": item})
+        if arguments.pop("state") != "present":
+            raise RoleRenderError("roles/alarm/tasks/present.yml no longer creates the alarms with state=present")
+        unknown = sorted(set(arguments) - set(ALARM_OPTIONS))
+        if unknown:
+            raise RoleRenderError(f"the alarm role sets {', '.join(unknown)}: teach lab/builder.py's ALARM_OPTIONS")
+        request = dict(ALARM_DEFAULTS)
+        for option, value in arguments.items():
+            key, convert = ALARM_OPTIONS[option]
+            request[key] = convert(value)
+        requests.append((item, request))
+    return requests
+
+
+def alarms(cloudwatch, **alarm_variables) -> list[dict]:
+    """Create the alarm role's alarms (see :func:`alarm_requests`); their definitions, each with its ``arn``."""
+    created = []
+    for definition, request in alarm_requests(**alarm_variables):
+        cloudwatch.put_metric_alarm(**request)
+        [alarm] = cloudwatch.describe_alarms(AlarmNames=[request["AlarmName"]])["MetricAlarms"]
+        created.append({**definition, "arn": alarm["AlarmArn"]})
+    return created
