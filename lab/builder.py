@@ -232,17 +232,19 @@ def service(
     where: Network,
     security_group: str,
     target_group_arn: str,
+    desired_count: int = 0,
+    launch_type: str | None = "FARGATE",
+    **settings,
 ) -> str:
-    """A Fargate service at desired count 0 in ``where``'s subnets, behind ``target_group_arn``; its ARN.
-
-    The local AWS refuses (HTTP 500) an awsvpc configuration without security groups; AWS accepts it.
-    """
+    """A service in ``where``'s subnets behind ``target_group_arn`` (``settings``: more CreateService parameters);
+    its ARN. The local AWS refuses (HTTP 500) an awsvpc configuration without security groups; AWS accepts it."""
+    if launch_type:
+        settings["launchType"] = launch_type
     created = ecs.create_service(
         cluster=cluster_name,
         serviceName=name,
         taskDefinition=task_definition_arn,
-        desiredCount=0,
-        launchType="FARGATE",
+        desiredCount=desired_count,
         networkConfiguration={
             "awsvpcConfiguration": {
                 "subnets": where.subnet_ids,
@@ -252,6 +254,7 @@ def service(
         loadBalancers=[
             {"targetGroupArn": target_group_arn, "containerName": CONTAINER_NAME, "containerPort": CONTAINER_PORT}
         ],
+        **settings,
     )
     return created["service"]["serviceArn"]
 

@@ -18,16 +18,12 @@ What moto 5.2.5 does not model, and how these tests deal with it:
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from tests.support.ansible_run import VENV_BIN, ansible_env, run_module
+from lab import builder
+from tests.support.ansible_run import run_module, run_module_each
 from tests.support.local_aws import REGION
 
 pytestmark = pytest.mark.integration
@@ -35,16 +31,24 @@ pytestmark = pytest.mark.integration
 CLUSTER = "spill"
 SERVICE = "spill-app"
 ECS_TG = "spill-ecs"
+TASKS_GROUP = "tasks"
 
 
 @dataclass
 class EcsStack:
     ecs: object
     elbv2: object
-    subnets: list[str]
-    security_group: str
+    where: builder.Network
     target_groups: dict[str, str]
     task_definitions: dict[str, str]
+
+    @property
+    def subnets(self) -> list[str]:
+        return self.where.subnet_ids
+
+    @property
+    def security_group(self) -> str:
+        return self.where.security_groups[TASKS_GROUP]
 
     def service(self, name: str = SERVICE) -> dict | None:
         services = self.ecs.describe_services(cluster=CLUSTER, services=[name], include=["TAGS"])["services"]
@@ -54,79 +58,46 @@ class EcsStack:
         """What the scaler does: set the live desired count."""
         self.ecs.update_service(cluster=CLUSTER, service=SERVICE, desiredCount=count)
 
+    def create_service_elsewhere(self, desired_count: int, **settings) -> None:
+        """The service as another tool (for example community.aws.ecs_service) would have created it."""
+        builder.service(
+            self.ecs,
+            CLUSTER,
+            SERVICE,
+            self.task_definitions["app:1"],
+            self.where,
+            TASKS_GROUP,
+            self.target_groups[ECS_TG],
+            desired_count,
+            **settings,
+        )
+
 
 def build_ecs_stack(aws_client) -> EcsStack:
     ec2, elbv2, ecs = aws_client("ec2"), aws_client("elbv2"), aws_client("ecs")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index}.0/24", AvailabilityZone=f"us-east-1{zone}")["Subnet"][
-            "SubnetId"
-        ]
-        for index, zone in ((1, "a"), (2, "b"))
-    ]
-    security_group = ec2.create_security_group(GroupName="tasks", Description="tasks", VpcId=vpc)["GroupId"]
-    load_balancer = elbv2.create_load_balancer(Name="spill-alb", Subnets=subnets, SecurityGroups=[security_group])[
-        "LoadBalancers"
-    ][0]["LoadBalancerArn"]
-
-    def target_group(name: str, **kwargs) -> str:
-        return elbv2.create_target_group(Name=name, **kwargs)["TargetGroups"][0]["TargetGroupArn"]
-
-    ip = {"Protocol": "HTTP", "Port": 8080, "VpcId": vpc, "TargetType": "ip"}
+    where = builder.network(ec2, REGION, "10.0.0.0/16", (TASKS_GROUP,))
+    load_balancer = builder.load_balancer(elbv2, "spill-alb", where, TASKS_GROUP)
     target_groups = {
-        ECS_TG: target_group(ECS_TG, **ip),
-        "spill-ecs-2": target_group("spill-ecs-2", **ip),
-        "unattached": target_group("unattached", **ip),
-        "spill-lambda": target_group("spill-lambda", TargetType="lambda"),
+        ECS_TG: builder.ip_target_group(elbv2, ECS_TG, where.vpc_id),
+        "spill-ecs-2": builder.ip_target_group(elbv2, "spill-ecs-2", where.vpc_id),
+        "unattached": builder.ip_target_group(elbv2, "unattached", where.vpc_id),
+        "spill-lambda": builder.lambda_target_group(elbv2, "spill-lambda"),
     }
-    elbv2.create_listener(
-        LoadBalancerArn=load_balancer,
-        Protocol="HTTP",
-        Port=80,
-        DefaultActions=[
-            {
-                "Type": "forward",
-                "ForwardConfig": {
-                    "TargetGroups": [
-                        {"TargetGroupArn": target_groups["spill-lambda"], "Weight": 1},
-                        {"TargetGroupArn": target_groups[ECS_TG], "Weight": 0},
-                        {"TargetGroupArn": target_groups["spill-ecs-2"], "Weight": 0},
-                    ]
-                },
-            }
-        ],
-    )
-    ecs.create_cluster(clusterName=CLUSTER, capacityProviders=["FARGATE", "FARGATE_SPOT"])
-
-    def register(family: str, image: str, **overrides) -> str:
-        definition = {
-            "family": family,
-            "networkMode": "awsvpc",
-            "requiresCompatibilities": ["FARGATE"],
-            "cpu": "256",
-            "memory": "512",
-            "containerDefinitions": [{"name": "app", "image": image, "portMappings": [{"containerPort": 8080}]}],
-            **overrides,
-        }
-        return ecs.register_task_definition(**{key: value for key, value in definition.items() if value is not None})[
-            "taskDefinition"
-        ]["taskDefinitionArn"]
-
+    weights = {target_groups["spill-lambda"]: 1, target_groups[ECS_TG]: 0, target_groups["spill-ecs-2"]: 0}
+    builder.weighted_listener(elbv2, load_balancer, weights)
+    builder.cluster(ecs, CLUSTER, capacity_providers=["FARGATE", "FARGATE_SPOT"])
+    single_container = [{"name": "app", "image": "app:v1", "memory": 512, "portMappings": [{"containerPort": 8080}]}]
     task_definitions = {
-        "app:1": register("app", "app:v1"),
-        "app:2": register("app", "app:v2"),
-        "bridge": register("bridge", "app:v1", networkMode="bridge", requiresCompatibilities=["EC2"]),
-        "no-cpu": register(
-            "no-cpu",
-            "app:v1",
-            cpu=None,
-            memory=None,
-            containerDefinitions=[
-                {"name": "app", "image": "app:v1", "memory": 512, "portMappings": [{"containerPort": 8080}]}
-            ],
+        "app:1": builder.task_definition(ecs, "app", "app:v1"),
+        "app:2": builder.task_definition(ecs, "app", "app:v2"),
+        "bridge": builder.task_definition(
+            ecs, "bridge", "app:v1", networkMode="bridge", requiresCompatibilities=["EC2"]
+        ),
+        "no-cpu": builder.task_definition(
+            ecs, "no-cpu", "app:v1", cpu=None, memory=None, containerDefinitions=single_container
         ),
     }
-    return EcsStack(ecs, elbv2, subnets, security_group, target_groups, task_definitions)
+    return EcsStack(ecs, elbv2, where, target_groups, task_definitions)
 
 
 @pytest.fixture
@@ -158,44 +129,7 @@ def run(recorder, args: dict, **kwargs) -> dict:
 def run_each(recorder, runs: list[dict]) -> list[dict]:
     """Run the module once per argument dict, in one ansible-playbook (a loop), and return each result."""
     recorder.reset()
-    keys = sorted({key for args in runs for key in args})
-    module_args = {key: f"{{{{ item['{key}'] | default(omit) }}}}" for key in keys}
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "results.json"
-        play = [
-            {
-                "hosts": "localhost",
-                "gather_facts": False,
-                "connection": "local",
-                "vars": {"ansible_python_interpreter": sys.executable, "runs": runs},
-                "module_defaults": {
-                    "group/spillover.lambda_ecs.aws": {"endpoint_url": recorder.endpoint, "region": REGION}
-                },
-                "tasks": [
-                    {
-                        "name": "Run the module once per argument set",
-                        "spillover.lambda_ecs.ecs_spillover_service": module_args,
-                        "loop": "{{ runs }}",
-                        "register": "results",
-                        "ignore_errors": True,
-                    },
-                    {
-                        "name": "Save the results",
-                        "ansible.builtin.copy": {"content": "{{ results.results | to_json }}", "dest": str(out)},
-                    },
-                ],
-            }
-        ]
-        (Path(tmp) / "play.yml").write_text(json.dumps(play))
-        completed = subprocess.run(
-            [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(Path(tmp) / "play.yml")],
-            env=ansible_env(),
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert out.exists(), completed.stdout + completed.stderr
-        return json.loads(out.read_text())
+    return run_module_each("ecs_spillover_service", runs, endpoint=recorder.endpoint)
 
 
 def writes(recorder) -> list[str]:
@@ -409,17 +343,7 @@ def test_in_place_updates_of_capacity_network_and_deployment_settings(stack, rec
 
 def test_a_launch_type_service_switches_to_capacity_providers_in_place(stack, recorder):
     # A service created elsewhere (for example by community.aws.ecs_service) with launch type FARGATE.
-    stack.ecs.create_service(
-        cluster=CLUSTER,
-        serviceName=SERVICE,
-        taskDefinition=stack.task_definitions["app:1"],
-        desiredCount=2,
-        launchType="FARGATE",
-        loadBalancers=[{"targetGroupArn": stack.target_groups[ECS_TG], "containerName": "app", "containerPort": 8080}],
-        networkConfiguration={
-            "awsvpcConfiguration": {"subnets": stack.subnets, "securityGroups": [stack.security_group]}
-        },
-    )
+    stack.create_service_elsewhere(2)
     deployment_before = stack.service()["deployments"][0]["id"]
     args = service_args(stack, tags=None, deployment_circuit_breaker={"enable": False, "rollback": False})
 
@@ -440,17 +364,7 @@ def test_a_launch_type_service_switches_to_capacity_providers_in_place(stack, re
 
 
 def test_a_codedeploy_service_is_refused_rather_than_recreated(stack, recorder):
-    stack.ecs.create_service(
-        cluster=CLUSTER,
-        serviceName=SERVICE,
-        taskDefinition=stack.task_definitions["app:1"],
-        desiredCount=1,
-        deploymentController={"type": "CODE_DEPLOY"},
-        loadBalancers=[{"targetGroupArn": stack.target_groups[ECS_TG], "containerName": "app", "containerPort": 8080}],
-        networkConfiguration={
-            "awsvpcConfiguration": {"subnets": stack.subnets, "securityGroups": [stack.security_group]}
-        },
-    )
+    stack.create_service_elsewhere(1, launch_type=None, deploymentController={"type": "CODE_DEPLOY"})
     before = stack.service()
     refused = run(recorder, service_args(stack, task_definition="app:2"))
     assert refused.get("failed") is True, refused

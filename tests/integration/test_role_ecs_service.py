@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from lab import builder
 from tests.support.infra_roles import apply_role
 
 pytestmark = pytest.mark.integration
@@ -14,32 +15,16 @@ STACK = "ecsstack"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ecsstack-app@sha256:" + "ab" * 32
 
 
-def network(ec2) -> tuple[str, list[str], str]:
-    vpc = ec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.50.{i}.0/24", AvailabilityZone=f"us-east-1{zone}")["Subnet"][
-            "SubnetId"
-        ]
-        for i, zone in ((1, "a"), (2, "b"))
-    ]
-    group = ec2.create_security_group(GroupName="tasks", Description="tasks", VpcId=vpc)["GroupId"]
-    return vpc, subnets, group
-
-
-def listen_on(elbv2, subnets: list[str], group: str, target_group_arn: str) -> None:
+def listen_on(elbv2, where: builder.Network, target_group_arn: str) -> None:
     """What the alb role does between the two parts: a listener forwarding to the ECS target group."""
-    balancer = elbv2.create_load_balancer(Name=STACK, Subnets=subnets, SecurityGroups=[group])["LoadBalancers"][0]
-    elbv2.create_listener(
-        LoadBalancerArn=balancer["LoadBalancerArn"],
-        Protocol="HTTP",
-        Port=80,
-        DefaultActions=[{"Type": "forward", "TargetGroupArn": target_group_arn}],
-    )
+    balancer = builder.load_balancer(elbv2, STACK, where, "tasks")
+    builder.weighted_listener(elbv2, balancer, {target_group_arn: 1})
 
 
 def test_ecs_side_converges_then_goes_away_twice(local_aws, aws_client):
     ecs, elbv2, iam, logs = (aws_client(name) for name in ("ecs", "elbv2", "iam", "logs"))
-    vpc, subnets, group = network(aws_client("ec2"))
+    where = builder.network(aws_client("ec2"), "us-east-1", "10.50.0.0/16")
+    vpc, subnets, group = where.vpc_id, where.subnet_ids, where.security_groups["tasks"]
     role_vars = {
         "ecs_service_stack_name": STACK,
         "ecs_service_image_uri": IMAGE,
@@ -55,7 +40,7 @@ def test_ecs_side_converges_then_goes_away_twice(local_aws, aws_client):
     base = apply_role("ecs_service", local_aws.endpoint, role_vars)
     assert base.changed > 0
     assert ecs.list_services(cluster=STACK)["serviceArns"] == []
-    listen_on(elbv2, subnets, group, base.facts["ecs_service__target_group_arn"])
+    listen_on(elbv2, where, base.facts["ecs_service__target_group_arn"])
     first = apply_role("ecs_service", local_aws.endpoint, {**role_vars, "infra_entry_points": ["service"]})
     assert first.changed > 0
     facts = {**base.facts, **first.facts}

@@ -36,7 +36,6 @@ from tests.support.scaler_stack import (
     WARM_ALARM,
     alarm_event,
     build_stack,
-    forward,
     load_scaler_module,
     scaler_code_dir,
 )
@@ -79,11 +78,6 @@ def make_scaler(stack, clock):
 def last_move_tag(stack, arn: str | None = None) -> str | None:
     descriptions = stack.client("elbv2").describe_tags(ResourceArns=[arn or stack.listener_arn])["TagDescriptions"]
     return {tag["Key"]: tag["Value"] for tag in descriptions[0]["Tags"]}.get(scaler.LAST_MOVE_TAG)
-
-
-def set_weights(stack, lambda_weight: int, ecs_weight: int) -> None:
-    action = forward(stack.lambda_target_group_arn, stack.ecs_target_group_arn, lambda_weight, ecs_weight)
-    stack.client("elbv2").modify_listener(ListenerArn=stack.listener_arn, DefaultActions=[action])
 
 
 def test_idle_is_a_noop_with_reads_only(stack, make_scaler, recorder):
@@ -151,7 +145,7 @@ def test_steps_25_50_100_as_targets_become_healthy_and_time_passes(stack, make_s
 
 def test_cooldown_then_step_down_then_drain_then_scale_in(stack, make_scaler, clock, recorder):
     recovering = make_scaler(endpoint=recorder.endpoint)
-    set_weights(stack, 0, 100)
+    stack.set_weights(0, 100)
     stack.set_desired_count(2)
     stack.add_healthy_targets(2)
     stack.set_alarm(SPILL_ALARM, "ALARM")
@@ -182,7 +176,7 @@ def test_cooldown_then_step_down_then_drain_then_scale_in(stack, make_scaler, cl
 
 
 def test_fail_back_when_no_ecs_target_is_healthy_whatever_the_alarm_says(stack, make_scaler):
-    set_weights(stack, 50, 50)
+    stack.set_weights(50, 50)
     stack.set_desired_count(2)
     stack.set_alarm(SPILL_ALARM, "ALARM")
     record = make_scaler().handle(SCHEDULED_EVENT)

@@ -19,10 +19,7 @@ from tests.support.local_aws import REGION
 from tests.support.scaler_stack import (
     APP_FUNCTION,
     SCHEDULED_EVENT,
-    SPILL_ALARM,
-    WARM_ALARM,
     build_stack,
-    forward,
     load_scaler_module,
 )
 from tests.support.wiring_prereqs import build_prerequisites
@@ -47,10 +44,7 @@ def test_holds_at_peak_steps_down_at_low_rate_and_reads_only_when_a_step_down_is
     stack = build_stack(local_aws.endpoint)
     stack.create_app_function(reserved_concurrency=10)  # the guard's limit: 0.6 x 10 = 6 concurrent executions
     stack.add_healthy_targets(2)
-    stack.client("elbv2").modify_listener(
-        ListenerArn=stack.listener_arn,
-        DefaultActions=[forward(stack.lambda_target_group_arn, stack.ecs_target_group_arn, 0, 100)],
-    )
+    stack.set_weights(0, 100)
     stack.set_desired_count(2)
     now = [datetime.now(UTC)]
     env = stack.environment(
@@ -110,21 +104,7 @@ def test_holds_at_peak_steps_down_at_low_rate_and_reads_only_when_a_step_down_is
     assert [operation(call) for call in recorder.writes] == ["AddTags", "ModifyListener"]
 
     # The generated policy grants every call the guarded scaler made.
-    policy = scaler_policy(
-        {
-            "account_id": "123456789012",
-            "region": REGION,
-            "cluster_name": stack.cluster,
-            "service_name": stack.service,
-            "listener_arn": stack.listener_arn,
-            "lambda_target_group_arn": stack.lambda_target_group_arn,
-            "ecs_target_group_arn": stack.ecs_target_group_arn,
-            "spill_alarm_names": [SPILL_ALARM],
-            "warm_alarm_names": [WARM_ALARM],
-            "function_name": "spillover-scaler",
-            "app_function_name": APP_FUNCTION,
-        }
-    )
+    policy = scaler_policy(stack.policy_input(app_function_name=APP_FUNCTION))
     granted = {action for statement in policy["Statement"] for action in statement["Action"]}
     prefix = {
         "elasticloadbalancing": "elasticloadbalancing",
@@ -139,10 +119,7 @@ def test_without_reserved_concurrency_the_guard_is_skipped_and_the_step_taken(lo
     stack = build_stack(local_aws.endpoint)
     stack.create_app_function(reserved_concurrency=None)
     stack.add_healthy_targets(2)
-    stack.client("elbv2").modify_listener(
-        ListenerArn=stack.listener_arn,
-        DefaultActions=[forward(stack.lambda_target_group_arn, stack.ecs_target_group_arn, 50, 50)],
-    )
+    stack.set_weights(50, 50)
     now = [datetime.now(UTC) + timedelta(seconds=301)]
     stack.put_load(datetime.fromtimestamp((now[0].timestamp() // 60) * 60 - 30, UTC), ecs_requests=60000)
     env = stack.environment(SPILLOVER_FUNCTION_NAME=APP_FUNCTION)

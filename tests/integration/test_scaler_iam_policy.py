@@ -9,25 +9,10 @@ import pytest
 
 from tests.support.ansible_run import run_module
 from tests.support.local_aws import REGION
-from tests.support.scaler_stack import SCHEDULED_EVENT, SPILL_ALARM, WARM_ALARM, build_stack, load_scaler_module
+from tests.support.scaler_stack import SCHEDULED_EVENT, SPILL_ALARM, build_stack, load_scaler_module
 
 pytestmark = pytest.mark.integration
 scaler = load_scaler_module()
-
-
-def policy_input(stack) -> dict:
-    return {
-        "account_id": "123456789012",
-        "region": REGION,
-        "cluster_name": stack.cluster,
-        "service_name": stack.service,
-        "listener_arn": stack.listener_arn,
-        "lambda_target_group_arn": stack.lambda_target_group_arn,
-        "ecs_target_group_arn": stack.ecs_target_group_arn,
-        "spill_alarm_names": [SPILL_ALARM],
-        "warm_alarm_names": [WARM_ALARM],
-        "function_name": "spillover-scaler",
-    }
 
 
 def render(data) -> dict:
@@ -60,7 +45,7 @@ def test_policy_covers_every_call_of_a_full_cycle_and_nothing_else(local_aws, re
 
     service_prefix = {"elasticloadbalancing": "elasticloadbalancing", "ecs": "ecs", "monitoring": "cloudwatch"}
     called = {f"{service_prefix[call.service]}:{call.operation}" for call in recorder.calls}
-    result = render(policy_input(stack))
+    result = render(stack.policy_input())
     assert not result.get("failed"), result
     granted = {action for statement in result["ansible_facts"]["policy"]["Statement"] for action in statement["Action"]}
     assert called == granted - {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}

@@ -18,6 +18,7 @@ import boto3
 import pytest
 import yaml
 
+from lab.stack import read_weights, write_weights
 from tests.support.ansible_run import ROOT, run_playbook
 from tests.support.local_aws import REGION
 from tests.support.local_registry import needs_image_tools
@@ -53,14 +54,16 @@ def recap(completed) -> dict[str, dict[str, int]]:
     return hosts
 
 
-def weights(elbv2, stack: str = STACK) -> dict[str, int]:
+def listener_arn(elbv2, stack: str = STACK) -> str:
     load_balancer = elbv2.describe_load_balancers(Names=[stack])["LoadBalancers"][0]["LoadBalancerArn"]
-    listener = elbv2.describe_listeners(LoadBalancerArn=load_balancer)["Listeners"][0]
+    return elbv2.describe_listeners(LoadBalancerArn=load_balancer)["Listeners"][0]["ListenerArn"]
+
+
+def weights(elbv2, stack: str = STACK) -> dict[str, int]:
     names = {
         group["TargetGroupArn"]: group["TargetGroupName"] for group in elbv2.describe_target_groups()["TargetGroups"]
     }
-    forward = next(action for action in listener["DefaultActions"] if action["Type"] == "forward")
-    return {names[group["TargetGroupArn"]]: group["Weight"] for group in forward["ForwardConfig"]["TargetGroups"]}
+    return {names[arn]: weight for arn, weight in read_weights(elbv2, listener_arn(elbv2, stack)).items()}
 
 
 @pytest.fixture
@@ -122,23 +125,8 @@ def test_rerun_keeps_the_weights_the_scaler_set(local_aws, recorder, aws_client,
     ecs_group = prerequisites["ecs_service__target_group_arn"]
     # As the scaler would, mid-spillover: an ECS target (moto marks it healthy at once) and 40 / 60 weights.
     elbv2.register_targets(TargetGroupArn=ecs_group, Targets=[{"Id": "10.30.1.7", "Port": 8080}])
-    listener = elbv2.describe_listeners(
-        LoadBalancerArn=elbv2.describe_load_balancers(Names=[STACK])["LoadBalancers"][0]["LoadBalancerArn"]
-    )["Listeners"][0]["ListenerArn"]
-    elbv2.modify_listener(
-        ListenerArn=listener,
-        DefaultActions=[
-            {
-                "Type": "forward",
-                "ForwardConfig": {
-                    "TargetGroups": [
-                        {"TargetGroupArn": prerequisites["lambda_function__target_group_arn"], "Weight": 40},
-                        {"TargetGroupArn": ecs_group, "Weight": 60},
-                    ]
-                },
-            }
-        ],
-    )
+    listener = listener_arn(elbv2)
+    write_weights(elbv2, listener, {prerequisites["lambda_function__target_group_arn"]: 40, ecs_group: 60})
     recorder.reset()
     rerun = recap(run_wiring(recorder.endpoint, prerequisites, wiring_roles=["alb"]))
     assert rerun["localhost"]["changed"] == 0

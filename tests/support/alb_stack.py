@@ -1,4 +1,4 @@
-"""A small ALB on the local AWS for the alb_weighted_forward tests and benchmark.
+"""A small ALB on the local AWS for the alb_weighted_forward tests and benchmark (composed of lab/builder.py's pieces).
 
 A Lambda target group with a function registered and an ip target group with one target (moto marks it
 healthy at once), a listener on port 80 forwarding Lambda 1 / ECS 0, a forward rule (priority 20) and a
@@ -8,10 +8,11 @@ fixed-response rule (priority 30). Spare groups: ``empty-ecs`` and ``empty-lambd
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from lab import builder
+from lab.collection import forward_action
 
 LOAD_BALANCER = "spill-alb"
 LAMBDA_TG = "my-app-lambda"
@@ -35,8 +36,7 @@ class Stack:
 
     def weights(self, actions: list[dict]) -> dict[str, int]:
         names = {arn: name for name, arn in self.arns.items()}
-        forward = next(action for action in actions if action["Type"] == "forward")
-        return {names[group["TargetGroupArn"]]: group["Weight"] for group in forward["ForwardConfig"]["TargetGroups"]}
+        return {names[arn]: weight for arn, weight in forward_action.read_forward(actions)["weights"].items()}
 
     def snapshot(self) -> tuple:
         """Everything the module may touch, to prove a refused run left it as it was."""
@@ -46,75 +46,31 @@ class Stack:
         return self.default_actions(), sorted(rules, key=lambda rule: rule["RuleArn"])
 
 
-def _lambda_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", "def handler(event, context):\n    return {}\n")
-    return buffer.getvalue()
-
-
 def build_alb_stack(client: Callable[[str], object]) -> Stack:
     """Build the ALB described above with ``client(service)`` boto3 clients; returns its ARNs."""
     ec2, elbv2, lambda_, iam = (client(name) for name in ("ec2", "elbv2", "lambda", "iam"))
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index}.0/24", AvailabilityZone=f"us-east-1{zone}")["Subnet"][
-            "SubnetId"
-        ]
-        for index, zone in ((1, "a"), (2, "b"))
-    ]
+    where = builder.network(ec2, "us-east-1", "10.0.0.0/16", ("alb",))
     other_vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
-    security_group = ec2.create_security_group(GroupName="alb", Description="ALB", VpcId=vpc)["GroupId"]
-    load_balancer = elbv2.create_load_balancer(Name=LOAD_BALANCER, Subnets=subnets, SecurityGroups=[security_group])[
-        "LoadBalancers"
-    ][0]
-
-    def target_group(name: str, **kwargs) -> str:
-        return elbv2.create_target_group(Name=name, **kwargs)["TargetGroups"][0]["TargetGroupArn"]
-
-    ip = {"Protocol": "HTTP", "Port": 8080, "TargetType": "ip"}
+    load_balancer = builder.load_balancer(elbv2, LOAD_BALANCER, where, "alb")
+    function = builder.function(lambda_, "app", builder.lambda_role(iam, "app"), builder.stub_zip())
     arns = {
-        LAMBDA_TG: target_group(LAMBDA_TG, TargetType="lambda"),
-        ECS_TG: target_group(ECS_TG, VpcId=vpc, **ip),
-        "empty-ecs": target_group("empty-ecs", VpcId=vpc, **ip),
-        "empty-lambda": target_group("empty-lambda", TargetType="lambda"),
-        "other-vpc": target_group("other-vpc", VpcId=other_vpc, **ip),
-        "spare": target_group("spare", VpcId=vpc, **ip),
+        LAMBDA_TG: builder.lambda_target_group(elbv2, LAMBDA_TG, function),
+        ECS_TG: builder.ip_target_group(elbv2, ECS_TG, where.vpc_id),
+        "empty-ecs": builder.ip_target_group(elbv2, "empty-ecs", where.vpc_id),
+        "empty-lambda": builder.lambda_target_group(elbv2, "empty-lambda"),
+        "other-vpc": builder.ip_target_group(elbv2, "other-vpc", other_vpc),
+        "spare": builder.ip_target_group(elbv2, "spare", where.vpc_id),
     }
-    role = iam.create_role(RoleName="app", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    function = lambda_.create_function(
-        FunctionName="app", Runtime="python3.12", Role=role, Handler="app.handler", Code={"ZipFile": _lambda_zip()}
-    )["FunctionArn"]
-    elbv2.register_targets(TargetGroupArn=arns[LAMBDA_TG], Targets=[{"Id": function}])
     for name in (ECS_TG, "spare", "other-vpc"):
-        elbv2.register_targets(TargetGroupArn=arns[name], Targets=[{"Id": "10.0.1.10", "Port": 8080}])
+        builder.register_ip_targets(elbv2, arns[name], ["10.0.1.10"])
 
-    listener_arn = elbv2.create_listener(
-        LoadBalancerArn=load_balancer["LoadBalancerArn"],
-        Protocol="HTTP",
-        Port=80,
-        DefaultActions=[
-            {
-                "Type": "forward",
-                "ForwardConfig": {
-                    "TargetGroups": [
-                        {"TargetGroupArn": arns[LAMBDA_TG], "Weight": 1},
-                        {"TargetGroupArn": arns[ECS_TG], "Weight": 0},
-                    ]
-                },
-            }
-        ],
-    )["Listeners"][0]["ListenerArn"]
-    forward_rule = elbv2.create_rule(
-        ListenerArn=listener_arn,
-        Priority=20,
-        Conditions=[{"Field": "path-pattern", "Values": ["/api/*"]}],
-        Actions=[{"Type": "forward", "TargetGroupArn": arns[ECS_TG]}],
-    )["Rules"][0]["RuleArn"]
-    fixed_rule = elbv2.create_rule(
-        ListenerArn=listener_arn,
-        Priority=30,
-        Conditions=[{"Field": "path-pattern", "Values": ["/maintenance"]}],
-        Actions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "503", "ContentType": "text/plain"}}],
-    )["Rules"][0]["RuleArn"]
-    return Stack(elbv2, load_balancer["LoadBalancerArn"], listener_arn, forward_rule, fixed_rule, arns)
+    listener_arn = builder.weighted_listener(elbv2, load_balancer, {arns[LAMBDA_TG]: 1, arns[ECS_TG]: 0})
+    forward_rule = builder.rule(
+        elbv2, listener_arn, 20, "/api/*", [{"Type": "forward", "TargetGroupArn": arns[ECS_TG]}]
+    )
+    fixed_response = {
+        "Type": "fixed-response",
+        "FixedResponseConfig": {"StatusCode": "503", "ContentType": "text/plain"},
+    }
+    fixed_rule = builder.rule(elbv2, listener_arn, 30, "/maintenance", [fixed_response])
+    return Stack(elbv2, load_balancer, listener_arn, forward_rule, fixed_rule, arns)

@@ -45,21 +45,10 @@ def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run_module(
-    module: str,
-    args: dict,
-    *,
-    endpoint: str,
-    check: bool = False,
-    diff: bool = False,
-    region: str = REGION,
-) -> dict:
-    """Run one module task on localhost against ``endpoint`` and return its registered result.
-
-    The result always comes back (the task ignores errors); assert on ``failed``/``msg`` yourself.
-    """
-    if not module.startswith(("spillover.", "amazon.", "community.", "ansible.")):
-        module = f"spillover.lambda_ecs.{module}"
+def _run_task(
+    task: dict, *, endpoint: str, region: str, check: bool, diff: bool, variables: dict, saved: str = "result"
+):
+    """Run one task on localhost against ``endpoint`` (errors ignored) and return what ``saved`` holds after it."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         playbook = [
@@ -67,13 +56,13 @@ def run_module(
                 "hosts": "localhost",
                 "gather_facts": False,
                 "connection": "local",
-                "vars": {"ansible_python_interpreter": sys.executable},
+                "vars": {"ansible_python_interpreter": sys.executable, **variables},
                 "module_defaults": {"group/spillover.lambda_ecs.aws": {"endpoint_url": endpoint, "region": region}},
                 "tasks": [
-                    {"name": "Run the module", module: args, "register": "result", "ignore_errors": True},
+                    {"name": "Run the module", **task, "register": "result", "ignore_errors": True},
                     {
                         "name": "Save the result",
-                        "ansible.builtin.copy": {"content": "{{ result | to_json }}", "dest": str(out)},
+                        "ansible.builtin.copy": {"content": f"{{{{ {saved} | to_json }}}}", "dest": str(out)},
                         "check_mode": False,
                         "diff": False,
                     },
@@ -91,6 +80,42 @@ def run_module(
         if not out.exists():
             raise AssertionError(f"ansible-playbook did not run the task:\n{completed.stdout}\n{completed.stderr}")
         return json.loads(out.read_text())
+
+
+def _qualified(module: str) -> str:
+    if module.startswith(("spillover.", "amazon.", "community.", "ansible.")):
+        return module
+    return f"spillover.lambda_ecs.{module}"
+
+
+def run_module(
+    module: str,
+    args: dict,
+    *,
+    endpoint: str,
+    check: bool = False,
+    diff: bool = False,
+    region: str = REGION,
+) -> dict:
+    """Run one module task on localhost against ``endpoint`` and return its registered result.
+
+    The result always comes back (the task ignores errors); assert on ``failed``/``msg`` yourself.
+    """
+    task = {_qualified(module): args}
+    return _run_task(task, endpoint=endpoint, region=region, check=check, diff=diff, variables={})
+
+
+def run_module_each(module: str, runs: list[dict], *, endpoint: str, region: str = REGION) -> list[dict]:
+    """Run the module once per argument dict, in one ansible-playbook (a loop), and return each result."""
+    keys = sorted({key for args in runs for key in args})
+    task = {
+        _qualified(module): {key: f"{{{{ item['{key}'] | default(omit) }}}}" for key in keys},
+        "loop": "{{ runs }}",
+    }
+    variables = {"runs": runs}
+    return _run_task(
+        task, endpoint=endpoint, region=region, check=False, diff=False, variables=variables, saved="result.results"
+    )
 
 
 def run_playbook(

@@ -1,5 +1,6 @@
 """What the scaler manages, built in the local AWS: ALB + listener (weighted forward), a Lambda and an ip
-target group, an ECS cluster and awsvpc service, and its alarms. Used by the scaler's tests and benchmark.
+target group, an ECS cluster and awsvpc service, and its alarms. Used by the scaler's tests and benchmark;
+composed of lab/builder.py's pieces.
 
 Also loads ``files/scaler/scaler.py`` as a module (it is Lambda code, not part of a Python package), with the
 collection's modules its zip packs beside it importable the same way, as top-level modules.
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import json
 import sys
 import zipfile
 from dataclasses import dataclass, field
@@ -18,6 +18,9 @@ from pathlib import Path
 
 import boto3
 
+from lab import builder
+from lab.collection import forward_action
+from lab.stack import write_weights
 from tests.support.ansible_run import link_collection
 from tests.support.local_aws import REGION
 
@@ -114,9 +117,9 @@ class ScalerStack:
 
     def add_healthy_targets(self, count: int) -> None:
         """Register ``count`` ip targets: moto marks registered ip targets healthy at once."""
-        targets = [{"Id": f"10.0.1.{self.next_ip + index}", "Port": 8080} for index in range(count)]
+        addresses = [f"10.0.1.{self.next_ip + index}" for index in range(count)]
         self.next_ip += count
-        self.client("elbv2").register_targets(TargetGroupArn=self.ecs_target_group_arn, Targets=targets)
+        builder.register_ip_targets(self.client("elbv2"), self.ecs_target_group_arn, addresses)
 
     def remove_all_targets(self) -> None:
         """Moto cannot make a target unhealthy; having no registered target is how tests fake "none healthy"."""
@@ -132,9 +135,13 @@ class ScalerStack:
             actions = elbv2.describe_rules(RuleArns=[self.rule_arn])["Rules"][0]["Actions"]
         else:
             actions = elbv2.describe_listeners(ListenerArns=[self.listener_arn])["Listeners"][0]["DefaultActions"]
-        groups = actions[0]["ForwardConfig"]["TargetGroups"]
-        by_arn = {group["TargetGroupArn"]: group["Weight"] for group in groups}
+        by_arn = forward_action.read_forward(actions)["weights"]
         return {"lambda": by_arn[self.lambda_target_group_arn], "ecs": by_arn[self.ecs_target_group_arn]}
+
+    def set_weights(self, lambda_weight: int, ecs_weight: int) -> None:
+        """What the scaler writes: the listener's weights, the rest of its action (stickiness) kept."""
+        weights = {self.lambda_target_group_arn: lambda_weight, self.ecs_target_group_arn: ecs_weight}
+        write_weights(self.client("elbv2"), self.listener_arn, weights)
 
     def forward_action(self) -> dict:
         listener = self.client("elbv2").describe_listeners(ListenerArns=[self.listener_arn])["Listeners"][0]
@@ -151,34 +158,26 @@ class ScalerStack:
     # -- the step-down guard's world: the app function and the metrics the ALB and Lambda would publish
     def create_app_function(self, reserved_concurrency: int | None = 10) -> None:
         """The app function (moto stores it; it never runs) with its reserved concurrency, if any."""
-        role = self.client("iam").create_role(
-            RoleName="app-function",
-            AssumeRolePolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
-        )["Role"]["Arn"]
-        code = io.BytesIO()
-        with zipfile.ZipFile(code, "w") as archive:
-            archive.writestr("app.py", "def handler(event, context):\n    return {}\n")
-        lam = self.client("lambda")
-        lam.create_function(
-            FunctionName=APP_FUNCTION,
-            Runtime="python3.12",
-            Role=role,
-            Handler="app.handler",
-            Code={"ZipFile": code.getvalue()},
+        role = builder.lambda_role(self.client("iam"), "app-function")
+        builder.function(
+            self.client("lambda"), APP_FUNCTION, role, builder.stub_zip(), reserved_concurrency=reserved_concurrency
         )
-        if reserved_concurrency is not None:
-            lam.put_function_concurrency(FunctionName=APP_FUNCTION, ReservedConcurrentExecutions=reserved_concurrency)
+
+    def policy_input(self, **extra: str) -> dict:
+        """The scaler_policy filter's input for this stack's scaler (``spillover-scaler``)."""
+        return {
+            "account_id": "123456789012",
+            "region": REGION,
+            "cluster_name": self.cluster,
+            "service_name": self.service,
+            "listener_arn": self.listener_arn,
+            "lambda_target_group_arn": self.lambda_target_group_arn,
+            "ecs_target_group_arn": self.ecs_target_group_arn,
+            "spill_alarm_names": [SPILL_ALARM],
+            "warm_alarm_names": [WARM_ALARM],
+            "function_name": "spillover-scaler",
+            **extra,
+        }
 
     def put_load(
         self, moment: datetime, lambda_requests: float = 0, ecs_requests: float = 0, lambda_ms=None, ecs_seconds=None
@@ -222,20 +221,6 @@ class ScalerStack:
             cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=[duration])
 
 
-def forward(lambda_tg: str, ecs_tg: str, lambda_weight: int = 100, ecs_weight: int = 0) -> dict:
-    return {
-        "Type": "forward",
-        "ForwardConfig": {
-            "TargetGroups": [
-                {"TargetGroupArn": lambda_tg, "Weight": lambda_weight},
-                {"TargetGroupArn": ecs_tg, "Weight": ecs_weight},
-            ],
-            # Set on purpose: the scaler must keep everything of the action but the weights.
-            "TargetGroupStickinessConfig": {"Enabled": True, "DurationSeconds": 300},
-        },
-    }
-
-
 def build_stack(endpoint: str) -> ScalerStack:
     """Create every resource the scaler reads and writes in the (empty) local AWS at ``endpoint``."""
 
@@ -243,54 +228,24 @@ def build_stack(endpoint: str) -> ScalerStack:
         return boto3.client(service, region_name=REGION, endpoint_url=endpoint)
 
     ec2, elbv2, ecs, cloudwatch = client("ec2"), client("elbv2"), client("ecs"), client("cloudwatch")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index}.0/24", AvailabilityZone=f"{REGION}{zone}")["Subnet"][
-            "SubnetId"
-        ]
-        for index, zone in ((1, "a"), (2, "b"))
-    ]
-    group = ec2.create_security_group(GroupName="spill", Description="spillover tests", VpcId=vpc)["GroupId"]
-    balancer = elbv2.create_load_balancer(Name="spill", Subnets=subnets, SecurityGroups=[group])["LoadBalancers"][0]
-    lambda_tg = elbv2.create_target_group(Name="spill-lambda", TargetType="lambda")["TargetGroups"][0]
-    ecs_tg = elbv2.create_target_group(
-        Name="spill-ecs", TargetType="ip", Protocol="HTTP", Port=8080, VpcId=vpc, HealthCheckPath="/health"
-    )["TargetGroups"][0]
-    action = forward(lambda_tg["TargetGroupArn"], ecs_tg["TargetGroupArn"])
-    listener = elbv2.create_listener(
-        LoadBalancerArn=balancer["LoadBalancerArn"], Protocol="HTTP", Port=80, DefaultActions=[action]
-    )["Listeners"][0]
-    rule = elbv2.create_rule(
-        ListenerArn=listener["ListenerArn"],
-        Priority=10,
-        Conditions=[{"Field": "path-pattern", "Values": ["/api/*"]}],
-        Actions=[action],
-    )["Rules"][0]
+    where = builder.network(ec2, REGION, "10.0.0.0/16", ("spill",))
+    balancer = builder.load_balancer(elbv2, "spill", where, "spill")
+    lambda_tg = builder.lambda_target_group(elbv2, "spill-lambda")
+    ecs_tg = builder.ip_target_group(elbv2, "spill-ecs", where.vpc_id, HealthCheckPath="/health")
+    # Stickiness set on purpose: the scaler must keep everything of the action but the weights.
+    weights, stickiness = {lambda_tg: 100, ecs_tg: 0}, 300
+    listener = builder.weighted_listener(elbv2, balancer, weights, stickiness)
+    rule = builder.rule(elbv2, listener, 10, "/api/*", [builder.weighted_forward(weights, stickiness)])
 
-    ecs.create_cluster(clusterName="spill")
-    ecs.register_task_definition(
-        family="app",
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="256",
-        memory="512",
-        containerDefinitions=[{"name": "app", "image": "app:latest", "portMappings": [{"containerPort": 8080}]}],
-    )
-    ecs.create_service(
-        cluster="spill",
-        serviceName="app",
-        taskDefinition="app",
-        desiredCount=0,
-        launchType="FARGATE",
-        networkConfiguration={"awsvpcConfiguration": {"subnets": subnets, "securityGroups": [group]}},
-        loadBalancers=[{"targetGroupArn": ecs_tg["TargetGroupArn"], "containerName": "app", "containerPort": 8080}],
-    )
+    builder.cluster(ecs, "spill")
+    task_definition = builder.task_definition(ecs, "app", "app:latest")
+    builder.service(ecs, "spill", "app", task_definition, where, "spill", ecs_tg)
     for name, metric in ((SPILL_ALARM, "Throttles"), (WARM_ALARM, "ConcurrentExecutions"), (FOREIGN_ALARM, "Errors")):
         cloudwatch.put_metric_alarm(
             AlarmName=name,
             Namespace="AWS/Lambda",
             MetricName=metric,
-            Dimensions=[{"Name": "FunctionName", "Value": "app"}],
+            Dimensions=[{"Name": "FunctionName", "Value": APP_FUNCTION}],
             Statistic="Maximum",
             Period=60,
             EvaluationPeriods=1,
@@ -300,10 +255,10 @@ def build_stack(endpoint: str) -> ScalerStack:
         )
     return ScalerStack(
         endpoint=endpoint,
-        listener_arn=listener["ListenerArn"],
-        rule_arn=rule["RuleArn"],
-        lambda_target_group_arn=lambda_tg["TargetGroupArn"],
-        ecs_target_group_arn=ecs_tg["TargetGroupArn"],
+        listener_arn=listener,
+        rule_arn=rule,
+        lambda_target_group_arn=lambda_tg,
+        ecs_target_group_arn=ecs_tg,
     )
 
 
