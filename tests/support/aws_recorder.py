@@ -29,7 +29,12 @@ class CannedAnswer:
     payload: dict
     headers: dict[str, str]
     forward: bool
-    times: int
+    times: int | None  # None: every call
+    query_payload: str | None  # the XML body for query-protocol requests (ELBv2, EC2...), when it differs
+
+
+def is_query_protocol(headers) -> bool:
+    return "x-www-form-urlencoded" in headers.get("Content-Type", "")
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class AwsRecorder:
         self._lock = threading.Lock()
         self._calls: list[Call] = []
         self._answers: dict[str, CannedAnswer] = {}
+        self._answered: list[str] = []
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -94,7 +100,10 @@ class AwsRecorder:
                     status, reason, reply_headers, payload = recorder._ask_upstream(
                         self.command, self.path, self.headers, body
                     )
-                if canned is not None:
+                if canned is not None and canned.query_payload is not None and is_query_protocol(self.headers):
+                    status, reason, payload = canned.status, None, canned.query_payload.encode()
+                    reply_headers = [("Content-Type", "text/xml"), *canned.headers.items()]
+                elif canned is not None:
                     status, reason, payload = canned.status, None, json.dumps(canned.payload).encode()
                     reply_headers = [("Content-Type", "application/x-amz-json-1.0"), *canned.headers.items()]
                 self.send_response(status, reason)
@@ -139,30 +148,46 @@ class AwsRecorder:
         *,
         headers: dict[str, str] | None = None,
         forward: bool = False,
-        times: int = 1,
+        times: int | None = 1,
+        query_payload: str | None = None,
     ) -> None:
-        """Answer the next ``times`` calls of ``operation`` (JSON protocol) with ``status`` and ``payload``.
+        """Answer the next ``times`` calls of ``operation`` (every call: None) with ``status`` and ``payload``.
 
         For AWS behaviour the local AWS lacks: without ``forward`` the call never reaches the local AWS (AWS refused
         it); with ``forward`` it does, so its effect stays, and only its answer is replaced. Calls are recorded
-        either way.
+        either way. ``payload`` is sent as JSON (the JSON protocol); a query-protocol request (ELBv2, EC2, IAM)
+        gets ``query_payload``, its XML, when given.
         """
         with self._lock:
-            self._answers[operation] = CannedAnswer(status, payload, dict(headers or {}), forward, times)
+            self._answers[operation] = CannedAnswer(status, payload, dict(headers or {}), forward, times, query_payload)
 
     def _take_answer(self, operation: str) -> CannedAnswer | None:
         with self._lock:
             canned = self._answers.get(operation)
             if canned is None:
                 return None
-            canned.times -= 1
-            if canned.times <= 0:
-                del self._answers[operation]
+            if canned.times is not None:
+                canned.times -= 1
+                if canned.times <= 0:
+                    del self._answers[operation]
+            self._answered.append(operation)
             return canned
+
+    @property
+    def answered(self) -> list[str]:
+        """The operations of the calls that got a canned answer, in order."""
+        with self._lock:
+            return list(self._answered)
 
     def start(self) -> AwsRecorder:
         self._thread.start()
         return self
+
+    def __enter__(self) -> AwsRecorder:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
 
     def stop(self) -> None:
         self._server.shutdown()
