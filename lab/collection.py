@@ -129,6 +129,11 @@ def render_role(role: str, names: list[str], overrides: Mapping[str, Any] | None
     return {name: rendered[name] for name in names}
 
 
+def render_role_template(role: str, template: str, variables: Mapping[str, Any]) -> str:
+    """``roles/<role>/templates/<template>`` rendered over ``variables`` (every name it uses must be given)."""
+    return _JINJA.from_string((ROLES / role / "templates" / template).read_text()).render(**variables)
+
+
 def role_task_arguments(role: str, task_file: str, module: str) -> dict[str, Any]:
     """The raw arguments and loop of the task of ``roles/<role>/tasks/<task_file>`` that calls ``module``."""
     tasks = yaml.safe_load((ROLES / role / "tasks" / task_file).read_text())

@@ -7,49 +7,23 @@ returns, without its trailing ":*", and the repository ARN in the same account a
 from __future__ import annotations
 
 import json
-import warnings
-from pathlib import Path
 
-import jinja2
 import pytest
-import yaml
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # parliament imports the deprecated pkg_resources
-    import parliament
+from lab.collection import render_role_template, role_variables
+from tests.support.iam_policies import findings, grants
 
 pytestmark = pytest.mark.integration
 
-ROLE = Path(__file__).resolve().parents[2] / "roles" / "ecs_service"
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 
 
 def render(stack: str) -> dict:
-    template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(
-        (ROLE / "templates" / "task_execution_policy.json.j2").read_text()
-    )
-    return json.loads(
-        template.render(
-            ecs_service__log_group_arn=f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/ecs/{stack}-app",
-            ecs_service__repository_arn=f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{stack}-app",
-        )
-    )
-
-
-def findings(policy: dict) -> list:
-    return [(f.issue, f.detail) for f in parliament.analyze_policy_string(json.dumps(policy)).findings]
-
-
-def grants(policy: dict) -> dict[str, set[str]]:
-    granted: dict[str, set[str]] = {}
-    for statement in policy["Statement"]:
-        assert statement["Effect"] == "Allow"
-        actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
-        resources = [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
-        for action in actions:
-            assert "*" not in action
-            granted.setdefault(action, set()).update(resources)
-    return granted
+    variables = {
+        "ecs_service__log_group_arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/ecs/{stack}-app",
+        "ecs_service__repository_arn": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{stack}-app",
+    }
+    return json.loads(render_role_template("ecs_service", "task_execution_policy.json.j2", variables))
 
 
 @pytest.mark.parametrize("stack", ["demo", "a-twenty-char-stack1"])
@@ -80,7 +54,7 @@ def test_parliament_would_flag_a_broader_policy():
 
 
 def test_trust_policy_lets_only_ecs_tasks_assume_the_role():
-    trust = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["ecs_service__trust_policy"]
+    trust = role_variables("ecs_service")["ecs_service__trust_policy"]
     assert [(s["Effect"], s["Principal"], s["Action"]) for s in trust["Statement"]] == [
         ("Allow", {"Service": "ecs-tasks.amazonaws.com"}, "sts:AssumeRole")
     ]

@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
-from pathlib import Path
 
-import jinja2
 import pytest
-import yaml
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # parliament imports the deprecated pkg_resources
-    import parliament
+from lab.collection import render_role_template, role_variables
+from tests.support.iam_policies import findings, grants
 
 pytestmark = pytest.mark.integration
 
-ROLE = Path(__file__).resolve().parents[2] / "roles" / "lambda_function"
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 
 
@@ -32,16 +26,8 @@ def log_group_arn(stack: str) -> str:
 
 
 def render_execution_policy(stack: str) -> dict:
-    template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(
-        (ROLE / "templates" / "execution_policy.json.j2").read_text()
-    )
-    return json.loads(template.render(lambda_function__log_group_arn=log_group_arn(stack)))
-
-
-def findings(policy: dict) -> list:
-    return [
-        (finding.issue, finding.detail) for finding in parliament.analyze_policy_string(json.dumps(policy)).findings
-    ]
+    variables = {"lambda_function__log_group_arn": log_group_arn(stack)}
+    return json.loads(render_role_template("lambda_function", "execution_policy.json.j2", variables))
 
 
 @pytest.mark.parametrize("stack", ["demo", "a-twenty-char-stack1"])
@@ -50,15 +36,7 @@ def test_execution_policy_has_no_parliament_finding(stack):
 
 
 def test_execution_policy_reaches_only_the_functions_own_log_group():
-    policy = render_execution_policy("demo")
-    granted = {}
-    for statement in policy["Statement"]:
-        assert statement["Effect"] == "Allow"
-        actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
-        resources = [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
-        for action in actions:
-            assert "*" not in action
-            granted.setdefault(action, set()).update(resources)
+    granted = grants(render_execution_policy("demo"))
     group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/demo-app"
     assert granted == {
         "logs:CreateLogGroup": {group},
@@ -80,8 +58,7 @@ def test_parliament_would_flag_a_broader_policy():
 
 
 def test_trust_policy_lets_only_lambda_assume_the_role():
-    role_vars = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
-    [statement] = role_vars["lambda_function__trust_policy"]["Statement"]
+    [statement] = role_variables("lambda_function")["lambda_function__trust_policy"]["Statement"]
     assert statement == {
         "Effect": "Allow",
         "Principal": {"Service": "lambda.amazonaws.com"},
