@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from lab.aws import Aws
+from lab.background import Periodic
 from lab.stack import Alarm
 
 LOG = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def alarm_event(alarm: Alarm, region: str, state: str, previous: str, reason: st
     }
 
 
-class AlarmEvaluator:
+class AlarmEvaluator(Periodic):
     def __init__(
         self,
         aws: Aws,
@@ -84,6 +84,7 @@ class AlarmEvaluator:
         on_change: Callable[[dict], None],
         settle_seconds: float = 1.5,
     ) -> None:
+        super().__init__("lab-alarms", 0.5)
         self.aws = aws
         self.alarms = alarms
         self.on_change = on_change
@@ -91,19 +92,10 @@ class AlarmEvaluator:
         self.states: dict[str, str] = {}
         self.history: list[tuple[float, str, str]] = []  # (time, alarm, new state)
         self._evaluated: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def start(self) -> AlarmEvaluator:
         self.states = self.read_states()
-        self._thread = threading.Thread(target=self._loop, name="lab-alarms", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=10)
+        return super().start()
 
     def read_states(self) -> dict[str, str]:
         names = [alarm.name for alarm in self.alarms]
@@ -112,12 +104,8 @@ class AlarmEvaluator:
         found = self.aws.client("cloudwatch").describe_alarms(AlarmNames=names)["MetricAlarms"]
         return {item["AlarmName"]: item["StateValue"] for item in found}
 
-    def _loop(self) -> None:
-        while not self._stop.wait(0.5):
-            try:
-                self.evaluate_due(time.time())
-            except Exception:
-                LOG.exception("alarm evaluation failed")
+    def tick(self) -> None:
+        self.evaluate_due(time.time())
 
     def evaluate_due(self, now: float) -> None:
         for alarm in self.alarms:

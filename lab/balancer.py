@@ -29,6 +29,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from lab.aws import Aws
+from lab.background import Periodic
 from lab.lambda_runtime import LambdaRuntime
 from lab.metrics import MetricsPublisher
 from lab.stack import Stack, TargetGroup, read_weights
@@ -92,7 +93,7 @@ class _Group:
         return sorted(self.registered | self.attached)
 
 
-class LoadBalancer:
+class LoadBalancer(Periodic):
     def __init__(
         self,
         aws: Aws,
@@ -104,11 +105,11 @@ class LoadBalancer:
         refresh_seconds: float = 1.0,
         seed: int | None = None,
     ) -> None:
+        super().__init__("lab-alb-refresh", 0.25, refresh_seconds)
         self.aws = aws
         self.stack = stack
         self.lambda_runtime = lambda_runtime
         self.metrics = metrics
-        self.refresh_seconds = refresh_seconds
         self.groups = {
             stack.lambda_target_group.arn: _Group(stack.lambda_target_group, "lambda"),
             stack.ecs_target_group.arn: _Group(stack.ecs_target_group, "ecs"),
@@ -118,12 +119,11 @@ class LoadBalancer:
         self.health_listeners: list = []
         self._random = random.Random(seed)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._log = open(access_log, "a", buffering=1)  # noqa: SIM115 (closed by stop())
         self._checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lab-health")
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
-        self._threads: list[threading.Thread] = []
+        self._serving = threading.Thread(target=self._server.serve_forever, name="lab-alb", daemon=True)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     @property
@@ -133,19 +133,15 @@ class LoadBalancer:
 
     def start(self) -> LoadBalancer:
         self.refresh()
-        for target, name in ((self._server.serve_forever, "lab-alb"), (self._refresh_loop, "lab-alb-refresh")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        return self
+        self._serving.start()
+        return super().start()
 
     def stop(self) -> None:
-        self._stop.set()
+        super().stop()
         self._server.shutdown()
         self._server.server_close()
         self._checks.shutdown(wait=False, cancel_futures=True)
-        for thread in self._threads:
-            thread.join(timeout=5)
+        self._serving.join(timeout=5)
         self._log.close()
 
     # -- control plane -----------------------------------------------------------------------------------
@@ -197,16 +193,11 @@ class LoadBalancer:
             return "healthy"
         return group.health.setdefault(target, TargetHealth()).state
 
-    def _refresh_loop(self) -> None:
-        next_refresh = 0.0
-        while not self._stop.wait(0.25):
-            if time.monotonic() >= next_refresh:
-                next_refresh = time.monotonic() + self.refresh_seconds
-                try:
-                    self.refresh()
-                except Exception:
-                    LOG.exception("load balancer: refresh from the AWS failed")
-            self._schedule_health_checks()
+    def poll(self) -> None:
+        self.refresh()
+
+    def tick(self) -> None:
+        self._schedule_health_checks()
 
     # -- health checks -----------------------------------------------------------------------------------
     def _schedule_health_checks(self) -> None:

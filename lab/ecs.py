@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.aws import Aws
+from lab.background import Periodic
 from lab.balancer import LoadBalancer
 from lab.stack import Stack
 
@@ -96,7 +97,7 @@ def allocate_address(container_port: int, rng: random.Random) -> tuple[str, int]
         return ip, probe.getsockname()[1]
 
 
-class EcsFollower:
+class EcsFollower(Periodic):
     def __init__(
         self,
         aws: Aws,
@@ -109,6 +110,7 @@ class EcsFollower:
         never_healthy: bool = False,
         poll_seconds: float = 1.0,
     ) -> None:
+        super().__init__("lab-ecs", 0.2, poll_seconds)
         self.aws = aws
         self.stack = stack
         self.balancer = balancer
@@ -117,30 +119,20 @@ class EcsFollower:
         self.app_dir = app_dir
         self.stop_timeout = stop_timeout
         self.never_healthy = never_healthy
-        self.poll_seconds = poll_seconds
         self.target_group = stack.ecs_target_group
         self.tasks: list[Task] = []
         self.desired = 0
         self.events: list[tuple[float, str]] = []
         self._rng = random.Random()
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         container = stack.service.container
         self.command = container.entry_point + container.command or image_command(app_dir / "Dockerfile")
         balancer.health_listeners.append(self._on_health)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
-    def start(self) -> EcsFollower:
-        self._thread = threading.Thread(target=self._loop, name="lab-ecs", daemon=True)
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
         """Stop every task now (the lab is ending): SIGTERM, then SIGKILL after the stop timeout."""
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=10)
+        super().stop()
         with self._lock:
             tasks = [task for task in self.tasks if task.state != "STOPPED"]
         for task in tasks:
@@ -171,22 +163,14 @@ class EcsFollower:
         return victims[0]
 
     # -- the loop ----------------------------------------------------------------------------------------
-    def _loop(self) -> None:
-        next_poll = 0.0
-        while not self._stop.wait(0.2):
-            if time.monotonic() >= next_poll:
-                next_poll = time.monotonic() + self.poll_seconds
-                try:
-                    service = self.aws.client("ecs").describe_services(
-                        cluster=self.stack.service.cluster, services=[self.stack.service.name]
-                    )["services"][0]
-                    self.desired = int(service["desiredCount"])
-                except Exception:
-                    LOG.exception("ECS follower: DescribeServices failed")
-            try:
-                self.reconcile()
-            except Exception:
-                LOG.exception("ECS follower: reconcile failed")
+    def poll(self) -> None:
+        service = self.aws.client("ecs").describe_services(
+            cluster=self.stack.service.cluster, services=[self.stack.service.name]
+        )["services"][0]
+        self.desired = int(service["desiredCount"])
+
+    def tick(self) -> None:
+        self.reconcile()
 
     def reconcile(self) -> None:
         now = time.monotonic()

@@ -175,12 +175,17 @@ def write_weights(elbv2, listener_arn: str, weights: dict[str, int]) -> None:
     elbv2.modify_listener(ListenerArn=listener_arn, DefaultActions=forward_action.write_forward(actions, state))
 
 
+def _found(call, missing: str, **kwargs) -> dict:
+    """``call(**kwargs)``'s answer; :class:`StackNotFound` (``missing``: deploy the stack first) when AWS refuses."""
+    try:
+        return call(**kwargs)
+    except ClientError as error:
+        raise StackNotFound(f"{missing}: deploy the stack first") from error
+
+
 def _target_group(aws: Aws, name: str) -> TargetGroup:
     elbv2 = aws.client("elbv2")
-    try:
-        group = elbv2.describe_target_groups(Names=[name])["TargetGroups"][0]
-    except ClientError as error:
-        raise StackNotFound(f"target group {name} not found: deploy the stack first") from error
+    group = _found(elbv2.describe_target_groups, f"target group {name} not found", Names=[name])["TargetGroups"][0]
     attributes = _pairs(
         elbv2.describe_target_group_attributes(TargetGroupArn=group["TargetGroupArn"])["Attributes"], "Key", "Value"
     )
@@ -202,10 +207,7 @@ def _target_group(aws: Aws, name: str) -> TargetGroup:
 
 
 def _function(aws: Aws, name: str) -> Function:
-    try:
-        found = aws.client("lambda").get_function(FunctionName=name)
-    except ClientError as error:
-        raise StackNotFound(f"Lambda function {name} not found: deploy the stack first") from error
+    found = _found(aws.client("lambda").get_function, f"Lambda function {name} not found", FunctionName=name)
     config = found["Configuration"]
     reserved = found.get("Concurrency", {}).get("ReservedConcurrentExecutions")
     return Function(
@@ -308,10 +310,8 @@ def _rules(aws: Aws, stack: str) -> tuple[Rule, ...]:
 def discover(aws: Aws, stack: str) -> Stack:
     """Read everything the lab needs about stack ``stack``; raise :class:`StackNotFound` when absent."""
     elbv2 = aws.client("elbv2")
-    try:
-        load_balancer = elbv2.describe_load_balancers(Names=[stack])["LoadBalancers"][0]
-    except ClientError as error:
-        raise StackNotFound(f"load balancer {stack} not found on {aws.endpoint}: deploy the stack first") from error
+    missing = f"load balancer {stack} not found on {aws.endpoint}"
+    load_balancer = _found(elbv2.describe_load_balancers, missing, Names=[stack])["LoadBalancers"][0]
     listeners = elbv2.describe_listeners(LoadBalancerArn=load_balancer["LoadBalancerArn"])["Listeners"]
     if not listeners:
         raise StackNotFound(f"load balancer {stack} has no listener")

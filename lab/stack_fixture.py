@@ -58,16 +58,15 @@ def create_stack(aws: Aws, settings: FixtureSettings, build_dir: Path) -> dict[s
     where = builder.network(ec2, aws.region, "10.42.0.0/16", (f"{stack}-alb", f"{stack}-task"))
     role = builder.lambda_role(iam, f"{stack}-lambda")
     build_dir.mkdir(parents=True, exist_ok=True)
+
+    def function(name: str, code: bytes, **settings) -> str:
+        """Function ``<stack>-<name>``, its zip written to ``build_dir`` where the lab reads the code it runs."""
+        (build_dir / f"{stack}-{name}.zip").write_bytes(code)
+        return builder.function(lam, f"{stack}-{name}", role, code, tags=tags, **settings)
+
     app_zip = builder.app_zip(settings.app_dir, settings.zip_cache)
-    (build_dir / f"{stack}-app.zip").write_bytes(app_zip)
-    app = builder.function(
-        lam,
-        f"{stack}-app",
-        role,
-        app_zip,
-        reserved_concurrency=settings.reserved_concurrency,
-        tags=tags,
-        Timeout=settings.function_timeout,
+    app = function(
+        "app", app_zip, reserved_concurrency=settings.reserved_concurrency, Timeout=settings.function_timeout
     )
 
     load_balancer = builder.load_balancer(elbv2, stack, where, f"{stack}-alb", tags)
@@ -126,17 +125,12 @@ def create_stack(aws: Aws, settings: FixtureSettings, build_dir: Path) -> dict[s
         "SPILLOVER_METRIC_PERIOD_SECONDS": str(settings.alarm_period),
         **settings.scaler_environment,
     }
-    scaler_zip = builder.scaler_zip()
-    (build_dir / f"{stack}-scaler.zip").write_bytes(scaler_zip)
-    scaler = builder.function(
-        lam,
-        f"{stack}-scaler",
-        role,
-        scaler_zip,
+    scaler = function(
+        "scaler",
+        builder.scaler_zip(),
         handler="scaler.handler",
         reserved_concurrency=1,
         environment=scaler_environment,
-        tags=tags,
         Timeout=60,
     )
 
