@@ -12,7 +12,8 @@ resources without running them. :mod:`lab.stack_fixture` composes a whole contra
   built with the collection's ``lambda_zip`` (the trust policy is the lambda_function role's);
 * :func:`alarm_requests`, :func:`alarms`: the alarm role's alarms, rendered from the role's own files.
 
-``tags`` are ``{key: value}``; each piece writes them in its service's shape.
+``tags`` are ``{key: value}``; each piece writes them in its service's shape. The pieces are made for the local
+AWS the lab and the tests run against, and say where AWS would ask for more.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def _tag_list(tags: Mapping[str, str] | None, key: str = "Key", value: str = "Va
 
 
 def _tagged(tags: Mapping[str, str] | None, **kwargs) -> dict:
-    """``kwargs`` plus ``Tags`` (elbv2 shape) when there are tags: some APIs refuse an empty tag list."""
+    """``kwargs`` plus ``Tags`` (elbv2 shape) when there are tags: an empty ``TagList`` is invalid (min 1)."""
     return {**kwargs, "Tags": _tag_list(tags)} if tags else kwargs
 
 
@@ -109,7 +110,11 @@ def lambda_target_group(
     attributes: Mapping[str, str] | None = None,
     tags: Mapping[str, str] | None = None,
 ) -> str:
-    """A ``lambda`` target group, with ``function_arn`` registered when given; its ARN."""
+    """A ``lambda`` target group, with ``function_arn`` registered when given; its ARN.
+
+    AWS registers a function only once it lets elasticloadbalancing.amazonaws.com invoke it (the lambda_function
+    role adds that permission first); the local AWS does not check.
+    """
     arn = _target_group(elbv2, name, tags, attributes, TargetType="lambda")
     if function_arn:
         elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": function_arn}])
@@ -237,7 +242,11 @@ def service(
     **settings,
 ) -> str:
     """A service in ``where``'s subnets behind ``target_group_arn`` (``settings``: more CreateService parameters);
-    its ARN. The local AWS refuses (HTTP 500) an awsvpc configuration without security groups; AWS accepts it."""
+    its ARN.
+
+    AWS needs a listener that uses the target group first (the local AWS does not check), and accepts an awsvpc
+    configuration without security groups (the local AWS answers HTTP 500).
+    """
     if launch_type:
         settings["launchType"] = launch_type
     created = ecs.create_service(
