@@ -9,7 +9,8 @@ resources without running them. :mod:`lab.stack_fixture` composes a whole contra
   :func:`rule`: the ALB side; forward actions come from the collection's one codec (``forward_action``);
 * :func:`cluster`, :func:`task_definition`, :func:`service`: the ECS side;
 * :func:`lambda_role`, :func:`function` and the zips :func:`app_zip`, :func:`scaler_zip`, :func:`stub_zip`,
-  built with the collection's ``lambda_zip`` (the trust policy is the lambda_function role's);
+  built with the collection's ``lambda_zip`` from what the roles give it (the trust policy is the
+  lambda_function role's too);
 * :func:`alarm_requests`, :func:`alarms`: the alarm role's alarms, rendered from the role's own files.
 
 ``tags`` are ``{key: value}``; each piece writes them in its service's shape. The pieces are made for the local
@@ -35,12 +36,12 @@ from lab.collection import (
     referenced_names,
     render,
     render_role,
+    role_magic,
     role_task_arguments,
     role_variables,
 )
 
 APP_DIR = ROOT / "files" / "app"
-APP_REQUIREMENTS = ROOT / "requirements" / "app.txt"
 SCALER_DIR = ROOT / "files" / "scaler"
 CONTAINER_NAME = "app"
 CONTAINER_PORT = 8080
@@ -304,12 +305,13 @@ def _run(argv: list[str], environ_update: dict[str, str]) -> tuple[int, str, str
     return completed.returncode, completed.stdout, completed.stderr
 
 
-def app_zip(source: Path = APP_DIR, cache_dir: Path = ZIP_CACHE) -> bytes:
-    """The app's zip as the lambda_function role builds it: ``source`` (files/app) with requirements/app.txt
-    vendored by pip (once per requirement set into ``cache_dir``, as the lambda_zip module does)."""
+def app_zip(source: Path | None = None, cache_dir: Path = ZIP_CACHE) -> bytes:
+    """The app's zip as the lambda_function role builds it: its ``lambda_function_src`` (or ``source``) with its
+    ``lambda_function_requirements_file`` vendored by pip, once per requirement set into ``cache_dir``."""
+    role = render_role("lambda_function", ["lambda_function_src", "lambda_function_requirements_file"])
     data, _, _ = lambda_zip.build_package(
-        str(source),
-        lambda_zip.read_requirements_file(str(APP_REQUIREMENTS)),
+        str(source or role["lambda_function_src"]),
+        lambda_zip.read_requirements_file(role["lambda_function_requirements_file"]),
         lambda_zip.DEFAULT_EXCLUDE,
         str(cache_dir),
         ZIP_PYTHON_VERSION,
@@ -321,10 +323,21 @@ def app_zip(source: Path = APP_DIR, cache_dir: Path = ZIP_CACHE) -> bytes:
 
 
 def scaler_zip() -> bytes:
-    """The scaler's zip: files/scaler, and the forward-action codec as the top-level module ``forward_action``."""
-    sources = lambda_zip.collect_files(str(SCALER_DIR), lambda_zip.DEFAULT_EXCLUDE)
-    sources.setdefault("forward_action.py", forward_action.__file__)
-    return lambda_zip.zip_bytes({name: Path(path).read_bytes() for name, path in sources.items()})
+    """The scaler's zip as the scaler role builds it: the ``src`` and ``extra_files`` of its lambda_zip task."""
+    task = role_task_arguments("scaler", "function.yml", "spillover.lambda_ecs.lambda_zip")
+    inputs = render({key: task["arguments"].get(key) for key in ("src", "extra_files")}, role_magic("scaler"))
+    data, _, _ = lambda_zip.build_package(
+        inputs["src"],
+        [],
+        lambda_zip.DEFAULT_EXCLUDE,
+        str(ZIP_CACHE),  # not used: the scaler has no requirements
+        ZIP_PYTHON_VERSION,
+        [],
+        _run,
+        sys.executable,
+        extra_files=inputs["extra_files"] or [],
+    )
+    return data
 
 
 def stub_zip() -> bytes:

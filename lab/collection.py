@@ -92,11 +92,16 @@ def render(value: Any, context: Mapping[str, Any]) -> Any:
     return _JINJA.from_string(value).render(**context)
 
 
+def role_magic(role: str) -> dict[str, str]:
+    """The magic variables Ansible defines inside ``role`` that its files use (``role_path``)."""
+    return {"role_path": str(ROLES / role)}
+
+
 def render_role(role: str, names: list[str], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The rendered values of the variables ``names`` of ``role``, with ``overrides`` for some of its defaults.
 
-    Only ``names`` and the variables they refer to are rendered. An override must name one of the role's
-    variables, so that a typo cannot go unnoticed.
+    Only ``names`` and the variables they refer to are rendered, with Ansible's ``role_path`` defined as in the
+    role. An override must name one of the role's variables, so that a typo cannot go unnoticed.
     """
     variables = role_variables(role)
     overrides = dict(overrides or {})
@@ -120,7 +125,7 @@ def render_role(role: str, names: list[str], overrides: Mapping[str, Any] | None
             if needed in variables:
                 resolve(needed, (*chain, name))
         try:
-            rendered[name] = render(raw, rendered)
+            rendered[name] = render(raw, {**role_magic(role), **rendered})
         except jinja2.TemplateError as error:
             raise RoleRenderError(f"role {role}: {name} cannot be rendered outside Ansible: {error}") from error
 

@@ -20,7 +20,7 @@ from lab.stack import STACK_TAG
 @dataclass
 class FixtureSettings:
     stack: str = "spillover-lab"
-    app_dir: Path = builder.APP_DIR
+    app_dir: Path | None = None  # the app's sources; None: the lambda_function role's (files/app)
     reserved_concurrency: int = 10
     alarm_period: int = 10
     spill_concurrency_share: float = 0.9

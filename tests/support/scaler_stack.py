@@ -21,7 +21,6 @@ import boto3
 from lab import builder
 from lab.collection import forward_action
 from lab.stack import write_weights
-from tests.support.ansible_run import link_collection
 from tests.support.local_aws import REGION
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,25 +51,10 @@ def load_scaler_module():
 
 
 def scaler_code_dir(destination: Path) -> Path:
-    """The scaler's zip as roles/scaler builds it (lambda_zip, SCALER_EXTRA_FILES), unpacked into ``destination``:
+    """The scaler's zip as roles/scaler builds it (lab/builder.py's scaler_zip), unpacked into ``destination``:
     the directory a fresh interpreter imports ``scaler`` from, as Lambda does."""
-    if str(link_collection()) not in sys.path:
-        sys.path.insert(0, str(link_collection()))
-    from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import DEFAULT_EXCLUDE, build_package
-
-    data, _vendored, _vendor_dir = build_package(
-        src=str(SCALER_DIR),
-        requirements=[],
-        exclude=DEFAULT_EXCLUDE,
-        cache_dir=str(destination / "cache"),
-        python_version="3.12",
-        pip_args=[],
-        run_command=None,
-        python=sys.executable,
-        extra_files=[str(path) for path in SCALER_EXTRA_FILES],
-    )
     code = destination / "code"
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+    with zipfile.ZipFile(io.BytesIO(builder.scaler_zip())) as archive:
         archive.extractall(code)
     return code
 
