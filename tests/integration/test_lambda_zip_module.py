@@ -17,12 +17,11 @@ import zipfile
 import pytest
 
 from tests.support.ansible_run import ROOT, run_module
-from tests.support.app_support import APP_DIR
+from tests.support.app_support import APP_DIR, ZIP_CACHE
 from tests.support.scaler_stack import SCALER_DIR, SCALER_EXTRA_FILES
 
 pytestmark = pytest.mark.integration
 
-CACHE = ROOT / "build" / "test-cache" / "lambda-zip"
 REQUIREMENTS = ROOT / "requirements" / "app.txt"
 
 SERVE_FROM_ZIP_ONLY = """
@@ -46,7 +45,7 @@ def zip_args(src, dest, **extra):
         "src": str(src),
         "dest": str(dest),
         "requirements_file": str(REQUIREMENTS),
-        "cache_dir": str(CACHE),
+        "cache_dir": str(ZIP_CACHE),
         **extra,
     }
 
@@ -110,7 +109,7 @@ def test_changed_source_changes_the_zip_and_check_mode_leaves_the_old_one(tmp_pa
 
 def test_the_scaler_zip_with_its_extra_files_is_byte_identical_on_a_re_run(tmp_path):
     """The scaler's build as roles/scaler runs it: files/scaler plus the collection's codec and health count."""
-    args = {"src": str(SCALER_DIR), "dest": str(tmp_path / "scaler.zip"), "cache_dir": str(CACHE)}
+    args = {"src": str(SCALER_DIR), "dest": str(tmp_path / "scaler.zip"), "cache_dir": str(ZIP_CACHE)}
     args["extra_files"] = [str(path) for path in SCALER_EXTRA_FILES]
     built = run_module("lambda_zip", args, endpoint="unused")
     assert not built.get("failed"), built

@@ -10,11 +10,7 @@ import pytest
 from lab.aws import Aws
 from lab.stack import Stack, discover, write_weights
 from lab.stack_fixture import FixtureSettings, create_stack
-from tests.support.ansible_run import ROOT
-
-# The real app (files/app): its zip runs as the function, its image CMD as the tasks. Its vendored requirements are
-# cached where the lambda_zip module's tests keep them, so pip reaches the package index only on a fresh clone.
-ZIP_CACHE = ROOT / "build" / "test-cache" / "lambda-zip"
+from tests.support.app_support import ZIP_CACHE
 
 
 @dataclass

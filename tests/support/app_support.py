@@ -22,6 +22,9 @@ from tests.support.local_aws import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = ROOT / "files" / "app"
+# Where the tests keep the Lambda zip's vendored requirements (lambda_zip's cache_dir): pip reaches the package index
+# only on the first run of a fresh clone.
+ZIP_CACHE = ROOT / "build" / "test-cache" / "lambda-zip"
 VENV_BIN = Path(sys.executable).parent
 TARGET_GROUP_ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/app-lambda/6d0ecf831eec9f09"
 # The headers of the ALB event example in the ALB documentation (lambda-functions.html).
