@@ -3,12 +3,14 @@
 Run from the repository root: ``.venv/bin/python -m benchmarks.bench_app`` (``make bench-app``).
 
 - The Lambda zip is built by the collection's own builder (plugins/module_utils/lambda_zip.py) with
-  requirements/app.txt vendored (pip runs once per requirement set; the set is cached in build/).
-- Cold import: ``from app import lambda_handler`` in fresh interpreters (``-I -S``: no site-packages) with
+  requirements/app.txt vendored (pip runs once per requirement set; the set is cached in build/) and the files the
+  lambda_function role packs beside the app (files/lambda_entry/metrics.py, the EMF emitter).
+- Cold import: ``from app import lambda_handler`` and the ``metrics`` module its first invocation imports, in fresh
+  interpreters (``-I -S``: no site-packages) with
   only the zip on ``sys.path``, and with the zip extracted to a directory without byte code, as Lambda runs
   it from /var/task (read-only, so nothing is cached between cold starts).
 - Handler overhead: the same /pong request as an ALB event through ``lambda_handler`` and as a direct WSGI
-  call of ``app`` (both write the app's log line, to /dev/null here).
+  call of ``app`` (both write the app's log line, the handler also its EMF metrics line, to /dev/null here).
 - Container: candidate servers side by side in one run, under a Fargate task's budget (``Budget``): each server
   tree on a core of its own, with a 0.25 vCPU CFS quota and a 512 MiB memory limit where the benchmark can write
   cgroups (it says when it cannot). WSGI servers serve the app; ASGI servers serve benchmarks/asgi_app.py, the
@@ -39,11 +41,14 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab.builder import zip_extra_files
+
 ROOT = Path(__file__).resolve().parents[1]
 APP_DIR = ROOT / "files" / "app"
 VENV_BIN = Path(sys.executable).parent
 CACHE_DIR = ROOT / "build" / "lambda-zip-cache"
 ZIP_PATH = ROOT / "build" / "bench" / "app.zip"
+APP_EXTRA_FILES = zip_extra_files("lambda_function")  # what roles/lambda_function packs at the zip root beside app.py
 
 IMPORT_RUNS = 15
 HANDLER_CALLS = 20_000
@@ -108,6 +113,7 @@ def build_zip() -> tuple[Path, int, list[str]]:
         pip_args=[],
         run_command=run_command,
         python=sys.executable,
+        extra_files=[str(path) for path in APP_EXTRA_FILES],
     )
     ZIP_PATH.parent.mkdir(parents=True, exist_ok=True)
     ZIP_PATH.write_bytes(data)
@@ -130,6 +136,7 @@ import sys, time
 sys.path.insert(0, sys.argv[1])
 started = time.perf_counter()
 from app import lambda_handler
+import metrics
 print(time.perf_counter() - started)
 """
 
@@ -171,6 +178,7 @@ def per_call_us(function, calls: int) -> float:
 
 def handler_overhead() -> dict[str, float]:
     sys.path.insert(0, str(APP_DIR))
+    sys.path.insert(0, str(APP_EXTRA_FILES[0].parent))  # ``metrics``, at the zip root beside app.py
     app_module = load_file_module("bench_app_module", APP_DIR / "app.py")
     multi_event = {
         **{key: value for key, value in ALB_EVENT.items() if key not in ("headers", "queryStringParameters")},

@@ -305,9 +305,25 @@ def _run(argv: list[str], environ_update: dict[str, str]) -> tuple[int, str, str
     return completed.returncode, completed.stdout, completed.stderr
 
 
+def _zip_task_inputs(role: str) -> dict:
+    """The ``src`` and ``extra_files`` of the role's lambda_zip task (``roles/<role>/tasks/function.yml``), rendered
+    with the role's ``role_path`` (``src`` may stay a reference to a role variable)."""
+    task = role_task_arguments(role, "function.yml", "spillover.lambda_ecs.lambda_zip")
+    return {
+        "src": task["arguments"].get("src"),
+        "extra_files": render(task["arguments"].get("extra_files") or [], role_magic(role)),
+    }
+
+
+def zip_extra_files(role: str) -> list[Path]:
+    """What the role's zip packs at its root beside its sources (its lambda_zip task's ``extra_files``)."""
+    return [Path(path).resolve() for path in _zip_task_inputs(role)["extra_files"]]
+
+
 def app_zip(source: Path | None = None, cache_dir: Path = ZIP_CACHE) -> bytes:
     """The app's zip as the lambda_function role builds it: its ``lambda_function_src`` (or ``source``) with its
-    ``lambda_function_requirements_file`` vendored by pip, once per requirement set into ``cache_dir``."""
+    ``lambda_function_requirements_file`` vendored by pip, once per requirement set into ``cache_dir``, and the
+    ``extra_files`` of its lambda_zip task (the EMF emitter)."""
     role = render_role("lambda_function", ["lambda_function_src", "lambda_function_requirements_file"])
     data, _, _ = lambda_zip.build_package(
         str(source or role["lambda_function_src"]),
@@ -318,16 +334,16 @@ def app_zip(source: Path | None = None, cache_dir: Path = ZIP_CACHE) -> bytes:
         [],
         _run,
         sys.executable,
+        extra_files=[str(path) for path in zip_extra_files("lambda_function")],
     )
     return data
 
 
 def scaler_zip() -> bytes:
     """The scaler's zip as the scaler role builds it: the ``src`` and ``extra_files`` of its lambda_zip task."""
-    task = role_task_arguments("scaler", "function.yml", "spillover.lambda_ecs.lambda_zip")
-    inputs = render({key: task["arguments"].get(key) for key in ("src", "extra_files")}, role_magic("scaler"))
+    inputs = _zip_task_inputs("scaler")
     data, _, _ = lambda_zip.build_package(
-        inputs["src"],
+        render(inputs["src"], role_magic("scaler")),
         [],
         lambda_zip.DEFAULT_EXCLUDE,
         str(ZIP_CACHE),  # not used: the scaler has no requirements
@@ -335,7 +351,7 @@ def scaler_zip() -> bytes:
         [],
         _run,
         sys.executable,
-        extra_files=inputs["extra_files"] or [],
+        extra_files=inputs["extra_files"],
     )
     return data
 

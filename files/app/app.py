@@ -5,11 +5,13 @@
 - Container: ``python serve.py`` (granian, settings from the environment) serves the same Bottle ``app``.
 
 Every answer is JSON with a ``Content-Type`` header (the ALB rejects Lambda responses without headers), and
-every request writes one JSON log line to stdout (CloudWatch Logs on both runtimes).
+every request writes one JSON log line to stdout (CloudWatch Logs on both runtimes); on Lambda every invocation
+also writes one CloudWatch embedded-metric-format line (files/lambda_entry/metrics.py).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -125,6 +127,19 @@ def sleep() -> str:
 _alb_handler = make_lambda_handler(app)
 
 
+@functools.cache
+def _metered_alb_handler() -> Any:
+    # metrics.py (files/lambda_entry) is packed beside this file in the Lambda zip only (the lambda_function role's
+    # extra_files); the container image has no Lambda handler, so it is imported here, on the first invocation.
+    from metrics import metered
+
+    return metered(_alb_handler)
+
+
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Serve one ALB target-group event; the response uses ``multiValueHeaders`` when the event did."""
-    return _alb_handler(event, context)
+    """Serve one ALB target-group event; the response uses ``multiValueHeaders`` when the event did.
+
+    Every invocation, also a failed one, writes its CloudWatch embedded-metric-format line (count, duration, cold
+    start; files/lambda_entry/metrics.py), which the alarm role's pressure alarms read.
+    """
+    return _metered_alb_handler()(event, context)

@@ -12,7 +12,6 @@ What moto cannot model, and how these tests stand in for it:
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import subprocess
@@ -26,6 +25,7 @@ import yaml
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.support.imports import imported_modules
 from tests.support.scaler_stack import (
     FOREIGN_ALARM,
     ROOT,
@@ -354,16 +354,6 @@ def test_configuration_errors_fail_each_invocation_with_every_problem(stack, sca
     logged = json.loads(done.stdout.splitlines()[0])
     assert logged["level"] == "ERROR" and "SPILLOVER_SPILL_TASKS must be >= 1" in logged["reason"]
     assert stack.desired_count() == 0
-
-
-def imported_modules(path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    imported = {
-        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
-    }
-    return imported | {
-        node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
-    }
 
 
 def test_the_scaler_file_is_self_contained():

@@ -22,6 +22,9 @@ from tests.support.local_aws import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = ROOT / "files" / "app"
+# What the app's zip packs beside app.py (lambda_zip's extra_files in roles/lambda_function/tasks/function.yml), at the
+# zip root: the collection's EMF emitter, which the handler imports as the top-level module ``metrics``.
+APP_EXTRA_FILES = (ROOT / "files" / "lambda_entry" / "metrics.py",)
 # Where the tests keep the Lambda zip's vendored requirements (lambda_zip's cache_dir): pip reaches the package index
 # only on the first run of a fresh clone.
 ZIP_CACHE = ROOT / "build" / "test-cache" / "lambda-zip"
@@ -42,8 +45,21 @@ ALB_HEADERS = {
 }
 
 
+def load_lambda_entry_metrics() -> ModuleType:
+    """files/lambda_entry/metrics.py imported once as ``metrics``, the top-level name the app's zip gives it."""
+    if "metrics" not in sys.modules:
+        (path,) = APP_EXTRA_FILES
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[path.stem] = module
+        spec.loader.exec_module(module)
+    return sys.modules["metrics"]
+
+
 def load_app(name: str = "spillover_app") -> ModuleType:
-    """A fresh copy of files/app/app.py as module ``name`` (not ``app``, which other tests may use)."""
+    """A fresh copy of files/app/app.py as module ``name`` (not ``app``, which other tests may use), with the modules
+    its zip packs beside it (APP_EXTRA_FILES) importable as there."""
+    load_lambda_entry_metrics()
     spec = importlib.util.spec_from_file_location(name, APP_DIR / "app.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -165,7 +165,10 @@ def test_one_json_log_line_per_request(capsys, monkeypatch):
     monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")
     app_module.lambda_handler(alb_event("/sleep", query={"seconds": ["0.02"]}, multi_value=False), LambdaContext())
 
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    written = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    # Each Lambda invocation also writes its EMF metrics line (tests/unit/files/lambda_entry checks those).
+    lines = [line for line in written if "_aws" not in line]
+    assert [line["requestId"] for line in written if "_aws" in line] == ["req-1", LambdaContext().aws_request_id]
 
     assert [(line["method"], line["path"], line["status"], line["runtime"]) for line in lines] == [
         ("GET", "/pong", 200, "server"),
@@ -191,5 +194,7 @@ def test_unhandled_error_is_a_json_500_and_logged(capsys):
         answer = answer_of_lambda(app.lambda_handler(alb_event("/fail", multi_value=multi_value), LambdaContext()))
         assert (answer.status, answer.json()) == (500, {"message": "internal server error"})
         assert answer.headers["content-type"] == "application/json"
-    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    written = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    logged = [line for line in written if "_aws" not in line]
     assert [line["status"] for line in logged] == [500, 500]
+    assert [line["Invocations"] for line in written if "_aws" in line] == [1, 1]  # a 500 is an invocation too
