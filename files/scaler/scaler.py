@@ -1,11 +1,18 @@
 """Spillover scaler: moves ALB forward weights from Lambda to ECS Fargate in health-gated steps, and back.
 
 Runs as a Lambda function (boto3/botocore and the standard library only). EventBridge invokes it on the
-"CloudWatch Alarm State Change" events of its own alarms (the fast path) and on a schedule (every minute)
+"CloudWatch Alarm State Change" events of its own alarms (the fast path), on the "ECS Task State Change" events of
+its own service (a task is running: its target is about to pass the health check) and on a schedule (every minute)
 that carries steps, cooldown and drain forward. Each invocation is level-triggered: it reads the real
 state (alarm states, forward weights, service counts, ECS target health, the last-move tag), asks the
 pure function ``decide`` for one step toward where the system should be, writes only what differs and
 returns (and prints as one JSON line) a decision record.
+
+The health gate: when the step that is due waits only for healthy ECS targets and some task is being
+health-checked, the invocation polls DescribeTargetHealth (a sleep between polls), for at most the target group's
+health check (interval x healthy threshold) plus a margin and never past its own remaining time less a margin, and
+takes the step the moment enough targets are healthy. A timeout loses nothing: the record says so and the next
+event or the schedule carries on. With nothing being health-checked it does not sleep at all.
 
 Configuration comes from ``SPILLOVER_*`` environment variables and is validated when the module is
 imported. Importing never raises: an invalid configuration is kept and raised as ``ConfigError`` (listing
@@ -20,6 +27,7 @@ import math
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -43,6 +51,13 @@ MAX_ALARMS = 100
 METRIC_WINDOW_PERIODS = 3
 # CloudWatch accepts these periods below a minute (high-resolution metrics), else multiples of 60.
 SUB_MINUTE_PERIODS = (1, 5, 10, 30)
+# The health gate: seconds between two DescribeTargetHealth polls; seconds of wait beyond the target group's
+# interval x healthy threshold; seconds of the invocation's remaining time kept for the reads and writes after it.
+HEALTH_POLL_SECONDS = 1.0
+HEALTH_WAIT_MARGIN_SECONDS = 5
+REMAINING_TIME_MARGIN_SECONDS = 10
+# When DescribeTargetGroups leaves them out: the defaults of an ip target group.
+DEFAULT_HEALTH_CHECK_INTERVAL, DEFAULT_HEALTHY_THRESHOLD = 30, 5
 FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}$")
 
 ALARM, OK = "ALARM", "OK"
@@ -239,10 +254,17 @@ class ScalerState:
     pending_count: int
     healthy_targets: int
     last_move: datetime | None  # when the scaler last moved the weights (the tag on the listener or rule)
+    checking_targets: int = 0  # ECS targets still in their first health checks (state "initial")
 
     @property
     def ecs_share(self) -> int:
         return ecs_share(self.lambda_weight, self.ecs_weight)
+
+    @property
+    def health_checks_running(self) -> bool:
+        """Some ECS target may pass its health check soon: a target in its first checks, or a running task whose
+        target is not healthy yet (ECS registers a task's target once it runs)."""
+        return self.checking_targets > 0 or self.running_count > self.healthy_targets
 
 
 @dataclass(frozen=True)
@@ -251,6 +273,8 @@ class Decision:
     reason: str
     ecs_share: int  # percent of traffic to ECS after the decision
     desired_count: int  # the service's desired count after the decision
+    # The healthy ECS targets the due step needs, when they are all it waits for (the health gate may wait).
+    healthy_needed: int | None = None
 
 
 def ecs_share(lambda_weight: int, ecs_weight: int) -> int:
@@ -327,7 +351,8 @@ def decide(state: ScalerState, config: ScalerConfig, now: datetime) -> Decision:
             return hold(f"{alarm_text}; next step {target}% in {math.ceil(step_wait)}s (step time)", new_desired)
         needed = healthy_targets_needed(target, config.spill_tasks)
         if healthy < needed:
-            return hold(f"{alarm_text}; {target}% needs {needed} healthy ECS targets, {healthy} healthy", new_desired)
+            reason = f"{alarm_text}; {target}% needs {needed} healthy ECS targets, {healthy} healthy"
+            return replace(hold(reason, new_desired), healthy_needed=needed)
         return Decision(
             "step_up", f"{alarm_text}; {healthy} healthy ECS targets: {share}% -> {target}%", target, new_desired
         )
@@ -453,6 +478,43 @@ def guard_step_down(
 
 SCHEDULE = ("aws.events", "Scheduled Event")
 ALARM_CHANGE = ("aws.cloudwatch", "CloudWatch Alarm State Change")
+TASK_CHANGE = ("aws.ecs", "ECS Task State Change")
+
+
+def _resource_name(name_or_arn: str) -> str:
+    """The name of an ECS cluster or service given by name or by ARN (``...:service/<cluster>/<name>``)."""
+    return name_or_arn.rsplit("/", 1)[-1] if name_or_arn.startswith("arn:") else name_or_arn
+
+
+def _classify_task_event(detail: object, config: ScalerConfig) -> str | None:
+    """An "ECS Task State Change" wakes the scaler only for a task of its own service: ``detail.clusterArn`` is its
+    cluster and ``detail.group`` is ``service:<its service>`` (what ECS sets on the tasks a service starts)."""
+    if not isinstance(detail, dict):
+        return "malformed event: detail is not an object"
+    cluster, group = detail.get("clusterArn"), detail.get("group")
+    if not isinstance(cluster, str) or ":cluster/" not in cluster:
+        return "malformed event: detail.clusterArn is not an ECS cluster ARN"
+    if not isinstance(group, str):
+        return "malformed event: detail.group is not a string"
+    own_cluster = (
+        cluster == config.cluster
+        if config.cluster.startswith("arn:")
+        else cluster.endswith(f":cluster/{config.cluster}")
+    )
+    if not own_cluster or group != f"service:{_resource_name(config.service)}":
+        return f"a task of {group!r} in {cluster}: not this scaler's service"
+    return None
+
+
+def _trigger(event: dict) -> str:
+    """What woke the scaler, for its decision record."""
+    if event.get("source") == ALARM_CHANGE[0]:
+        return event["detail"]["alarmName"]
+    if event.get("source") == TASK_CHANGE[0]:
+        detail = event["detail"]
+        task = str(detail.get("taskArn") or "?").rsplit("/", 1)[-1]
+        return f"task {task} {detail.get('lastStatus', '?')}"
+    return "schedule"
 
 
 def classify_event(event: object, config: ScalerConfig) -> str | None:
@@ -462,8 +524,12 @@ def classify_event(event: object, config: ScalerConfig) -> str | None:
     kind = (event.get("source"), event.get("detail-type"))
     if kind == SCHEDULE:
         return None
+    if kind == TASK_CHANGE:
+        return _classify_task_event(event.get("detail"), config)
     if kind != ALARM_CHANGE:
-        return f"malformed event: not an alarm state change nor a scheduled event (source={kind[0]!r})"
+        return (
+            f"malformed event: not an alarm state change, a task state change or a scheduled event (source={kind[0]!r})"
+        )
     detail = event.get("detail")
     if not isinstance(detail, dict):
         return "malformed event: detail is not an object"
@@ -504,7 +570,8 @@ def emit(record: dict) -> None:
 
 
 class Scaler:
-    """Reads the managed resources, asks ``decide`` and applies its answer. ``clock`` is injectable for tests."""
+    """Reads the managed resources, asks ``decide`` and applies its answer. ``clock`` (the time of day), ``sleep``
+    and ``monotonic`` (the health gate's wait) are injectable for tests."""
 
     def __init__(
         self,
@@ -514,11 +581,14 @@ class Scaler:
         cloudwatch,
         clock: Callable[[], datetime] = utc_now,
         lambda_client=None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ):
         self.config = config
         self.elbv2, self.ecs, self.cloudwatch, self.lambda_client = elbv2, ecs, cloudwatch, lambda_client
-        self.clock = clock
+        self.clock, self.sleep, self.monotonic = clock, sleep, monotonic
         self._config_with_drain: ScalerConfig | None = None
+        self._health_check_seconds: int | None = None
 
     @classmethod
     def from_environment(
@@ -526,6 +596,8 @@ class Scaler:
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] = utc_now,
         boto_config: Config = BOTO_CONFIG,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> Scaler:
         """A scaler configured by ``environ`` (default: the process environment), with its boto3 clients."""
         environ = os.environ if environ is None else environ
@@ -538,7 +610,14 @@ class Scaler:
 
         lambda_client = client("lambda") if config.function_name else None  # only the step-down guard reads Lambda
         return cls(
-            config, client("elbv2"), client("ecs"), client("cloudwatch"), clock=clock, lambda_client=lambda_client
+            config,
+            client("elbv2"),
+            client("ecs"),
+            client("cloudwatch"),
+            clock=clock,
+            lambda_client=lambda_client,
+            sleep=sleep,
+            monotonic=monotonic,
         )
 
     def resolved_config(self) -> ScalerConfig:
@@ -592,9 +671,24 @@ class Scaler:
             raise ScalerError(f"ECS service {self.config.service} not found in cluster {self.config.cluster}")
         return services[0]
 
-    def read_healthy_targets(self) -> int:
+    def read_target_health(self) -> tuple[int, int]:
+        """The ECS target group's healthy targets, and its targets still in their first health checks."""
         targets = self.elbv2.describe_target_health(TargetGroupArn=self.config.ecs_target_group_arn)
-        return count_healthy(targets["TargetHealthDescriptions"])
+        descriptions = targets["TargetHealthDescriptions"]
+        checking = sum(item.get("TargetHealth", {}).get("State") == "initial" for item in descriptions)
+        return count_healthy(descriptions), checking
+
+    def health_check_seconds(self) -> int:
+        """How long a registered target takes to turn healthy at most: the ECS target group's health check interval
+        x healthy threshold (read once per execution environment)."""
+        if self._health_check_seconds is None:
+            group = self.elbv2.describe_target_groups(TargetGroupArns=[self.config.ecs_target_group_arn])[
+                "TargetGroups"
+            ][0]
+            interval = group.get("HealthCheckIntervalSeconds") or DEFAULT_HEALTH_CHECK_INTERVAL
+            threshold = group.get("HealthyThresholdCount") or DEFAULT_HEALTHY_THRESHOLD
+            self._health_check_seconds = int(interval) * int(threshold)
+        return self._health_check_seconds
 
     def read_last_move(self) -> datetime | None:
         descriptions = self.elbv2.describe_tags(ResourceArns=[self.config.state_arn])["TagDescriptions"]
@@ -646,6 +740,7 @@ class Scaler:
         actions = self.read_actions()
         lambda_weight, ecs_weight = self.forward_weights(actions)
         service = self.read_service()
+        healthy, checking = self.read_target_health()
         state = ScalerState(
             alarms=self.read_alarms(),
             lambda_weight=lambda_weight,
@@ -653,10 +748,38 @@ class Scaler:
             desired_count=service["desiredCount"],
             running_count=service.get("runningCount", 0),
             pending_count=service.get("pendingCount", 0),
-            healthy_targets=self.read_healthy_targets(),
+            healthy_targets=healthy,
             last_move=self.read_last_move(),
+            checking_targets=checking,
         )
         return state, actions
+
+    def wait_for_health(self, state: ScalerState, needed: int, context: object = None) -> dict:
+        """The health gate: poll the ECS targets until ``needed`` are healthy, within its bounds (see the module's
+        documentation); returns what happened, for the decision record. No sleep when no target is being
+        health-checked or no time is left."""
+        wait: dict = {"needed": needed, "healthy": state.healthy_targets, "waited_seconds": 0.0, "polls": 0}
+        if not state.health_checks_running:
+            wait["outcome"] = "not waited: no ECS target is being health-checked"
+            return wait
+        bound, bound_by = float(self.health_check_seconds() + HEALTH_WAIT_MARGIN_SECONDS), "health check"
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        if remaining is not None:
+            left = remaining() / 1000 - REMAINING_TIME_MARGIN_SECONDS
+            if left < bound:
+                bound, bound_by = max(0.0, left), "invocation time"
+        wait.update(bound_seconds=round(bound, 3), bound_by=bound_by)
+        started = self.monotonic()
+        deadline = started + bound
+        while (left := deadline - self.monotonic()) > 0:
+            self.sleep(min(HEALTH_POLL_SECONDS, left))
+            wait["healthy"], _checking = self.read_target_health()
+            wait["polls"] += 1
+            if wait["healthy"] >= needed:
+                break
+        wait["waited_seconds"] = round(self.monotonic() - started, 3)
+        wait["outcome"] = "healthy" if wait["healthy"] >= needed else "timeout"
+        return wait
 
     # -- writes
     def write_weights(self, actions: list[dict], share: int) -> None:
@@ -691,7 +814,26 @@ class Scaler:
         result["writes"] = writes
         return result
 
-    def handle(self, event: object) -> dict:
+    def decide_once(self, config: ScalerConfig, now: datetime) -> tuple[Decision, ScalerState, list[dict], dict]:
+        """Read the state and decide (the step-down guard included); returns the decision, the state it was made on,
+        the forward actions read and the decision's fields of the record."""
+        state, actions = self.read_state()
+        decision = decide(state, config, now)
+        guard = None
+        if decision.action == "step_down" and config.function_name:
+            decision, guard = guard_step_down(decision, state, self.read_load(now), config)
+        fields = {
+            "action": decision.action,
+            "reason": decision.reason,
+            "weights": {"lambda": state.lambda_weight, "ecs": state.ecs_weight},
+            "desired_count": decision.desired_count,
+            "healthy_targets": state.healthy_targets,
+            "inputs": _inputs(state, guard),
+        }
+        return decision, state, actions, fields
+
+    def handle(self, event: object, context: object = None) -> dict:
+        """One decision for ``event``; ``context`` (the Lambda context) bounds the health gate's wait."""
         now = self.clock()
         record: dict = {"level": "INFO", "time": _iso(now)}
         ignored = classify_event(event, self.config)
@@ -701,23 +843,30 @@ class Scaler:
                 record.update(level="WARNING", event=repr(event)[:500])
             emit(record)
             return record
-        record["trigger"] = event["detail"]["alarmName"] if event.get("source") == ALARM_CHANGE[0] else "schedule"
+        record["trigger"] = _trigger(event)
         try:
             config = self.resolved_config()
-            state, actions = self.read_state()
-            decision = decide(state, config, now)
-            guard = None
-            if decision.action == "step_down" and config.function_name:
-                decision, guard = guard_step_down(decision, state, self.read_load(now), config)
-            record.update(
-                action=decision.action,
-                reason=decision.reason,
-                weights={"lambda": state.lambda_weight, "ecs": state.ecs_weight},
-                desired_count=decision.desired_count,
-                healthy_targets=state.healthy_targets,
-                inputs=_inputs(state, guard),
-            )
+            decision, state, actions, fields = self.decide_once(config, now)
+            record.update(fields)
             record.update(self.apply(decision, state, actions, now))
+            if decision.healthy_needed is not None:
+                wait = self.wait_for_health(state, decision.healthy_needed, context)
+                record["health_wait"] = wait
+                if wait["outcome"] == "healthy":
+                    # Level-triggered again: what is true now, read after the wait, decides the step.
+                    now = self.clock()
+                    writes = record["writes"]
+                    decision, state, actions, fields = self.decide_once(config, now)
+                    record.update(
+                        fields, reason=f"{fields['reason']} (after {wait['waited_seconds']:g}s of health gate)"
+                    )
+                    record.update(self.apply(decision, state, actions, now))
+                    record["writes"] = writes + record["writes"]
+                elif wait["outcome"] == "timeout":
+                    record["reason"] += (
+                        f"; waited {wait['waited_seconds']:g}s ({wait['bound_by']} bound) for {wait['needed']} healthy"
+                        f" ECS targets, {wait['healthy']} healthy: the next event or the schedule carries on"
+                    )
         except Exception as error:
             record.update(level="ERROR", action="error", reason=f"{type(error).__name__}: {error}")
             emit(record)
@@ -754,4 +903,4 @@ def handler(event: object, context: object) -> dict:
     if STARTUP_ERROR is not None:
         emit({"level": "ERROR", "time": _iso(utc_now()), "action": "error", "reason": str(STARTUP_ERROR)})
         raise STARTUP_ERROR
-    return SCALER.handle(event)
+    return SCALER.handle(event, context)

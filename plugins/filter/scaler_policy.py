@@ -13,7 +13,8 @@ description:
     scaler moves; C(elasticloadbalancing:AddTags) is further limited to the scaler's own tag key.
   - Read actions are scoped where AWS supports resource-level permissions (C(cloudwatch:DescribeAlarms) to the
     named alarms, C(ecs:DescribeServices) to the service). The C(elasticloadbalancing:Describe*) actions support no
-    resource-level permissions, so their statement uses C(*) and its C(Sid) says why.
+    resource-level permissions, so their statement uses C(*) and its C(Sid) says why; among them
+    C(DescribeTargetGroups), for the health check settings that bound the scaler's health gate.
   - Logs go only to the function's own log group.
   - With O(_input.app_function_name) (the scaler's step-down guard, C(SPILLOVER_FUNCTION_NAME)), it may also read
     that function's reserved concurrency (C(lambda:GetFunctionConcurrency), scoped to the function) and metric data
@@ -221,6 +222,7 @@ def scaler_policy(data: dict) -> dict:
                     describe,
                     "elasticloadbalancing:DescribeTags",
                     "elasticloadbalancing:DescribeTargetGroupAttributes",
+                    "elasticloadbalancing:DescribeTargetGroups",
                     "elasticloadbalancing:DescribeTargetHealth",
                 ]
             ),

@@ -38,6 +38,7 @@ from tests.support.scaler_stack import (
     build_stack,
     load_scaler_module,
     scaler_code_dir,
+    task_event,
 )
 from tests.support.throttling_proxy import ThrottlingProxy
 
@@ -46,14 +47,28 @@ scaler = load_scaler_module()
 
 
 class FakeClock:
+    """The scaler's time of day, and the health gate's sleep and monotonic clock: sleeping moves time on at once.
+    ``on_sleep`` (if set) is called after each sleep, as the world would change meanwhile."""
+
     def __init__(self):
         self.now = datetime.now(UTC)
+        self.sleeps: list[float] = []
+        self.on_sleep = None
 
     def __call__(self) -> datetime:
         return self.now
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.advance(seconds)
+        if self.on_sleep:
+            self.on_sleep(len(self.sleeps))
+
+    def monotonic(self) -> float:
+        return self.now.timestamp()
 
 
 @pytest.fixture
@@ -70,7 +85,9 @@ def clock():
 def make_scaler(stack, clock):
     def make(endpoint: str | None = None, boto_config=scaler.BOTO_CONFIG, **overrides: str):
         env = stack.environment(AWS_ENDPOINT_URL=endpoint or stack.endpoint, **overrides)
-        return scaler.Scaler.from_environment(env, clock=clock, boto_config=boto_config)
+        return scaler.Scaler.from_environment(
+            env, clock=clock, boto_config=boto_config, sleep=clock.sleep, monotonic=clock.monotonic
+        )
 
     return make
 
@@ -141,6 +158,78 @@ def test_steps_25_50_100_as_targets_become_healthy_and_time_passes(stack, make_s
         "DurationSeconds": 300,
     }
     assert stack.desired_count() == 2
+
+
+def remaining(seconds: float) -> SimpleNamespace:
+    """A Lambda context with ``seconds`` of the invocation left (fixed: the bound is taken once, at the start)."""
+    return SimpleNamespace(get_remaining_time_in_millis=lambda: int(seconds * 1000))
+
+
+def test_the_health_gate_takes_the_step_in_the_same_invocation_once_a_target_is_healthy(
+    stack, make_scaler, clock, recorder
+):
+    """A task of the service runs (moto counts the desired tasks as running), its target is not healthy yet: the
+    invocation its RUNNING event starts polls the target health and steps the moment one is healthy."""
+    stack.set_desired_count(2)
+    stack.set_alarm(SPILL_ALARM, "ALARM")
+    spill = make_scaler(endpoint=recorder.endpoint)
+    clock.on_sleep = lambda polls: polls == 3 and stack.add_healthy_targets(1)  # healthy during the 3rd second
+    recorder.reset()
+    record = spill.handle(task_event("spill", "app", "RUNNING"), remaining(55))
+
+    assert record["trigger"] == "task 845bdcb25e2d4e008a3370094a309636 RUNNING"
+    assert (record["action"], record["weights"], record["verified"]) == ("step_up", {"lambda": 75, "ecs": 25}, True)
+    assert "after 3s of health gate" in record["reason"]
+    wait = record["health_wait"]
+    assert (wait["outcome"], wait["needed"], wait["healthy"], wait["polls"], wait["waited_seconds"]) == (
+        "healthy",
+        1,
+        1,
+        3,
+        3.0,
+    )
+    assert (wait["bound_seconds"], wait["bound_by"]) == (15.0, "health check")
+    assert clock.sleeps == [1.0, 1.0, 1.0]
+    assert record["writes"] == ["elbv2:AddTags", "elbv2:ModifyListener"]
+    assert stack.weights() == {"lambda": 75, "ecs": 25}
+    operations = [call.operation for call in recorder.calls]
+    assert operations.count("DescribeTargetGroups") == 1 and operations.count("DescribeTargetHealth") == 5
+
+
+def test_a_health_gate_timeout_loses_nothing_the_schedule_steps_later(stack, make_scaler, clock, recorder):
+    stack.set_desired_count(2)
+    stack.set_alarm(SPILL_ALARM, "ALARM")
+    spill = make_scaler(endpoint=recorder.endpoint)
+    recorder.reset()
+    timed_out = spill.handle(alarm_event(SPILL_ALARM), remaining(20))  # 10 s may be waited, 10 s are kept
+    assert (timed_out["action"], timed_out["health_wait"]["outcome"]) == ("noop", "timeout")
+    assert timed_out["reason"].endswith(
+        "; waited 10s (invocation time bound) for 1 healthy ECS targets, 0 healthy: the next event or the schedule "
+        "carries on"
+    )
+    assert sum(clock.sleeps) == 10.0 and timed_out["writes"] == [] and recorder.writes == []
+    assert stack.weights() == {"lambda": 100, "ecs": 0}
+
+    stack.add_healthy_targets(1)
+    sleeps = len(clock.sleeps)
+    later = spill.handle(SCHEDULED_EVENT, remaining(55))
+    assert (later["action"], later["weights"]) == ("step_up", {"lambda": 75, "ecs": 25})
+    assert "health_wait" not in later and len(clock.sleeps) == sleeps  # nothing to wait for: no sleep
+
+
+def test_nothing_being_health_checked_means_no_sleep(stack, make_scaler, clock):
+    """Right after the scale-out no task runs yet (moto: desired 0 until the scaler's own UpdateService)."""
+    stack.set_alarm(SPILL_ALARM, "ALARM")
+    record = make_scaler().handle(alarm_event(SPILL_ALARM), remaining(55))
+    assert record["action"] == "scale_out"
+    assert record["health_wait"]["outcome"] == "not waited: no ECS target is being health-checked"
+    assert clock.sleeps == []
+
+
+def test_another_services_task_event_is_ignored_without_any_call(stack, make_scaler, recorder):
+    record = make_scaler(endpoint=recorder.endpoint).handle(task_event("spill", "other-app"))
+    assert record["action"] == "ignored" and "not this scaler's service" in record["reason"]
+    assert recorder.calls == []
 
 
 def test_cooldown_then_step_down_then_drain_then_scale_in(stack, make_scaler, clock, recorder):

@@ -26,11 +26,16 @@ def test_policy_covers_every_call_of_a_full_cycle_and_nothing_else(local_aws, re
     env = stack.environment(AWS_ENDPOINT_URL=recorder.endpoint, SPILLOVER_COOLDOWN_SECONDS="0")
     del env["SPILLOVER_DRAIN_SECONDS"]  # so the deregistration delay is read too
     now = [scaler.utc_now()]
-    cycle = scaler.Scaler.from_environment(env, clock=lambda: now[0])
+
+    def second_task_turns_healthy(seconds: float) -> None:  # during the health gate's wait for the 100% step
+        now[0] += timedelta(seconds=seconds)
+        stack.add_healthy_targets(1)
+
+    cycle = scaler.Scaler.from_environment(env, clock=lambda: now[0], sleep=second_task_turns_healthy)
     stack.set_alarm(SPILL_ALARM, "ALARM")
-    stack.add_healthy_targets(2)
+    stack.add_healthy_targets(1)
     actions = []
-    for step in (25, 50, 100, 100):  # scale out and 25%, then 50%, 100%, top
+    for step in (25, 50, 100, 100):  # scale out and 25%, then 50%, 100% (after the gate's wait), top
         record = cycle.handle(SCHEDULED_EVENT)
         assert record["weights"]["ecs"] == step
         actions.append(record["action"])

@@ -215,7 +215,15 @@ def build_stack(endpoint: str) -> ScalerStack:
     where = builder.network(ec2, REGION, "10.0.0.0/16", ("spill",))
     balancer = builder.load_balancer(elbv2, "spill", where, "spill")
     lambda_tg = builder.lambda_target_group(elbv2, "spill-lambda")
-    ecs_tg = builder.ip_target_group(elbv2, "spill-ecs", where.vpc_id, HealthCheckPath="/health")
+    # The health check the ecs_service role sets (every 5 s, healthy after 2): the health gate waits 10 s + 5 s at most.
+    ecs_tg = builder.ip_target_group(
+        elbv2,
+        "spill-ecs",
+        where.vpc_id,
+        HealthCheckPath="/health",
+        HealthCheckIntervalSeconds=5,
+        HealthyThresholdCount=2,
+    )
     # Stickiness set on purpose: the scaler must keep everything of the action but the weights.
     weights, stickiness = {lambda_tg: 100, ecs_tg: 0}, 300
     listener = builder.weighted_listener(elbv2, balancer, weights, stickiness)
@@ -261,6 +269,37 @@ def alarm_event(name: str, value: str = "ALARM", previous: str = "OK") -> dict:
             "alarmName": name,
             "state": {"value": value, "reason": "test", "timestamp": "2026-01-01T00:00:00.000+0000"},
             "previousState": {"value": previous, "reason": "test", "timestamp": "2026-01-01T00:00:00.000+0000"},
+        },
+    }
+
+
+def task_event(
+    cluster: str = "spill", service: str = "app", last_status: str = "RUNNING", account: str = "123456789012"
+) -> dict:
+    """An EventBridge "ECS Task State Change" event as ECS delivers it for a task a service started (the shape of
+    the example in AWS's "Amazon ECS task state change events"; the fields the scaler and the rule read)."""
+    task = f"arn:aws:ecs:{REGION}:{account}:task/{cluster}/845bdcb25e2d4e008a3370094a309636"
+    return {
+        "version": "0",
+        "id": "ff2dd97a-e19a-c545-92da-5165c1c32a95",
+        "detail-type": "ECS Task State Change",
+        "source": "aws.ecs",
+        "account": account,
+        "time": "2026-01-01T00:00:00Z",
+        "region": REGION,
+        "resources": [task],
+        "detail": {
+            "clusterArn": f"arn:aws:ecs:{REGION}:{account}:cluster/{cluster}",
+            "taskArn": task,
+            "taskDefinitionArn": f"arn:aws:ecs:{REGION}:{account}:task-definition/{service}:3",
+            "group": f"service:{service}",
+            "startedBy": "ecs-svc/9223370492556078888",
+            "launchType": "FARGATE",
+            "desiredStatus": "RUNNING",
+            "lastStatus": last_status,
+            "containers": [{"name": "app", "lastStatus": last_status}],
+            "createdAt": "2026-01-01T00:00:00.000Z",
+            "version": 3,
         },
     }
 

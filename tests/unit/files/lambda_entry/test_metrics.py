@@ -194,11 +194,12 @@ def test_the_apps_lambda_handler_writes_one_line_per_invocation_even_when_it_fai
 
 def test_the_alarm_roles_pressure_alarms_read_what_the_wrapper_writes():
     definitions = yaml.safe_load((ROOT / "roles" / "alarm" / "vars" / "main.yml").read_text())
-    pressure = [item for item in definitions["alarm__definitions"] if item["name"].endswith("-pressure")]
+    pressure = definitions["alarm__pressure_definitions"]
     assert len(pressure) == 2
     for alarm in pressure:
         assert (alarm["namespace"], alarm["metric_name"], alarm["statistic"]) == ("Spillover", "Duration", "Sum")
-        assert list(alarm["dimensions"]) == [metrics.DIMENSION]
+        assert alarm["dimensions"] == "{{ alarm__pressure_dimensions }}"
+    assert list(definitions["alarm__pressure_dimensions"]) == [metrics.DIMENSION]
     assert (metrics.NAMESPACE, metrics.DURATION) == ("Spillover", "Duration")
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.support.scaler_stack import SCHEDULED_EVENT, alarm_event, load_scaler_module
+from tests.support.scaler_stack import SCHEDULED_EVENT, alarm_event, load_scaler_module, task_event
 
 scaler = load_scaler_module()
 
@@ -125,6 +125,44 @@ def test_own_alarm_and_schedule_events_wake_the_scaler(event):
     assert scaler.classify_event(event, CONFIG) is None
 
 
+@pytest.mark.parametrize("last_status", ["RUNNING", "STOPPED"])
+def test_a_task_state_change_of_its_own_service_wakes_the_scaler(last_status):
+    assert scaler.classify_event(task_event("spill", "app", last_status), CONFIG) is None
+    by_arn = scaler.load_config(
+        {
+            **VALID,
+            "SPILLOVER_CLUSTER": "arn:aws:ecs:us-east-1:123456789012:cluster/spill",
+            "SPILLOVER_SERVICE": "arn:aws:ecs:us-east-1:123456789012:service/spill/app",
+        }
+    )
+    assert scaler.classify_event(task_event("spill", "app"), by_arn) is None
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (task_event("spill", "other-app"), "a task of 'service:other-app' in arn:aws:ecs:us-east-1:123456789012:"),
+        (task_event("other-cluster", "app"), "cluster/other-cluster: not this scaler's service"),
+        (task_event("spill-2", "app"), "cluster/spill-2: not this scaler's service"),  # a name that only starts alike
+        (task_event("spill", "app-2"), "a task of 'service:app-2'"),
+    ],
+)
+def test_a_task_state_change_of_another_service_or_cluster_is_ignored(event, expected):
+    reason = scaler.classify_event(event, CONFIG)
+    assert reason is not None and not reason.startswith("malformed") and expected in reason
+
+
+def test_a_standalone_task_of_the_cluster_is_not_the_service():
+    event = task_event("spill", "app")
+    event["detail"]["group"] = "family:app"  # RunTask, not the service scheduler
+    assert "not this scaler's service" in scaler.classify_event(event, CONFIG)
+
+
+def test_a_task_event_for_another_clusters_arn_is_ignored_when_the_cluster_is_given_by_arn():
+    by_arn = scaler.load_config({**VALID, "SPILLOVER_CLUSTER": "arn:aws:ecs:us-east-1:123456789012:cluster/spill"})
+    assert scaler.classify_event(task_event("spill", "app", account="210987654321"), by_arn) is not None
+
+
 def test_another_alarms_event_is_ignored():
     assert (
         scaler.classify_event(alarm_event("someone-else"), CONFIG)
@@ -141,7 +179,7 @@ def broken(**detail_changes):
 @pytest.mark.parametrize(
     ("event", "expected"),
     [
-        ({}, "not an alarm state change nor a scheduled event"),
+        ({}, "not an alarm state change, a task state change or a scheduled event"),
         ([], "a list, not an object"),
         ([SCHEDULED_EVENT], "a list, not an object"),
         (None, "a NoneType, not an object"),
@@ -156,6 +194,9 @@ def broken(**detail_changes):
         (broken(state="ALARM"), "state.value is not a string"),
         (broken(state={"value": 1}), "state.value is not a string"),
         (broken(state=None), "state.value is not a string"),
+        ({**task_event(), "detail": None}, "detail is not an object"),
+        ({**task_event(), "detail": {**task_event()["detail"], "clusterArn": "spill"}}, "not an ECS cluster ARN"),
+        ({**task_event(), "detail": {**task_event()["detail"], "group": None}}, "detail.group is not a string"),
     ],
 )
 def test_malformed_events_are_named(event, expected):
@@ -163,7 +204,9 @@ def test_malformed_events_are_named(event, expected):
     assert reason.startswith("malformed event") and expected in reason
 
 
-@pytest.mark.parametrize("event", [{}, [], None, broken(alarmName=7), alarm_event("someone-else")])
+@pytest.mark.parametrize(
+    "event", [{}, [], None, broken(alarmName=7), alarm_event("someone-else"), task_event("spill", "other-app")]
+)
 def test_ignored_events_make_no_aws_call_and_log_one_json_line(event, capsys):
     # No clients at all: any AWS call would raise AttributeError on None.
     quiet = scaler.Scaler(CONFIG, elbv2=None, ecs=None, cloudwatch=None)
@@ -171,7 +214,9 @@ def test_ignored_events_make_no_aws_call_and_log_one_json_line(event, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and json.loads(lines[0]) == record
     assert record["action"] == "ignored" and record["weights"] is None
-    assert record["level"] == ("INFO" if event == alarm_event("someone-else") else "WARNING")
+    assert record["level"] == (
+        "INFO" if event in (alarm_event("someone-else"), task_event("spill", "other-app")) else "WARNING"
+    )
 
 
 def test_handler_raises_the_startup_configuration_error(monkeypatch, capsys):

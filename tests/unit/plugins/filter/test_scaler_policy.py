@@ -106,6 +106,7 @@ def test_listener_mode_grants_exactly_what_the_scaler_calls():
         "elasticloadbalancing:DescribeListeners": ["*"],
         "elasticloadbalancing:DescribeTags": ["*"],
         "elasticloadbalancing:DescribeTargetGroupAttributes": ["*"],
+        "elasticloadbalancing:DescribeTargetGroups": ["*"],
         "elasticloadbalancing:DescribeTargetHealth": ["*"],
         "ecs:DescribeServices": [service],
         "ecs:UpdateService": [service],
