@@ -1,7 +1,7 @@
 """Discover a deployed stack from the AWS it lives in, by its name and the stack contract.
 
 Nothing here is configured by hand: the names come from the contract (``S``, ``S-lambda``, ``S-ecs``,
-``S-app``, ``S-scaler``, ``S-spill-*``/``S-warm-*`` alarms, ``S-alarm-state``/``S-schedule`` rules) and
+``S-app``, ``S-scaler``, ``S-spill-*``/``S-warm-*`` alarms, ``S-alarm-state``/``S-task-state``/``S-schedule`` rules) and
 every setting (weights, health checks, reserved concurrency, environment, periods) from the resources.
 """
 
@@ -285,7 +285,7 @@ def _rules(aws: Aws, stack: str) -> tuple[Rule, ...]:
 
     events = aws.client("events")
     rules = []
-    for name in (f"{stack}-alarm-state", f"{stack}-schedule"):
+    for name in (f"{stack}-alarm-state", f"{stack}-schedule", f"{stack}-task-state"):
         try:
             rule = events.describe_rule(Name=name)
         except ClientError as error:

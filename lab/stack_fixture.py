@@ -92,7 +92,7 @@ def create_stack(aws: Aws, settings: FixtureSettings, build_dir: Path) -> dict[s
         elbv2, load_balancer, {lambda_tg: lambda_weight, ecs_tg: ecs_weight}, tags=tags
     )
 
-    builder.cluster(ecs, stack, tags=tags)
+    cluster_arn = builder.cluster(ecs, stack, tags=tags)
     task_definition = builder.task_definition(
         ecs,
         f"{stack}-app",
@@ -143,10 +143,21 @@ def create_stack(aws: Aws, settings: FixtureSettings, build_dir: Path) -> dict[s
     events.put_rule(
         Name=f"{stack}-alarm-state", EventPattern=json.dumps(alarm_pattern), State="ENABLED", Tags=event_tags
     )
+    # The eventbridge role's task-state rule: the tasks of this stack's service that run or stop.
+    task_pattern = {
+        "source": ["aws.ecs"],
+        "detail-type": ["ECS Task State Change"],
+        "detail": {
+            "clusterArn": [cluster_arn],
+            "group": [f"service:{stack}-app"],
+            "lastStatus": ["RUNNING", "STOPPED"],
+        },
+    }
+    events.put_rule(Name=f"{stack}-task-state", EventPattern=json.dumps(task_pattern), State="ENABLED", Tags=event_tags)
     events.put_rule(
         Name=f"{stack}-schedule", ScheduleExpression=settings.schedule_expression, State="ENABLED", Tags=event_tags
     )
-    for rule in (f"{stack}-alarm-state", f"{stack}-schedule"):
+    for rule in (f"{stack}-alarm-state", f"{stack}-task-state", f"{stack}-schedule"):
         events.put_targets(Rule=rule, Targets=[{"Id": "scaler", "Arn": scaler}])
     return {
         "load_balancer_arn": load_balancer,

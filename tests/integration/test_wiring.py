@@ -18,10 +18,12 @@ import boto3
 import pytest
 import yaml
 
+from lab.events import matches as lab_matches
 from lab.stack import read_weights, write_weights
 from tests.support.ansible_run import ROOT, run_playbook
 from tests.support.local_aws import REGION
 from tests.support.local_registry import needs_image_tools
+from tests.support.scaler_stack import load_scaler_module, task_event
 from tests.support.stack_leftovers import stack_leftovers
 from tests.support.wiring_prereqs import build_prerequisites
 
@@ -108,15 +110,83 @@ def test_wiring_converges_rerun_and_check_write_nothing(local_aws, recorder, aws
     assert environment["AWS_ENDPOINT_URL"] == local_aws.endpoint
     assert lambda_.get_function_concurrency(FunctionName=f"{STACK}-scaler")["ReservedConcurrentExecutions"] == 1
     pattern = json.loads(events.describe_rule(Name=f"{STACK}-alarm-state")["EventPattern"])
-    assert sorted(arn.rsplit(":", 1)[1] for arn in pattern["resources"]) == sorted(
-        f"{STACK}-{name}"
-        for name in ("spill-throttles", "spill-lambda-user-error", "spill-concurrency", "warm-concurrency")
-    )
+    alarms = ("spill-throttles", "spill-lambda-user-error", "spill-concurrency", "warm-concurrency")
+    alarms += ("spill-pressure", "warm-pressure")
+    assert sorted(arn.rsplit(":", 1)[1] for arn in pattern["resources"]) == sorted(f"{STACK}-{name}" for name in alarms)
+    assert environment["SPILLOVER_SPILL_ALARMS"].split(",") == [
+        f"{STACK}-{name}" for name in alarms if name.startswith("spill-")
+    ]
+    assert environment["SPILLOVER_WARM_ALARMS"].split(",") == [
+        f"{STACK}-{name}" for name in alarms if name.startswith("warm-")
+    ]
     policy = json.loads(lambda_.get_policy(FunctionName=f"{STACK}-scaler")["Policy"])
     assert sorted(s["Condition"]["ArnLike"]["AWS:SourceArn"].rsplit("/", 1)[1] for s in policy["Statement"]) == [
         f"{STACK}-alarm-state",
         f"{STACK}-schedule",
+        f"{STACK}-task-state",
     ]
+    # The pressure alarm, as the alarm role writes it: the app's EMF Duration, Sum over 10 s, high resolution.
+    (pressure,) = aws_client("cloudwatch").describe_alarms(AlarmNames=[f"{STACK}-spill-pressure"])["MetricAlarms"]
+    assert (pressure["Namespace"], pressure["MetricName"], pressure["Statistic"], pressure["Period"]) == (
+        "Spillover",
+        "Duration",
+        "Sum",
+        10,
+    )
+    assert pressure["Dimensions"] == [{"Name": "FunctionName", "Value": f"{STACK}-app"}]
+    assert pressure["Threshold"] == 0.9 * 10 * 10 * 1000  # share x reserved concurrency x period x 1000 ms
+
+
+@needs_reserved_concurrency
+def test_the_task_state_rule_wakes_the_scaler_for_the_tasks_of_its_own_service_only(
+    local_aws, aws_client, prerequisites
+):
+    """The deployed pattern, put to three matchers: the local AWS's own (a probe rule with the same pattern, on a bus
+    of its own, sends what it matches to a queue: the local AWS has no TestEventPattern and cannot deliver to a
+    Lambda target), the lab's EventBridge, and the scaler's classify_event with the deployed environment, which
+    checks the cluster and the service again."""
+    recap(run_wiring(local_aws.endpoint, prerequisites))
+    events, sqs, lambda_ = aws_client("events"), aws_client("sqs"), aws_client("lambda")
+    rule = events.describe_rule(Name=f"{STACK}-task-state")
+    scaler_arn = lambda_.get_function_configuration(FunctionName=f"{STACK}-scaler")["FunctionArn"]
+    assert [target["Arn"] for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]] == [scaler_arn]
+    cluster, service = prerequisites["ecs_service__cluster_name"], prerequisites["ecs_service__service_name"]
+    wakes = {"running": task_event(cluster, service, "RUNNING"), "stopped": task_event(cluster, service, "STOPPED")}
+    others = {
+        "another service": task_event(cluster, "other-app"),
+        "another cluster": task_event("other-cluster", service),
+        "a cluster that only starts alike": task_event(f"{cluster}-2", service),
+        "another account's cluster": task_event(cluster, service, account="210987654321"),
+        "a task still provisioning": task_event(cluster, service, "PROVISIONING"),
+    }
+
+    queue = sqs.create_queue(QueueName="matched")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.create_event_bus(Name="pattern-probe")
+    events.put_rule(Name="pattern-probe", EventBusName="pattern-probe", EventPattern=rule["EventPattern"])
+    events.put_targets(Rule="pattern-probe", EventBusName="pattern-probe", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    for name, event in {**wakes, **others}.items():
+        entry = {"Source": event["source"], "DetailType": event["detail-type"], "Resources": event["resources"]}
+        entry["EventBusName"] = "pattern-probe"
+        detail = {**event["detail"], "probe": name}
+        assert events.put_events(Entries=[{**entry, "Detail": json.dumps(detail)}])["FailedEntryCount"] == 0
+    matched = []
+    for _ in range(10):
+        received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not received:
+            break
+        matched += [json.loads(message["Body"])["detail"]["probe"] for message in received]
+    assert sorted(matched) == sorted(wakes)
+
+    pattern = json.loads(rule["EventPattern"])
+    assert {name for name, event in {**wakes, **others}.items() if lab_matches(pattern, event)} == set(wakes)
+
+    environment = lambda_.get_function_configuration(FunctionName=f"{STACK}-scaler")["Environment"]["Variables"]
+    config = load_scaler_module().load_config({**environment, "AWS_REGION": REGION})
+    classify = load_scaler_module().classify_event
+    assert [classify(event, config) for event in wakes.values()] == [None, None]
+    for name in ("another service", "another cluster", "a cluster that only starts alike"):
+        assert "not this scaler's service" in classify(others[name], config), name
 
 
 def test_rerun_keeps_the_weights_the_scaler_set(local_aws, recorder, aws_client, prerequisites):
