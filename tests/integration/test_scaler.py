@@ -17,18 +17,16 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import yaml
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from lab.builder import zip_extra_files
 from tests.support.imports import imported_modules
 from tests.support.scaler_stack import (
     FOREIGN_ALARM,
-    ROOT,
     SCALER_DIR,
     SCALER_EXTRA_FILES,
     SCHEDULED_EVENT,
@@ -457,14 +455,7 @@ def test_the_scaler_file_is_self_contained():
 
 def test_the_role_packs_what_the_scaler_imports(scaler_code):
     """roles/scaler's zip task packs files/scaler and SCALER_EXTRA_FILES, and that zip is all the scaler needs."""
-    tasks = yaml.safe_load((ROOT / "roles" / "scaler" / "tasks" / "function.yml").read_text())
-    (zip_task,) = [task for task in tasks if "spillover.lambda_ecs.lambda_zip" in task]
-    role_path = str(ROOT / "roles" / "scaler")
-    extra_files = [
-        Path(path.replace("{{ role_path }}", role_path)).resolve()
-        for path in zip_task["spillover.lambda_ecs.lambda_zip"]["extra_files"]
-    ]
-    assert extra_files == list(SCALER_EXTRA_FILES)
+    assert zip_extra_files("scaler") == list(SCALER_EXTRA_FILES)
     assert sorted(path.name for path in scaler_code.iterdir()) == sorted(
         ["scaler.py", *(path.name for path in SCALER_EXTRA_FILES)]
     )

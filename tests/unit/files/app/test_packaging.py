@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
+from lab.builder import zip_extra_files
 from tests.support.app_support import APP_DIR, APP_EXTRA_FILES, ROOT, VENV_BIN, dockerfile_command
 
 DOCKERFILE = (APP_DIR / "Dockerfile").read_text()
@@ -152,12 +152,5 @@ def test_a_bad_setting_stops_the_server_before_it_listens():
 
 def test_the_lambda_function_role_packs_what_the_handler_imports_beside_the_app():
     """roles/lambda_function's zip task packs APP_EXTRA_FILES (the EMF emitter the handler imports as ``metrics``)."""
-    tasks = yaml.safe_load((ROOT / "roles" / "lambda_function" / "tasks" / "function.yml").read_text())
-    (zip_task,) = [task for task in tasks if "spillover.lambda_ecs.lambda_zip" in task]
-    role_path = str(ROOT / "roles" / "lambda_function")
-    packed = [
-        Path(path.replace("{{ role_path }}", role_path)).resolve()
-        for path in zip_task["spillover.lambda_ecs.lambda_zip"]["extra_files"]
-    ]
-    assert packed == list(APP_EXTRA_FILES)
+    assert zip_extra_files("lambda_function") == list(APP_EXTRA_FILES)
     assert "from metrics import metered" in (APP_DIR / "app.py").read_text()
