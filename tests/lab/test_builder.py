@@ -61,7 +61,7 @@ def test_the_builders_alarms_are_the_ones_the_alarm_role_creates(local_aws, aws_
     role = apply_role("alarm", local_aws.endpoint, variables)
     by_role = described_alarms(cloudwatch)
     names = role.facts["alarm__spill_alarm_names"] + role.facts["alarm__warm_alarm_names"]
-    assert sorted(names) == [alarm["AlarmName"] for alarm in by_role] and len(names) == 4
+    assert sorted(names) == [alarm["AlarmName"] for alarm in by_role] and len(names) == 6  # 4 + the 2 pressure ones
     cloudwatch.delete_alarms(AlarmNames=names)
     assert described_alarms(cloudwatch) == []
 
@@ -73,6 +73,8 @@ def test_the_builders_alarms_are_the_ones_the_alarm_role_creates(local_aws, aws_
     # The variables did reach the alarms: 0.75 x 20 and 0.5 x 20 concurrent executions, 3 periods of 10 s.
     thresholds = {alarm["AlarmName"]: alarm["Threshold"] for alarm in by_role}
     assert (thresholds[f"{STACK}-spill-concurrency"], thresholds[f"{STACK}-warm-concurrency"]) == (15.0, 10.0)
+    # The pressure alarms: the same shares of 20 executions x 10 s x 1000 ms of the app's Duration.
+    assert (thresholds[f"{STACK}-spill-pressure"], thresholds[f"{STACK}-warm-pressure"]) == (150_000.0, 100_000.0)
     assert {(alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) for alarm in by_role} == {
         (10, 3, 2)
     }
