@@ -133,8 +133,9 @@ def main() -> None:
             rows = []
 
             def put_load(**load) -> None:
-                """The datapoints the ALB would have published in the last complete minute of the scaler's clock."""
-                stack.put_load(datetime.fromtimestamp((now[0].timestamp() // 60) * 60 - 30, UTC), **load)
+                """The datapoints the ALB published in the newest minute the guard reads at the scaler's clock (its
+                window ends the default delivery lag before now)."""
+                stack.put_load(scaler.metric_window_end(now[0], 60, 180) - timedelta(seconds=30), **load)
 
             def invoke(label: str, advance: float = 0) -> None:
                 now[0] += timedelta(seconds=advance)

@@ -123,6 +123,7 @@ def create_stack(aws: Aws, settings: FixtureSettings, build_dir: Path) -> dict[s
         # The step-down guard, as site.yml and the lab inventory set it: the app function, metrics at the alarm period.
         "SPILLOVER_FUNCTION_NAME": f"{stack}-app",
         "SPILLOVER_METRIC_PERIOD_SECONDS": str(settings.alarm_period),
+        "SPILLOVER_METRIC_LAG_SECONDS": "0",  # the lab publishes its metrics at once
         **settings.scaler_environment,
     }
     scaler = function(

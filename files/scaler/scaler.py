@@ -47,7 +47,7 @@ BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_ti
 MAX_CLOCK_SKEW_SECONDS = 60
 # DescribeAlarms accepts at most 100 alarm names per call.
 MAX_ALARMS = 100
-# The step-down guard reads this many complete metric periods back from now.
+# The step-down guard reads this many complete metric periods back from the end of its window (metric_window_end).
 METRIC_WINDOW_PERIODS = 3
 # CloudWatch accepts these periods below a minute (high-resolution metrics), else multiples of 60.
 SUB_MINUTE_PERIODS = (1, 5, 10, 30)
@@ -102,6 +102,9 @@ class ScalerConfig:
     function_name: str | None = None
     step_down_max_share: float = 0.6  # of the app function's reserved concurrency
     metric_period_seconds: int = 60
+    # AWS/Lambda and AWS/ApplicationELB datapoints reach CloudWatch minutes after their period: the guard's window
+    # ends this long before now, at a period boundary, so it holds only delivered, complete periods.
+    metric_lag_seconds: int = 180
 
     @property
     def state_arn(self) -> str:
@@ -209,6 +212,7 @@ def load_config(environ: Mapping[str, str]) -> ScalerConfig:
         problems.append(
             f"SPILLOVER_METRIC_PERIOD_SECONDS must be 1, 5, 10, 30 or a multiple of 60, got {metric_period}"
         )
+    metric_lag = _integer(environ, "SPILLOVER_METRIC_LAG_SECONDS", 180, 0, problems)
     if not (environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")):
         problems.append("AWS_REGION is not set")
     if problems:
@@ -231,6 +235,7 @@ def load_config(environ: Mapping[str, str]) -> ScalerConfig:
         function_name=function_name,
         step_down_max_share=step_down_max_share,
         metric_period_seconds=metric_period,
+        metric_lag_seconds=metric_lag,
     )
 
 
@@ -241,7 +246,18 @@ def load_config(environ: Mapping[str, str]) -> ScalerConfig:
 @dataclass(frozen=True)
 class AlarmState:
     value: str  # OK, ALARM or INSUFFICIENT_DATA
-    since: datetime  # the alarm's StateUpdatedTimestamp
+    since: datetime | None  # when the alarm last changed state (state_changed_at); None: not known
+
+
+def state_changed_at(alarm: Mapping) -> datetime | None:
+    """When a DescribeAlarms alarm last changed state: its StateTransitionedTimestamp.
+
+    StateUpdatedTimestamp also moves when only the alarm's evaluation state changes, so it is the fallback only, for
+    an API that does not return the transition time (the local AWS, moto): it is never earlier than the transition,
+    so a cooldown counted from it is never shorter. Neither (no AWS answer lacks both): None, which counts as long
+    settled, as an alarm whose state never changed.
+    """
+    return alarm.get("StateTransitionedTimestamp") or alarm.get("StateUpdatedTimestamp")
 
 
 @dataclass(frozen=True)
@@ -397,6 +413,15 @@ class LoadEstimate:
     duration: float | None  # seconds per request; None: neither source had a datapoint
     duration_source: str  # "AWS/Lambda Duration", "ECS TargetResponseTime" or "none"
     capacity: int | None  # the app function's reserved concurrency; None: none reserved
+    window_end: datetime | None = None  # the end of the metric window read (metric_window_end)
+
+
+def metric_window_end(now: datetime, period: int, lag_seconds: int) -> datetime:
+    """The end of the step-down guard's metric window: the last period boundary at least ``lag_seconds`` before
+    ``now`` (periods aligned as CloudWatch aligns them). The periods after it are still filling, or filled but not
+    delivered yet (AWS/Lambda and AWS/ApplicationELB metrics arrive minutes late); counting them would
+    underestimate the rate and step down too early."""
+    return datetime.fromtimestamp(math.floor((now.timestamp() - lag_seconds) / period) * period, UTC)
 
 
 # GetMetricData query ids (lower-case letters first, as CloudWatch requires).
@@ -452,6 +477,7 @@ def guard_step_down(
         "capacity": load.capacity,
         "max_concurrency": None if load.capacity is None else round(config.step_down_max_share * load.capacity, 3),
         "period_seconds": config.metric_period_seconds,
+        "window_end": _iso(load.window_end),
     }
     if load.capacity is None:
         inputs["verdict"] = "skipped: the app function has no reserved concurrency"
@@ -653,15 +679,21 @@ class Scaler:
         return weights[self.config.lambda_target_group_arn], weights[self.config.ecs_target_group_arn]
 
     def read_alarms(self) -> dict[str, AlarmState]:
+        """The states of the scaler's own alarms, metric alarms only.
+
+        The stack's alarms are all metric alarms (roles/alarm). Asking for composite alarms too would need
+        cloudwatch:DescribeAlarms on "*" (CloudWatch authorizes composite alarm information only there), while the
+        scaler's policy (scaler_policy) grants it on its own alarms' ARNs: on AWS every invocation would be denied.
+        """
         alarms: dict[str, AlarmState] = {}
         pages = self.cloudwatch.get_paginator("describe_alarms").paginate(
             AlarmNames=list(self.config.alarm_names),
-            AlarmTypes=["MetricAlarm", "CompositeAlarm"],
+            AlarmTypes=["MetricAlarm"],
             PaginationConfig={"PageSize": MAX_ALARMS},
         )
         for page in pages:
-            for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
-                alarms[alarm["AlarmName"]] = AlarmState(alarm["StateValue"], alarm["StateUpdatedTimestamp"])
+            for alarm in page.get("MetricAlarms", []):
+                alarms[alarm["AlarmName"]] = AlarmState(alarm["StateValue"], state_changed_at(alarm))
         return alarms
 
     def read_service(self) -> dict:
@@ -701,8 +733,7 @@ class Scaler:
         answer = self.lambda_client.get_function_concurrency(FunctionName=config.function_name)
         capacity = answer.get("ReservedConcurrentExecutions")
         period = config.metric_period_seconds
-        # Whole periods only, aligned as CloudWatch aligns them: the current, still filling one is left out.
-        end = datetime.fromtimestamp(math.floor(now.timestamp() / period) * period, UTC)
+        end = metric_window_end(now, period, config.metric_lag_seconds)
         load_balancer = config.listener_arn.split(":listener/", 1)[1].rsplit("/", 1)[0]  # app/<name>/<id>
 
         def query(query_id: str, namespace: str, metric: str, stat: str, dimensions: dict[str, str]) -> dict:
@@ -734,7 +765,7 @@ class Scaler:
             StartTime=end - timedelta(seconds=period * METRIC_WINDOW_PERIODS),
             EndTime=end,
         )
-        return load_from_metrics(answer["MetricDataResults"], period, capacity)
+        return replace(load_from_metrics(answer["MetricDataResults"], period, capacity), window_end=end)
 
     def read_state(self) -> tuple[ScalerState, list[dict]]:
         actions = self.read_actions()

@@ -40,6 +40,12 @@ def operation(call) -> str:
     return call.operation
 
 
+def last_read_minute(now: datetime) -> datetime:
+    """The middle of the newest minute the guard reads at ``now``: the one before its window's end, which is the
+    default delivery lag (180 s) before now, at a minute boundary."""
+    return scaler.metric_window_end(now, 60, 180) - timedelta(seconds=30)
+
+
 def test_holds_at_peak_steps_down_at_low_rate_and_reads_only_when_a_step_down_is_due(local_aws, recorder):
     stack = build_stack(local_aws.endpoint)
     stack.create_app_function(reserved_concurrency=10)  # the guard's limit: 0.6 x 10 = 6 concurrent executions
@@ -61,9 +67,10 @@ def test_holds_at_peak_steps_down_at_low_rate_and_reads_only_when_a_step_down_is
 
     # After the cooldown, at the peak: 30 req/s all on ECS at 1 s each. 50 % to Lambda would need 15 > 6: hold.
     now[0] += timedelta(seconds=301)
-    last_minute = datetime.fromtimestamp((now[0].timestamp() // 60) * 60 - 30, UTC)
+    last_minute = last_read_minute(now[0])
     stack.put_load(last_minute, ecs_requests=1800, ecs_seconds=1.0)
-    stack.put_load(last_minute + timedelta(minutes=1), ecs_requests=9999)  # the minute still filling is left out
+    # The minute after the window (not delivered yet on AWS) is left out.
+    stack.put_load(last_minute + timedelta(minutes=1), ecs_requests=9999)
     recorder.reset()
     held = guarded.handle(SCHEDULED_EVENT)
     assert (held["action"], held["weights"], held["writes"]) == ("noop", {"lambda": 0, "ecs": 100}, [])
@@ -85,7 +92,7 @@ def test_holds_at_peak_steps_down_at_low_rate_and_reads_only_when_a_step_down_is
     # Four minutes later (the peak out of the window) the burst is over: 2 req/s, Lambda's own duration known
     # (0.5 s): 2 x 50 % x 0.5 = 0.5 < 6, step down.
     now[0] += timedelta(seconds=240)
-    last_minute = datetime.fromtimestamp((now[0].timestamp() // 60) * 60 - 30, UTC)
+    last_minute = last_read_minute(now[0])
     stack.put_load(last_minute, lambda_requests=20, ecs_requests=100, lambda_ms=500.0, ecs_seconds=2.0)
     recorder.reset()
     stepped = guarded.handle(SCHEDULED_EVENT)
@@ -121,7 +128,7 @@ def test_without_reserved_concurrency_the_guard_is_skipped_and_the_step_taken(lo
     stack.add_healthy_targets(2)
     stack.set_weights(50, 50)
     now = [datetime.now(UTC) + timedelta(seconds=301)]
-    stack.put_load(datetime.fromtimestamp((now[0].timestamp() // 60) * 60 - 30, UTC), ecs_requests=60000)
+    stack.put_load(last_read_minute(now[0]), ecs_requests=60000)
     env = stack.environment(SPILLOVER_FUNCTION_NAME=APP_FUNCTION)
     record = scaler.Scaler.from_environment(env, clock=lambda: now[0]).handle(SCHEDULED_EVENT)
     assert (record["action"], stack.weights()) == ("step_down", {"lambda": 75, "ecs": 25})
