@@ -609,14 +609,45 @@ def ensure_present(ecs, elbv2, params, check_mode):
     return changed, result, diff
 
 
+def wait_until_gone(ecs, params):
+    """Wait (bounded by wait_timeout) until a deleted service has stopped DRAINING.
+
+    ECS keeps a deleted service DRAINING until its tasks have stopped, and refuses meanwhile to delete its cluster
+    (ClusterContainsServicesException) or to create a service of the same name: whoever deletes the cluster next
+    must find the service gone.
+    """
+    timeout = params["wait_timeout"]
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            service = get_service(ecs, params["cluster"], params["name"])
+        except is_ansible_aws_error_code("ClusterNotFoundException"):
+            return
+        if service is None:
+            return
+        if time.monotonic() >= deadline:
+            raise SpilloverError(
+                "Service {} was deleted but is still DRAINING after {} s (its tasks are stopping); ECS refuses to "
+                "delete its cluster until it is gone (ClusterContainsServicesException). Run again once aws ecs "
+                "describe-services --cluster {} --services {} shows it INACTIVE.".format(
+                    params["name"], timeout, params["cluster"], params["name"]
+                ),
+                events=recent_events(service),
+            )
+        time.sleep(poll_delay(timeout))
+
+
 def ensure_absent(ecs, params, check_mode):
-    """Scale the service to 0, let its tasks drain (bounded by wait_timeout), delete it; returns
-    ``(changed, result, diff, warnings)``. A service that is gone (or a cluster that is gone) is a no-op."""
+    """Scale the service to 0, let its tasks drain (bounded by wait_timeout), delete it and wait until it has
+    stopped DRAINING (bounded by wait_timeout again); returns ``(changed, result, diff, warnings)``. A service that
+    is gone (or a cluster that is gone) is a no-op; one that is still DRAINING is waited for."""
     try:
         service = get_service(ecs, params["cluster"], params["name"])
     except is_ansible_aws_error_code("ClusterNotFoundException"):
         service = None
     if service is None or service.get("status") == "DRAINING":
+        if service is not None and not check_mode:
+            wait_until_gone(ecs, params)
         return False, {"service": service_result(service) if service else {}}, {"before": {}, "after": {}}, []
     diff = {"before": dict(current_definition(service), desired_count=service["desiredCount"]), "after": {}}
     if check_mode:
@@ -648,4 +679,5 @@ def ensure_absent(ecs, params, check_mode):
         f"delete service {name}",
         partial(ecs.delete_service, aws_retry=True, cluster=params["cluster"], service=name, force=bool(warnings)),
     )["service"]
+    wait_until_gone(ecs, params)
     return True, {"service": service_result(deleted)}, diff, warnings

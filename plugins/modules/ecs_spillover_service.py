@@ -21,7 +21,9 @@ description:
   - Refuses, with nothing written, a target group that does not exist, is not of target type C(ip) or is not used by
     a load balancer; a task definition that is not Fargate-compatible (network mode C(awsvpc), task-level cpu and
     memory) or lacks O(container_name) or O(container_port); an empty O(subnets) list.
-  - With O(state=absent) it scales the service to 0, waits for its tasks to drain, and deletes it.
+  - With O(state=absent) it scales the service to 0, waits for its tasks to drain, deletes it, and waits until ECS
+    no longer reports it C(DRAINING): until then ECS refuses to delete its cluster (C(ClusterContainsServicesException))
+    and to create a service of the same name.
 author:
   - spillover.lambda_ecs maintainers (@spillover)
 options:
@@ -175,6 +177,8 @@ options:
     description:
       - Seconds to wait with O(wait), and for the tasks to drain with O(state=absent). A service whose tasks have not
         drained by then is deleted with force (ECS stops the tasks) and the module warns.
+      - With O(state=absent), also the seconds to wait for the deleted service to stop C(DRAINING); a service still
+        C(DRAINING) by then fails the module, with what to do.
     type: int
     default: 600
   wait_min_healthy:

@@ -31,6 +31,18 @@ def manifest_digest(registry: str, repository: str, tag: str) -> str:
         return response.headers["Docker-Content-Digest"]
 
 
+def image_platform(registry: str, repository: str, digest: str) -> tuple[str, str]:
+    """(os, architecture) of the image's configuration, as the registry serves it."""
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{repository}/manifests/{digest}", headers={"Accept": MANIFEST_TYPES}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        config = json.load(response)["config"]["digest"]
+    with urllib.request.urlopen(f"http://{registry}/v2/{repository}/blobs/{config}", timeout=5) as response:
+        image = json.load(response)
+    return image["os"], image["architecture"]
+
+
 def registry_tags(registry: str, repository: str) -> list[str]:
     with urllib.request.urlopen(f"http://{registry}/v2/{repository}/tags/list", timeout=5) as response:
         return sorted(json.load(response)["tags"])
@@ -52,11 +64,15 @@ def test_build_push_skip_rebuild_then_absent_twice(local_aws, aws_client, regist
     first = apply_role("ecr_push", local_aws.endpoint, role_vars)
     assert first.changed > 0
     uri = first.facts["ecr_push__image_uri"]
-    name, _, digest = uri.partition("@")
-    assert name.startswith(f"{registry}/{repository}:src-")
-    tag = name.rsplit(":", 1)[1]
-    assert digest == manifest_digest(registry, repository, tag)
+    tag = first.facts["ecr_push__image_tag"]
+    assert tag.startswith("src-")
+    # The image by its digest alone (repository@sha256:...): a tag beside the digest would be ignored.
+    digest = manifest_digest(registry, repository, tag)
+    assert uri == f"{registry}/{repository}@{digest}" and first.facts["ecr_push__image_digest"] == digest
     assert registry_tags(registry, repository) == [tag]
+    # Built for the task's platform by default, whatever the controller's.
+    assert first.facts["ecr_push__platform"] == "linux/amd64"
+    assert image_platform(registry, repository, digest) == ("linux", "amd64")
 
     [repo] = ecr.describe_repositories(repositoryNames=[repository])["repositories"]
     assert repo["imageScanningConfiguration"]["scanOnPush"] is True
@@ -76,7 +92,7 @@ def test_build_push_skip_rebuild_then_absent_twice(local_aws, aws_client, regist
     assert checked.changed > 0 and registry_tags(registry, repository) == [tag]
     third = apply_role("ecr_push", local_aws.endpoint, role_vars)
     assert third.changed > 0
-    new_tag = third.facts["ecr_push__image_uri"].partition("@")[0].rsplit(":", 1)[1]
+    new_tag = third.facts["ecr_push__image_tag"]
     assert new_tag != tag and registry_tags(registry, repository) == sorted([tag, new_tag])
 
     # No build at all: the given image is published as is.

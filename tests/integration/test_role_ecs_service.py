@@ -51,8 +51,14 @@ def test_ecs_side_converges_then_goes_away_twice(local_aws, aws_client):
     assert cluster["clusterArn"] == facts["ecs_service__cluster_arn"]
     assert sorted(cluster["capacityProviders"]) == ["FARGATE", "FARGATE_SPOT"]
 
+    # ECS's service-linked role, which a fresh account lacks, exists (the account's: teardown leaves it).
+    [linked] = iam.list_roles(PathPrefix="/aws-service-role/ecs.amazonaws.com/")["Roles"]
+    assert linked["Arn"].startswith("arn:aws:iam::123456789012:role/aws-service-role/ecs.amazonaws.com/")
+
     definition = ecs.describe_task_definition(taskDefinition=f"{STACK}-app")["taskDefinition"]
     assert definition["taskDefinitionArn"] == facts["ecs_service__task_definition_arn"]
+    # The image's platform (linux/amd64 by default, ecr_push's too): Fargate runs the task on it.
+    assert definition["runtimePlatform"] == {"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"}
     assert (definition["networkMode"], definition["cpu"], definition["memory"]) == ("awsvpc", "256", "512")
     assert definition["requiresCompatibilities"] == ["FARGATE"]
     [container] = definition["containerDefinitions"]
@@ -89,6 +95,8 @@ def test_ecs_side_converges_then_goes_away_twice(local_aws, aws_client):
     assert [lb["targetGroupArn"] for lb in service["loadBalancers"]] == [target_group["TargetGroupArn"]]
     awsvpc = service["networkConfiguration"]["awsvpcConfiguration"]
     assert sorted(awsvpc["subnets"]) == sorted(subnets) and awsvpc["securityGroups"] == [group]
+    # A new task's failing health checks are ignored for interval x healthy threshold + start time (5 x 2 + 30 s).
+    assert service["healthCheckGracePeriodSeconds"] == 40
 
     # The scaler's move: it owns the desired count, a re-run keeps it. (What moto's CreateService drops, the module
     # itself stores right after the create, so nothing is faked here.)
@@ -112,3 +120,55 @@ def test_ecs_side_converges_then_goes_away_twice(local_aws, aws_client):
     assert [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(STACK)] == []
     assert logs.describe_log_groups(logGroupNamePrefix=f"/ecs/{STACK}-app")["logGroups"] == []
     assert apply_role("ecs_service", local_aws.endpoint, absent).changed == 0
+    assert [r["RoleName"] for r in iam.list_roles(PathPrefix="/aws-service-role/ecs.amazonaws.com/")["Roles"]] == [
+        linked["RoleName"]
+    ]
+
+
+def aws_error(code: str, message: str) -> dict:
+    """ECS's JSON error body."""
+    return {"__type": code, "message": message}
+
+
+UNASSUMABLE = "Unable to assume the service linked role. Please verify that the ECS service linked role exists."
+DRAINING = "The Cluster cannot be deleted while Services are active."
+FAST = {"ecs_service__retry_delay": 1}  # the role's retry delay (10 s), shortened for the test
+
+
+def test_a_new_linked_role_is_waited_for(local_aws, recorder, aws_client):
+    """What AWS answers on a fresh account (the local AWS does not): ECS cannot assume its service-linked role for a
+    moment after it was created. The role retries the cluster's creation, bounded."""
+    vpc, _subnets, _group = network(aws_client("ec2"))
+    role_vars = {"ecs_service_stack_name": STACK, "ecs_service_image_uri": IMAGE, "ecs_service_vpc_id": vpc, **FAST}
+    recorder.answer("CreateCluster", 400, aws_error("InvalidParameterException", UNASSUMABLE), times=2)
+    apply_role("ecs_service", recorder.endpoint, role_vars)
+    assert [c.operation for c in recorder.calls].count("CreateCluster") == 3
+    assert aws_client("ecs").describe_clusters(clusters=[STACK])["clusters"][0]["status"] == "ACTIVE"
+
+
+@pytest.mark.parametrize(
+    ("operation", "code", "message", "state", "calls", "expected"),
+    [
+        ("CreateCluster", "InvalidParameterException", UNASSUMABLE, "present", 4, "run the play again in a minute"),
+        ("DeleteCluster", "ClusterContainsServicesException", DRAINING, "absent", 1, "run teardown.yml again once"),
+    ],
+)
+def test_a_cause_that_outlasts_the_retries_fails_with_what_to_do(
+    local_aws, recorder, aws_client, operation, code, message, state, calls, expected
+):
+    vpc, _subnets, _group = network(aws_client("ec2"))
+    if state == "absent":
+        aws_client("ecs").create_cluster(clusterName=STACK)
+    recorder.answer(operation, 400, aws_error(code, message), times=100)
+    role_vars = {
+        "ecs_service_stack_name": STACK,
+        "ecs_service_image_uri": IMAGE,
+        "ecs_service_vpc_id": vpc,
+        "ecs_service_state": state,
+        "ecs_service__role_retries": 3,  # four attempts
+        **FAST,
+    }
+    with pytest.raises(AssertionError) as failed:
+        apply_role("ecs_service", recorder.endpoint, role_vars)
+    assert message in str(failed.value) and expected in str(failed.value)
+    assert [c.operation for c in recorder.calls].count(operation) == calls

@@ -514,16 +514,23 @@ def test_planned_service_overlays_the_plan_on_the_current_service():
 
 
 class FakeEcs:
-    """Only what ensure_absent calls; tasks keep running ``drain_reads`` describe calls after the scale-in."""
+    """Only what ensure_absent calls; tasks keep running ``drain_reads`` describe calls after the scale-in, and a
+    deleted service stays DRAINING for ``draining_reads`` describe calls (then INACTIVE), as on ECS."""
 
-    def __init__(self, service: dict | None, drain_reads: int):
+    def __init__(self, service: dict | None, drain_reads: int, draining_reads: int = 0):
         self.service = service
         self.drain_reads = drain_reads
+        self.draining_reads = draining_reads
         self.writes: list[tuple[str, dict]] = []
 
     def describe_services(self, **kwargs):
         if self.service is None:
             return {"services": [], "failures": [{"reason": "MISSING"}]}
+        if self.service["status"] == "DRAINING":
+            if self.draining_reads > 0:
+                self.draining_reads -= 1
+            else:
+                self.service["status"] = "INACTIVE"
         if self.service["desiredCount"] == 0:
             if self.drain_reads > 0:
                 self.drain_reads -= 1
@@ -569,6 +576,30 @@ def test_absent_deletes_with_force_and_warns_when_the_drain_times_out():
     assert warnings == [
         "Service app still had 1 running and 0 pending tasks after 0 s; deleted it with force, ECS stops them."
     ]
+
+
+def test_absent_waits_until_the_deleted_service_has_stopped_draining(monkeypatch):
+    # ECS refuses to delete the cluster while the service drains: the module returns only once it is gone.
+    monkeypatch.setattr(es.time, "sleep", lambda seconds: None)
+    ecs = FakeEcs(aws_service(desiredCount=0, runningCount=0), drain_reads=0, draining_reads=3)
+    assert es.ensure_absent(ecs, absent_params(600), check_mode=False)[0] is True
+    assert ecs.draining_reads == 0 and ecs.service["status"] == "INACTIVE"
+
+
+def test_a_service_still_draining_from_an_earlier_run_is_waited_for_with_no_write(monkeypatch):
+    monkeypatch.setattr(es.time, "sleep", lambda seconds: None)
+    ecs = FakeEcs(aws_service(status="DRAINING", desiredCount=0, runningCount=0), drain_reads=0, draining_reads=2)
+    assert es.ensure_absent(ecs, absent_params(600), check_mode=False)[0] is False
+    assert ecs.writes == [] and ecs.service["status"] == "INACTIVE"
+
+
+def test_a_drain_that_outlasts_the_timeout_fails_with_what_to_do():
+    ecs = FakeEcs(aws_service(desiredCount=0, runningCount=0), drain_reads=0, draining_reads=10**6)
+    with pytest.raises(SpilloverError) as caught:
+        es.ensure_absent(ecs, absent_params(0), check_mode=False)
+    message = caught.value.message
+    assert "still DRAINING after 0 s" in message and "ClusterContainsServicesException" in message
+    assert "aws ecs describe-services --cluster spill --services app" in message
 
 
 def test_absent_in_check_mode_and_when_gone_writes_nothing():
