@@ -28,7 +28,8 @@ options:
     description:
       - Concurrent executions reserved for (and the cap of) the function, V(0) or more.
       - Required with O(state=present).
-      - AWS refuses a value that would leave the account fewer than 100 unreserved concurrent executions.
+      - AWS refuses a value that would leave the account fewer than 100 unreserved concurrent executions; the module
+        then fails with the account's quota, what is unreserved, and how to ask for a higher quota.
     type: int
   state:
     description:
@@ -94,27 +95,17 @@ diff:
 
 from functools import partial
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.exceptions import is_ansible_aws_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverErrorHandler
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_call
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
-
-
-class LambdaErrorHandler(SpilloverErrorHandler):
-    @classmethod
-    def _is_missing(cls):
-        return is_boto3_error_code("ResourceNotFoundException")
-
-
-@LambdaErrorHandler.list_error_handler("set the reserved concurrency of {function_name}")
-def get_function_concurrency(client, function_name):
-    """GetFunctionConcurrency's answer, None when the function does not exist."""
-    return client.get_function_concurrency(aws_retry=True, FunctionName=function_name)
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_concurrency import account_concurrency
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_concurrency import get_function_concurrency
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_concurrency import plan
 
 
 def ensure_reserved_concurrency(client, params, check_mode):
@@ -141,8 +132,21 @@ def ensure_reserved_concurrency(client, params, check_mode):
                 FunctionName=function_name,
                 ReservedConcurrentExecutions=wanted,
             )
-        aws_call(f"set the reserved concurrency of {function_name}", write)
+        try:
+            aws_call(f"set the reserved concurrency of {function_name}", write)
+        except is_ansible_aws_error_code("InvalidParameterValueException") as e:
+            # AWS refuses a reservation that leaves the account fewer than 100 unreserved: say the numbers.
+            refusal = quota_refusal(client, function_name, before or 0, wanted)
+            if refusal is None:
+                raise
+            raise SpilloverError(refusal, exception=e.exception) from e
     return True, before, wanted
+
+
+def quota_refusal(client, function_name, before, wanted):
+    """Why the account's quota cannot take the reservation, or None when it can (AWS refused for another reason)."""
+    limit, unreserved = account_concurrency(client)
+    return plan(limit, unreserved, [(function_name, before, wanted)])[1]
 
 
 def main():

@@ -78,3 +78,54 @@ def test_function_converges_then_goes_away_twice(local_aws, aws_client, tmp_path
     assert [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(STACK)] == []
     assert logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{FUNCTION}")["logGroups"] == []
     assert apply_role("lambda_function", local_aws.endpoint, absent).changed == 0
+
+
+UNASSUMABLE = {
+    "__type": "InvalidParameterValueException",
+    "message": "The role defined for the function cannot be assumed by Lambda.",
+}
+CREATE_FUNCTION = "POST /2015-03-31/functions"  # the recorder names Lambda's REST calls by method and path
+
+
+def test_a_role_lambda_cannot_assume_yet_is_waited_for(local_aws, recorder, aws_client, tmp_path):
+    """AWS's answer while a new role propagates (the local AWS creates it at once): CreateFunction is retried on it,
+    and only on it."""
+    recorder.answer(CREATE_FUNCTION, 400, UNASSUMABLE, headers={"x-amzn-ErrorType": UNASSUMABLE["__type"]}, times=2)
+    role_vars = {
+        "lambda_function_stack_name": STACK,
+        "lambda_function_build_dir": str(tmp_path),
+        "lambda_function__retry_delay": 1,  # the role's delay (10 s), shortened for the test
+    }
+    apply_role("lambda_function", recorder.endpoint, role_vars)
+    assert [call.operation for call in recorder.calls].count(CREATE_FUNCTION) == 3
+    assert aws_client("lambda").get_function(FunctionName=FUNCTION)["Configuration"]["Role"].endswith("-app-lambda")
+
+
+def test_a_role_that_stays_unassumable_fails_with_what_to_do(local_aws, recorder, tmp_path):
+    recorder.answer(CREATE_FUNCTION, 400, UNASSUMABLE, headers={"x-amzn-ErrorType": UNASSUMABLE["__type"]}, times=50)
+    role_vars = {
+        "lambda_function_stack_name": STACK,
+        "lambda_function_build_dir": str(tmp_path),
+        "lambda_function__retry_delay": 1,
+        "lambda_function__role_retries": 2,
+    }
+    with pytest.raises(AssertionError) as failed:
+        apply_role("lambda_function", recorder.endpoint, role_vars)
+    assert "The role defined for the function cannot be assumed by Lambda." in str(failed.value)
+    assert "run the play again in a minute" in str(failed.value)
+    assert [call.operation for call in recorder.calls].count(CREATE_FUNCTION) == 3
+    # Nothing of the function behind it: no target group, no reservation.
+    assert not any(call.operation.startswith(("CreateTargetGroup", "PUT ")) for call in recorder.calls)
+
+
+def test_another_create_error_is_not_retried(local_aws, recorder, tmp_path):
+    denied = {
+        "__type": "AccessDeniedException",
+        "message": "User: x is not authorized to perform: lambda:CreateFunction",
+    }
+    recorder.answer(CREATE_FUNCTION, 403, denied, headers={"x-amzn-ErrorType": denied["__type"]}, times=50)
+    role_vars = {"lambda_function_stack_name": STACK, "lambda_function_build_dir": str(tmp_path)}
+    with pytest.raises(AssertionError) as failed:
+        apply_role("lambda_function", recorder.endpoint, role_vars)
+    assert "not authorized to perform: lambda:CreateFunction" in str(failed.value)
+    assert [call.operation for call in recorder.calls].count(CREATE_FUNCTION) == 1

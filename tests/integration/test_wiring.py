@@ -316,3 +316,26 @@ def test_example_inventory_lands_each_stack_in_its_own_account(local_aws, regist
         # And not in the controller's own (default) account.
         default = _client_factory(local_aws.endpoint, region=region)("elbv2")
         assert stack not in [lb["LoadBalancerName"] for lb in default.describe_load_balancers()["LoadBalancers"]]
+
+
+@needs_reserved_concurrency
+def test_the_scaler_function_waits_until_lambda_can_assume_its_new_role(local_aws, recorder, aws_client, prerequisites):
+    """The scaler's role is created a moment before its function: on AWS, CreateFunction answers that the role cannot
+    be assumed until IAM has propagated it (the local AWS does not). The scaler role retries that answer."""
+    create_function = "POST /2015-03-31/functions"  # the recorder names Lambda's REST calls by method and path
+    unassumable = {
+        "__type": "InvalidParameterValueException",
+        "message": "The role defined for the function cannot be assumed by Lambda.",
+    }
+    recorder.answer(create_function, 400, unassumable, headers={"x-amzn-ErrorType": unassumable["__type"]}, times=2)
+    completed = run_wiring(
+        recorder.endpoint,
+        prerequisites,
+        scaler_endpoint=local_aws.endpoint,
+        wiring_roles=["alb", "alarm", "scaler"],
+        scaler__retry_delay=1,  # the role's delay (10 s), shortened for the test
+    )
+    recap(completed)
+    assert [call.operation for call in recorder.calls].count(create_function) == 3
+    configuration = aws_client("lambda").get_function_configuration(FunctionName=f"{STACK}-scaler")
+    assert configuration["Role"].endswith(f":role/{STACK}-scaler")

@@ -111,7 +111,7 @@ def test_a_principal_that_may_not_create_it_is_told_what_to_grant():
 
 def test_another_invalid_input_is_an_aws_failure():
     iam = FakeIam(create_error=("InvalidInput", "Description is too long"))
-    with pytest.raises(SpilloverError, match="Failed to create the service-linked role of ecs.amazonaws.com"):
+    with pytest.raises(SpilloverError, match=r"Failed to create the service-linked role of ecs\.amazonaws\.com"):
         slr.ensure_role(iam, params(), check_mode=False)
 
 

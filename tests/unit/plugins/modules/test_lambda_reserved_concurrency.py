@@ -97,6 +97,50 @@ def test_other_errors_propagate():
 
     with pytest.raises(SpilloverError) as raised:
         lrc.ensure_reserved_concurrency(Denied(), params("absent", None), check_mode=False)
-    assert raised.value.message == "Failed to set the reserved concurrency of app"
+    assert raised.value.message == "Failed to read the reserved concurrency of app"
     assert isinstance(raised.value.exception, ClientError)
     assert raised.value.exception.response["Error"]["Code"] == "AccessDeniedException"
+
+
+class QuotaLambda(FakeLambda):
+    """As Lambda answers with an account quota: PutFunctionConcurrency refuses what would leave fewer than 100
+    unreserved (InvalidParameterValueException), GetAccountSettings tells the quota and what is unreserved."""
+
+    def __init__(self, limit: int, other_reserved: int, reserved: int | None = None):
+        super().__init__(reserved)
+        self.limit, self.other_reserved = limit, other_reserved
+
+    def unreserved(self) -> int:
+        return self.limit - self.other_reserved - (self.reserved or 0)
+
+    def put_function_concurrency(self, aws_retry: bool, FunctionName: str, ReservedConcurrentExecutions: int) -> dict:
+        if self.unreserved() + (self.reserved or 0) - ReservedConcurrentExecutions < 100:
+            message = (
+                "Specified ReservedConcurrentExecutions for function decreases account's "
+                "UnreservedConcurrentExecution below its minimum value of [100]."
+            )
+            error = {"Error": {"Code": "InvalidParameterValueException", "Message": message}}
+            raise ClientError(error, "PutFunctionConcurrency")
+        return super().put_function_concurrency(aws_retry, FunctionName, ReservedConcurrentExecutions)
+
+    def get_account_settings(self, aws_retry: bool) -> dict:
+        return {
+            "AccountLimit": {"ConcurrentExecutions": self.limit, "UnreservedConcurrentExecutions": self.unreserved()}
+        }
+
+
+def test_a_reservation_the_quota_cannot_take_is_refused_with_the_numbers_and_the_way_out():
+    client = QuotaLambda(limit=10, other_reserved=0)  # a new account's quota
+    with pytest.raises(SpilloverError) as raised:
+        lrc.ensure_reserved_concurrency(client, params("present", 7), check_mode=False)
+    message = raised.value.message
+    assert "quota is 10 concurrent executions" in message and "10 of them unreserved" in message
+    assert "would leave 3 unreserved" in message and "at least 100 unreserved" in message
+    assert "L-B99A9384" in message and "--desired-value 107" in message
+    assert raised.value.exception.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert client.writes == [] and client.reserved is None
+
+
+def test_a_reservation_the_quota_can_take_is_made():
+    client = QuotaLambda(limit=1000, other_reserved=890)
+    assert lrc.ensure_reserved_concurrency(client, params("present", 10), check_mode=False) == (True, None, 10)
