@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
-import warnings
 
 import pytest
 
 from tests.support.ansible_run import link_collection
+from tests.support.iam_policies import parliament_findings
 
 sys.path.insert(0, str(link_collection()))
 
@@ -17,10 +16,6 @@ from ansible_collections.spillover.lambda_ecs.plugins.filter.scaler_policy impor
     FilterModule,
     scaler_policy,
 )
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # parliament imports the deprecated pkg_resources
-    import parliament
 
 ELB = "arn:aws:elasticloadbalancing:eu-west-1:000123456789"
 LISTENER = f"{ELB}:listener/app/spill/50dc6c495c0c9188/f2f7dc8efc522ab2"
@@ -53,32 +48,6 @@ def allowed(policy: dict) -> dict[str, list[str]]:
         for action in statement["Action"]:
             grants.setdefault(action, []).extend(resources)
     return grants
-
-
-def parliament_findings(policy: dict) -> list:
-    """Parliament's findings, less one false positive of parliament itself (see below); everything else counts.
-
-    AWS lists both ``listener/app*`` and ``listener/net*`` (``listener-rule/...`` for rules) as the resource
-    types of ModifyListener/ModifyRule: either one, depending on the load balancer. Parliament requires a
-    resource of *each* type, so the exact ALB listener ARN always draws a RESOURCE_MISMATCH naming only the
-    NLB format. Widening the ARN (``listener/*/...``) would silence it; the exact ARN is the least privilege.
-    """
-    analyzed = parliament.analyze_policy_string(json.dumps(policy), include_community_auditors=True)
-    kept = []
-    for finding in analyzed.findings:
-        details = finding.detail if isinstance(finding.detail, list) else []
-        nlb_alternative_only = (
-            finding.issue == "RESOURCE_MISMATCH"
-            and details
-            and all(
-                item["action"] in ("elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule")
-                and ("/net/" in item["required_format"])
-                for item in details
-            )
-        )
-        if not nlb_alternative_only:
-            kept.append(finding)
-    return kept
 
 
 @pytest.mark.parametrize("rule_arn", [None, RULE])
