@@ -82,15 +82,25 @@ options:
 """
 
 EXAMPLES = r"""
-- name: Print the deployer policy of each stack (no AWS call)
-  ansible.builtin.import_playbook: spillover.lambda_ecs.deployer_policy
-
-- name: Attach it to a deployment role, from an administrator's session
+# playbooks/deployer_policy.yml prints it for each inventory host, without any AWS call.
+- name: Attach the deployer policy to the deployment role, from an administrator's session
   amazon.aws.iam_policy:
     iam_type: role
     iam_name: spillover-deploy
     policy_name: spillover-deploy-{{ spillover_stack_name }}
-    policy_json: "{{ spillover__deployer_policy_input | spillover.lambda_ecs.deployer_policy | to_json }}"
+    policy_json: "{{ deployer_policy_input | spillover.lambda_ecs.deployer_policy | to_json }}"
+  vars:
+    deployer_policy_input:
+      account_id: "123456789012"
+      region: us-east-1
+      network: "{{ network__names }}"
+      ecr_push: "{{ ecr_push__names }}"
+      lambda_function: "{{ lambda_function__names }}"
+      ecs_service: "{{ ecs_service__names }}"
+      alb: "{{ alb__names }}"
+      scaler: "{{ scaler__names }}"
+      eventbridge: "{{ eventbridge__names }}"
+      alarms: "{{ alarm__spill_alarm_names + alarm__warm_alarm_names }}"
 """
 
 RETURN = r"""

@@ -51,7 +51,10 @@ capacity_providers:
   returned: always
   type: list
   elements: dict
-  sample: [{name: FARGATE, status: ACTIVE, capacity_provider_arn: "arn:aws:ecs:us-east-1:123456789012:capacity-provider/FARGATE"}]
+  sample:
+    - name: FARGATE
+      status: ACTIVE
+      capacity_provider_arn: arn:aws:ecs:us-east-1:123456789012:capacity-provider/FARGATE
 missing:
   description: The names asked for that the region has not (or not C(ACTIVE)).
   returned: always
