@@ -81,10 +81,8 @@ molecule: venv collection-link debs ## Molecule scenarios against the local AWS
 aws-quirks: venv collection-link debs ## First run on a fresh account through the real-AWS behaviour layer, per quirk
 	$(PY) -m tests.support.aws_quirks
 
-# The aws-quirks gate runs last, and only with AWS_QUIRKS_GATE=1 until the fixes of issue 10 land (then: always).
-test: venv debs lint sanity pytest molecule ## Set everything up and run every gate and test
-	@if [ -n "$${AWS_QUIRKS_GATE:-}" ]; then $(MAKE) --no-print-directory aws-quirks; \
-	else echo "make test: the aws-quirks gate is off until issue 10's fixes land (AWS_QUIRKS_GATE=1 turns it on)"; fi
+# The aws-quirks gate runs last: a first run on a fresh account through the real-AWS behaviour layer.
+test: venv debs lint sanity pytest molecule aws-quirks ## Set everything up and run every gate and test
 
 build: venv ## Build the collection tarball into build/
 	@mkdir -p build

@@ -15,16 +15,18 @@ description:
     the organization's service control policies, as AWS does.
   - The principal is O(principal_arn), or by default the caller (C(GetCallerIdentity); an assumed role's ARN is read
     with C(GetRole) to get its path).
-  - Where the caller may not simulate (C(AccessDenied) on C(iam:SimulatePrincipalPolicy) or C(iam:GetRole)), nothing
-    is checked and RV(skipped) says why.
+  - Where the caller may not simulate (C(AccessDenied) on C(iam:SimulatePrincipalPolicy)), nothing is checked and
+    RV(not_simulated_because) says why.
   - Only reads; never reports a change.
 author:
   - spillover.lambda_ecs maintainers (@spillover)
 options:
   policy:
-    description: An IAM policy document (C(Version), C(Statement)) whose C(Allow) statements are checked.
+    description:
+      - An IAM policy document (C(Version), C(Statement)) whose C(Allow) statements are checked.
+      - Without it, the module only identifies the principal (RV(principal_arn), RV(account_id)), for example to
+        render the policy of the account first.
     type: dict
-    required: true
   principal_arn:
     description: The IAM role or user to simulate; default the caller.
     type: str
@@ -49,24 +51,29 @@ EXAMPLES = r"""
 
 - name: Refuse to deploy with missing permissions
   ansible.builtin.assert:
-    that: simulated.skipped or simulated.denied | length == 0
+    that: not simulated.simulated or simulated.denied | length == 0
     fail_msg: "{{ simulated.principal_arn }} may not: {{ simulated.denied | map(attribute='action') | join(', ') }}"
 """
 
 RETURN = r"""
 principal_arn:
   description: The principal simulated.
-  returned: unless skipped before it was known
+  returned: when simulated
   type: str
   sample: arn:aws:iam::123456789012:role/spillover-deploy
-skipped:
-  description: Whether nothing could be simulated.
+account_id:
+  description: The principal's account.
+  returned: when simulated
+  type: str
+  sample: "123456789012"
+simulated:
+  description: Whether the simulator could be asked (false where the caller may not simulate).
   returned: always
   type: bool
-  sample: false
-skip_reason:
-  description: Why nothing was simulated.
-  returned: when skipped
+  sample: true
+not_simulated_because:
+  description: Why the simulator could not be asked.
+  returned: when not simulated
   type: str
   sample: the caller may not call iam:SimulatePrincipalPolicy
 evaluated:
@@ -187,15 +194,16 @@ def simulate(iam, principal, policy):
 def check(sts, iam, params):
     try:
         principal = params["principal_arn"] or caller_principal(sts, iam)
-        evaluated, denied = simulate(iam, principal, params["policy"])
+        evaluated, denied = simulate(iam, principal, params["policy"]) if params["policy"] else (0, [])
     except Skipped as skipped:
-        return {"skipped": True, "skip_reason": str(skipped), "evaluated": 0, "denied": []}
-    return {"principal_arn": principal, "skipped": False, "evaluated": evaluated, "denied": denied}
+        return {"simulated": False, "not_simulated_because": str(skipped), "evaluated": 0, "denied": []}
+    result = {"principal_arn": principal, "account_id": principal.split(":")[4], "simulated": True}
+    return {**result, "evaluated": evaluated, "denied": denied}
 
 
 def main():
     module = AnsibleAWSModule(
-        argument_spec=dict(policy=dict(type="dict", required=True), principal_arn=dict(type="str")),
+        argument_spec=dict(policy=dict(type="dict"), principal_arn=dict(type="str")),
         supports_check_mode=True,
     )
     try:

@@ -22,7 +22,10 @@ from tests.support.aws_quirks.iam import Principal, checks_for
 from tests.support.aws_quirks.layer import Injection, QuirksLayer
 from tests.support.aws_quirks.rules import (
     EcsDrain,
+    EcsFargateProviders,
     EcsServiceLinkedRole,
+    ElbOidcClientSecret,
+    IamPolicySimulator,
     IamPropagation,
     IamScoping,
     LambdaQuota,
@@ -33,7 +36,7 @@ from tests.support.aws_quirks.rules import (
 from tests.support.aws_quirks.runner import PlayRun, Run, Settings, parse_play
 from tests.support.aws_quirks.wire import Request, parse_request
 from tests.support.local_aws import REGION
-from tests.support.scaler_stack import build_stack
+from tests.support.scaler_stack import SCHEDULED_EVENT, SPILL_ALARM, build_stack, forward, load_scaler_module
 
 pytestmark = pytest.mark.integration
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
@@ -639,3 +642,117 @@ def test_a_quirk_fails_only_on_what_its_own_injections_caused(tmp_path):
     assert "not retried: lambda:CreateFunction" in run.verdict(propagation).details
     assert run.report() == 1
     assert (tmp_path / "report.json").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What the preflight reads, and authenticated listeners
+
+
+def test_the_region_lists_its_built_in_fargate_providers_and_misses_an_unavailable_one(through):
+    layer = through(EcsFargateProviders())
+    answer = client(layer, "ecs").describe_capacity_providers(capacityProviders=["FARGATE", "FARGATE_SPOT"])
+    assert [(p["name"], p["status"]) for p in answer["capacityProviders"]] == [
+        ("FARGATE", "ACTIVE"),
+        ("FARGATE_SPOT", "ACTIVE"),
+    ]
+    assert answer["capacityProviders"][0]["capacityProviderArn"] == (
+        f"arn:aws:ecs:{REGION}:123456789012:capacity-provider/FARGATE"
+    )
+    no_spot = through(EcsFargateProviders(unavailable=["FARGATE_SPOT"]))
+    answer = client(no_spot, "ecs").describe_capacity_providers(capacityProviders=["FARGATE", "FARGATE_SPOT"])
+    assert [p["name"] for p in answer["capacityProviders"]] == ["FARGATE"]
+    assert [f["reason"] for f in answer["failures"]] == ["MISSING"]
+
+
+def test_the_policy_simulator_decides_with_the_roles_policies_and_the_context(through, local_aws):
+    layer = through(IamPolicySimulator())
+    iam = client(local_aws.endpoint, "iam")
+    role = iam.create_role(RoleName="deployer", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
+    grant = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "lambda:CreateFunction", "Resource": "arn:aws:lambda:*:*:function:app"},
+            {
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": "arn:aws:iam::123456789012:role/app",
+                "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
+            },
+        ],
+    }
+    iam.put_role_policy(RoleName="deployer", PolicyName="deploy", PolicyDocument=json.dumps(grant))
+    simulate = client(layer, "iam").simulate_principal_policy
+    functions = [f"arn:aws:lambda:{REGION}:123456789012:function:{name}" for name in ("app", "other")]
+    [result] = simulate(PolicySourceArn=role, ActionNames=["lambda:CreateFunction"], ResourceArns=functions)[
+        "EvaluationResults"
+    ]
+    assert [(r["EvalResourceName"], r["EvalResourceDecision"]) for r in result["ResourceSpecificResults"]] == [
+        (functions[0], "allowed"),
+        (functions[1], "implicitDeny"),
+    ]
+    passed = {"ActionNames": ["iam:PassRole"], "ResourceArns": ["arn:aws:iam::123456789012:role/app"]}
+    context = [
+        {
+            "ContextKeyName": "iam:PassedToService",
+            "ContextKeyValues": ["lambda.amazonaws.com"],
+            "ContextKeyType": "string",
+        }
+    ]
+    assert (
+        simulate(PolicySourceArn=role, **passed, ContextEntries=context)["EvaluationResults"][0]["EvalDecision"]
+        == "allowed"
+    )
+    assert simulate(PolicySourceArn=role, **passed)["EvaluationResults"][0]["EvalDecision"] == "implicitDeny"
+
+
+def oidc_listener(stack) -> list[dict]:
+    """The stack's listener behind an OIDC login (with its secret, as its owner wrote it), weights 100 / 0."""
+    login = {
+        "Type": "authenticate-oidc",
+        "Order": 1,
+        "AuthenticateOidcConfig": {
+            "Issuer": "https://idp.example.com",
+            "AuthorizationEndpoint": "https://idp.example.com/authorize",
+            "TokenEndpoint": "https://idp.example.com/token",
+            "UserInfoEndpoint": "https://idp.example.com/userinfo",
+            "ClientId": "app",
+            "ClientSecret": "s3cret",
+        },
+    }
+    actions = [login, {**forward(stack.lambda_target_group_arn, stack.ecs_target_group_arn), "Order": 2}]
+    stack.client("elbv2").modify_listener(ListenerArn=stack.listener_arn, DefaultActions=actions)
+    return actions
+
+
+def test_elb_never_returns_the_oidc_secret_and_refuses_a_write_without_it(through, local_aws):
+    layer = through(ElbOidcClientSecret())
+    stack = build_stack(local_aws.endpoint)
+    oidc_listener(stack)
+    elbv2 = client(layer, "elbv2")
+    described = elbv2.describe_listeners(ListenerArns=[stack.listener_arn])["Listeners"][0]["DefaultActions"]
+    login = next(action for action in described if action["Type"] == "authenticate-oidc")
+    assert "ClientSecret" not in login["AuthenticateOidcConfig"]
+    with pytest.raises(ClientError) as excinfo:
+        elbv2.modify_listener(ListenerArn=stack.listener_arn, DefaultActions=described)
+    assert error_of(excinfo) == ("ValidationError", "A client secret must be specified", 400)
+    login["AuthenticateOidcConfig"]["UseExistingClientSecret"] = True
+    elbv2.modify_listener(ListenerArn=stack.listener_arn, DefaultActions=described)
+
+
+def test_the_scaler_moves_the_weights_behind_an_oidc_login_as_aws_takes_them(through, local_aws):
+    """Issue 10, m: the scaler's write through the forward-action codec keeps the login (UseExistingClientSecret),
+    its order and the stickiness, where AWS refuses an action written back as DescribeListeners returns it."""
+    layer = through(ElbOidcClientSecret())
+    stack = build_stack(local_aws.endpoint)
+    oidc_listener(stack)
+    stack.add_healthy_targets(2)
+    stack.set_alarm(SPILL_ALARM, "ALARM")
+    scaler = load_scaler_module()
+    record = scaler.Scaler.from_environment(stack.environment(AWS_ENDPOINT_URL=layer.endpoint)).handle(SCHEDULED_EVENT)
+    assert (record["action"], record["verified"], record["weights"]) == ("step_up", True, {"lambda": 75, "ecs": 25})
+    actions = stack.client("elbv2").describe_listeners(ListenerArns=[stack.listener_arn])["Listeners"][0]
+    login, weighted = sorted(actions["DefaultActions"], key=lambda action: action["Order"])
+    assert login["Type"] == "authenticate-oidc" and login["AuthenticateOidcConfig"]["ClientId"] == "app"
+    assert weighted["ForwardConfig"]["TargetGroupStickinessConfig"] == {"Enabled": True, "DurationSeconds": 300}
+    # The layer left the secret out of what the scaler read (as AWS does), and refused nothing it wrote.
+    assert [i.message for i in layer.rules[0].injections] == ["client secret left out"]

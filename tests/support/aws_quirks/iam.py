@@ -202,7 +202,6 @@ def resources_of(action: str, request: Request, account: str) -> tuple[list[str]
     if not named:
         return ["*"], True  # the action supports no resource-level permissions: only "*" grants it
     resources: list[str] = []
-    missing_required = False
     arns = [value for value in _strings(request.params) if value.startswith("arn:")]
     for entry in named:
         resource_type = entry["resource_type"]
@@ -225,12 +224,12 @@ def resources_of(action: str, request: Request, account: str) -> tuple[list[str]
             break
         if not found and resource_type.endswith("*") and request.operation.startswith(_CREATES):
             found.append(_fill(prefix, resource_type.rstrip("*"), {}, request, account))  # a new resource
-        if not found and resource_type.endswith("*"):
-            missing_required = True
         resources += [arn for arn in found if arn not in resources]
-    if missing_required and not resources:
+    if not resources:
+        # The action has resource types but the request names none of them (DisassociateRouteTable names only an
+        # association): AWS resolves them itself, so the check falls back to the action alone.
         return ["*"], False
-    return resources or ["*"], True
+    return resources, True
 
 
 def _exceptions(action: str, request: Request, account: str) -> list[str] | None:
@@ -239,6 +238,9 @@ def _exceptions(action: str, request: Request, account: str) -> list[str] | None
         service = str(request.params.get("AWSServiceName", ""))
         name = SERVICE_LINKED_ROLES.get(service, "*")
         return [f"arn:aws:iam::{account}:role/aws-service-role/{service}/{name}"]
+    if action == "iam:SimulatePrincipalPolicy":
+        # Authorized on the principal simulated only; the ARNs of ResourceArns are what the simulation is about.
+        return [str(request.params.get("PolicySourceArn", "*"))]
     if action == "cloudwatch:DescribeAlarms":
         # CloudWatch permissions reference: "To retrieve information about composite alarms, your
         # cloudwatch:DescribeAlarms permission must have a * scope."

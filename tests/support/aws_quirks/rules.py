@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from xml.sax.saxutils import escape
 
-from tests.support.aws_quirks.iam import Coverage, Principal, checks_for
+from tests.support.aws_quirks.iam import Coverage, Principal, checks_for, evaluate
 from tests.support.aws_quirks.layer import Rule
 from tests.support.aws_quirks.wire import Request, Response, common_error, error_response
 
@@ -408,6 +410,124 @@ class EcsDrain(Rule):
         return response
 
 
+class EcsFargateProviders(Rule):
+    """ECS's built-in capacity providers FARGATE and FARGATE_SPOT, which every account has in a region that offers
+    Fargate: DescribeCapacityProviders lists them ACTIVE (moto knows only the providers an account created and
+    answers them MISSING). ``unavailable`` names the ones a region lacks: those are answered MISSING, as AWS does.
+    """
+
+    name = "ecs_fargate_capacity_providers"
+    BUILT_IN = ("FARGATE", "FARGATE_SPOT")
+
+    def __init__(self, unavailable: Iterable[str] = ()):
+        super().__init__()
+        self.unavailable = set(unavailable)
+
+    def before(self, request: Request) -> Response | None:
+        if request.service != "ecs" or request.operation != "DescribeCapacityProviders":
+            return None
+        names = [str(name).rsplit("/", 1)[-1] for name in request.params.get("capacityProviders") or self.BUILT_IN]
+        built_in = [name for name in names if name in self.BUILT_IN]
+        if not built_in:
+            return None
+        account = self.layer.account_of(request.access_key)
+        others = [name for name in names if name not in self.BUILT_IN]
+        answer = {"capacityProviders": [], "failures": []}
+        if others:
+            asked = self.layer.resend(request, json.dumps({**request.params, "capacityProviders": others}).encode())
+            answer = asked.json() if asked.ok else answer
+        for name in built_in:
+            arn = f"arn:aws:ecs:{request.region}:{account}:capacity-provider/{name}"
+            if name in self.unavailable:
+                answer.setdefault("failures", []).append({"arn": arn, "reason": "MISSING"})
+            else:
+                answer.setdefault("capacityProviders", []).append(
+                    {"capacityProviderArn": arn, "name": name, "status": "ACTIVE", "tags": []}
+                )
+        self.layer.note(self, request, f"built-in providers {', '.join(built_in)}")
+        return Response(200, [("Content-Type", "application/x-amz-json-1.1")], json.dumps(answer).encode())
+
+
+class IamPolicySimulator(Rule):
+    """IAM's policy simulator (moto has none): SimulatePrincipalPolicy of a role, decided by the layer's IAM engine
+    on the role's identity policies, with the request's context entries, answered in IAM's query shape."""
+
+    name = "iam_policy_simulator"
+    DECISIONS = {"allow": "allowed", "explicit deny": "explicitDeny", "implicit deny": "implicitDeny"}
+
+    def before(self, request: Request) -> Response | None:
+        if request.service != "iam" or request.operation != "SimulatePrincipalPolicy":
+            return None
+        source = str(request.params.get("PolicySourceArn", ""))
+        if ":role/" not in source:
+            return error_response("iam", "InvalidInput", f"the layer simulates roles only, not {source}")
+        policies = self.layer.policies_of(Principal(source, source, source.split(":")[4], request.access_key))
+        context = {
+            str(entry.get("ContextKeyName")): [str(value) for value in entry.get("ContextKeyValues") or []]
+            for entry in request.params.get("ContextEntries") or []
+        }
+        resources = [str(resource) for resource in request.params.get("ResourceArns") or []]
+        results = []
+        for action in request.params.get("ActionNames") or []:
+            pairs = [(resource, evaluate(policies, str(action), resource, context)) for resource in resources or ["*"]]
+            decision = next((verdict for _r, verdict in pairs if verdict != "allow"), "allow")
+            specific = "".join(
+                f"<member><EvalResourceName>{escape(resource)}</EvalResourceName>"
+                f"<EvalResourceDecision>{self.DECISIONS[verdict]}</EvalResourceDecision></member>"
+                for resource, verdict in pairs
+            )
+            results.append(
+                f"<member><EvalActionName>{escape(str(action))}</EvalActionName>"
+                f"<EvalResourceName>{escape(resources[0] if len(resources) == 1 else '*')}</EvalResourceName>"
+                f"<EvalDecision>{self.DECISIONS[decision]}</EvalDecision>"
+                + (f"<ResourceSpecificResults>{specific}</ResourceSpecificResults>" if resources else "")
+                + "</member>"
+            )
+        self.layer.note(self, request, f"simulated {len(results)} actions of {source}")
+        body = (
+            '<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+            "<SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated>"
+            f"<EvaluationResults>{''.join(results)}</EvaluationResults></SimulatePrincipalPolicyResult>"
+            f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
+            "</SimulatePrincipalPolicyResponse>"
+        )
+        return Response(200, [("Content-Type", "text/xml")], body.encode())
+
+
+class ElbOidcClientSecret(Rule):
+    """ELB never returns an authenticate-oidc action's client secret, and refuses to write one back without it.
+
+    DescribeListeners and DescribeRules answer AuthenticateOidcConfig without ClientSecret (moto returns it); a
+    ModifyListener or ModifyRule whose authenticate-oidc action has neither ClientSecret nor UseExistingClientSecret
+    true gets ValidationError (botocore's elbv2 model: ClientSecret "is required if you are creating a rule. If you
+    are modifying a rule, you can omit this parameter if you set UseExistingClientSecret to true").
+    """
+
+    name = "elb_oidc_client_secret"
+    MESSAGE = "A client secret must be specified"
+    _SECRET = re.compile(rb"<ClientSecret>.*?</ClientSecret>", re.S)
+
+    def before(self, request: Request) -> Response | None:
+        if request.service != "elasticloadbalancing" or request.operation not in ("ModifyListener", "ModifyRule"):
+            return None
+        actions = request.params.get("DefaultActions") or request.params.get("Actions") or []
+        for action in actions:
+            config = action.get("AuthenticateOidcConfig") if isinstance(action, dict) else None
+            if config is None:
+                continue
+            if "ClientSecret" not in config and str(config.get("UseExistingClientSecret", "")).lower() != "true":
+                return error_response("elasticloadbalancing", "ValidationError", self.MESSAGE)
+        return None
+
+    def after(self, request: Request, response: Response) -> Response:
+        if request.service != "elasticloadbalancing" or request.operation not in ("DescribeListeners", "DescribeRules"):
+            return response
+        body = self._SECRET.sub(b"", response.body)
+        if body != response.body:
+            self.layer.note(self, request, "client secret left out")
+        return Response(response.status, response.headers, body)
+
+
 class IamScoping(Rule):
     """Each call made with an enforced role's credentials must be allowed by that role's identity policies.
 
@@ -455,19 +575,25 @@ def standard_rules(
     rules: list[Rule] = [Throttling(throttle_share)]
     rules += [IamScoping(name, roles) for name, roles in (enforced or {}).items()]
     rules += [
+        IamPolicySimulator(),
         IamPropagation(propagation_seconds),
         EcsServiceLinkedRole(),
+        EcsFargateProviders(),
         LambdaQuota(lambda_limits),
         LogsPagination(logs_page_size),
         MetricLag(metric_lag_periods),
         EcsDrain(drain_seconds),
+        ElbOidcClientSecret(),
     ]
     return rules
 
 
 __all__ = [
     "EcsDrain",
+    "EcsFargateProviders",
     "EcsServiceLinkedRole",
+    "ElbOidcClientSecret",
+    "IamPolicySimulator",
     "IamPropagation",
     "IamScoping",
     "LambdaQuota",

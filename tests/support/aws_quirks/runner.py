@@ -43,7 +43,6 @@ DEPLOYER_ROLE = "spillover-deployer"
 # The busy load of the second return, (requests/s, seconds/request): at 50% ECS it needs ~50 concurrent Lambda
 # executions, far above 60% of the app function's reserved 10.
 BUSY = (100.0, 1.0)
-ALLOW_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
 @dataclass
@@ -163,11 +162,10 @@ class Run:
         iam.put_role_policy(RoleName=DEPLOYER_ROLE, PolicyName="deploy", PolicyDocument=json.dumps(policy))
         return arn
 
-    def deployer_policy(self) -> dict:
-        """The policy of the deployer role every deploy call is made with, enforced by the layer.
+    def deployer_policy(self, account: str) -> dict:
+        """The policy of the deployer role every deploy call is made with, enforced by the layer: the collection's
+        own, as ``playbooks/deployer_policy.yml`` prints it for the run's stack and inventory in ``account``.
 
-        The collection has no deployer policy yet (issue 10 item 3): until it has, this is an allow-all policy (and
-        the iam_deployer_policy quirk says so); render the collection's own here once it exists.
         ``QUIRKS_DEPLOYER_POLICY`` (a JSON file) overrides it, to try a policy out. report.json's ``iam_checked``
         lists every action and resource the deploy asked for.
         """
@@ -175,8 +173,34 @@ class Run:
         if override:
             self.deployer_policy_source = override
             return json.loads(Path(override).read_text())
-        self.deployer_policy_source = ""
-        return ALLOW_ALL
+        out = self.work / "deployer-policy" / account
+        out.mkdir(parents=True, exist_ok=True)
+        extra = {
+            **self.stack_vars,
+            "spillover_aws_account_id": account,
+            "spillover_aws_assume_role_arn": f"arn:aws:iam::{account}:role/{DEPLOYER_ROLE}",
+            "deployer_policy_dir": str(out),
+        }
+        completed = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "ansible-playbook"),
+                "-i",
+                str(ROOT / "inventories" / "local"),
+                str(ROOT / "playbooks" / "deployer_policy.yml"),
+                "-e",
+                json.dumps(extra),
+            ],
+            env=ansible_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=ROOT,
+        )
+        written = out / f"{self.settings.stack}-deployer-policy.json"
+        if completed.returncode != 0 or not written.exists():
+            raise RuntimeError(f"playbooks/deployer_policy.yml failed: {(completed.stdout + completed.stderr)[-2000:]}")
+        self.deployer_policy_source = "playbooks/deployer_policy.yml"
+        return json.loads(written.read_text())
 
     # -- playbooks
     def play(self, name: str, playbook: str, extra: dict | None = None, vars_: dict | None = None) -> PlayRun:
@@ -468,9 +492,10 @@ class Run:
 
     def _execute(self, registry: str) -> int:
         settings = self.settings
-        policy = self.deployer_policy()
-        deployer = self.bootstrap(settings.account, policy)
-        small_deployer = self.bootstrap(settings.small_account, policy)
+        # The stack's own settings, for the deployer policy and every play.
+        self.stack_vars = {"spillover_stack_name": settings.stack}
+        deployer = self.bootstrap(settings.account, self.deployer_policy(settings.account))
+        small_deployer = self.bootstrap(settings.small_account, self.deployer_policy(settings.small_account))
         self.admin = self.admin_session(settings.account)
         scaler_role = f"arn:aws:iam::{settings.account}:role/{settings.stack}-scaler"
         rules = standard_rules(
@@ -486,7 +511,9 @@ class Run:
         self.layer = QuirksLayer(self.moto.endpoint, rules).start()
         try:
             self.extra_vars = {
-                "spillover_stack_name": settings.stack,
+                **self.stack_vars,
+                # Every preflight check: the layer answers what the local AWS cannot (inventories/local skips them).
+                "preflight_skip": [],
                 "spillover_aws_endpoint_url": self.layer.endpoint,
                 "spillover_scaler_endpoint_url": self.layer.endpoint,
                 "spillover_aws_assume_role_arn": deployer,
@@ -569,11 +596,8 @@ class Run:
             if rule.denials:
                 denied = "; ".join(f"{key} ({count}x)" for key, count in sorted(rule.denials.items()))
                 verdict.failures.insert(0, f"denied {denied}")
-            if rule.name == "iam_deployer_policy" and not self.deployer_policy_source:
-                verdict.failures.append(
-                    "the collection has no deployer policy yet (issue 10 item 3): the deploy ran as a deployer role "
-                    "with an allow-all policy"
-                )
+            if rule.name == "iam_deployer_policy":
+                verdict.details.append(f"the deployer's policy: {self.deployer_policy_source}")
             if not rule.checked:
                 verdict.failures.append("not exercised: no call was made with that role's credentials")
             coverage = rule.coverage
