@@ -90,6 +90,8 @@ denied:
             decision: implicitDeny}]
 """
 
+import re
+
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import is_ansible_aws_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
@@ -137,6 +139,9 @@ def caller_principal(sts, iam):
     if ":assumed-role/" not in arn:
         if arn.endswith(":root"):
             raise Skipped("the caller is the account's root user, which has every permission")
+        if not re.match(r"arn:[^:]+:iam::[0-9]{12}:user/", arn):
+            # A federated user (arn:aws:sts::...:federated-user/...), or another caller the simulator cannot take.
+            raise Skipped(f"the policy simulator simulates IAM users and roles, not the caller {arn}")
         return arn
     role = arn.split(":assumed-role/", 1)[1].split("/", 1)[0]
     try:

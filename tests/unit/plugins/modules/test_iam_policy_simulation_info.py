@@ -13,6 +13,7 @@ sys.path.insert(0, str(link_collection()))
 from ansible_collections.spillover.lambda_ecs.plugins.modules import iam_policy_simulation_info as sim
 
 ROLE = "arn:aws:iam::123456789012:role/deploy/spillover-deploy"
+SESSION = "arn:aws:sts::123456789012:assumed-role/spillover-deploy/s"  # the caller, as STS names an assumed role
 POLICY = {
     "Version": "2012-10-17",
     "Statement": [
@@ -93,7 +94,7 @@ class FakeIam:
 def test_every_allow_statement_is_simulated_with_its_conditions_as_context():
     iam = FakeIam()
     result = sim.check(
-        FakeSts("arn:aws:sts::123456789012:assumed-role/spillover-deploy/s"),
+        FakeSts(SESSION),
         iam,
         {"policy": POLICY, "principal_arn": None},
     )
@@ -124,7 +125,7 @@ def test_every_allow_statement_is_simulated_with_its_conditions_as_context():
 
 def test_what_the_principal_may_not_do_is_listed_with_its_statement():
     iam = FakeIam(denied={("iam:PassRole", "arn:aws:iam::123456789012:role/b"), ("iam:ListRoles", "*")})
-    result = sim.check(FakeSts(ROLE), iam, {"policy": POLICY, "principal_arn": None})
+    result = sim.check(FakeSts(SESSION), iam, {"policy": POLICY, "principal_arn": None})
     assert result["denied"] == [
         {"sid": "Reads", "action": "iam:ListRoles", "resource": "*", "decision": "implicitDeny"},
         {
@@ -139,7 +140,7 @@ def test_what_the_principal_may_not_do_is_listed_with_its_statement():
 def test_without_a_policy_only_the_principal_is_found():
     iam = FakeIam()
     result = sim.check(
-        FakeSts("arn:aws:sts::123456789012:assumed-role/spillover-deploy/s"),
+        FakeSts(SESSION),
         iam,
         {"policy": None, "principal_arn": None},
     )
@@ -148,7 +149,9 @@ def test_without_a_policy_only_the_principal_is_found():
 
 
 def test_a_principal_that_may_not_simulate_is_skipped_with_the_reason():
-    result = sim.check(FakeSts(ROLE), FakeIam(simulate_error="AccessDenied"), {"policy": POLICY, "principal_arn": None})
+    result = sim.check(
+        FakeSts(SESSION), FakeIam(simulate_error="AccessDenied"), {"policy": POLICY, "principal_arn": None}
+    )
     assert result["simulated"] is False
     assert "may not call iam:SimulatePrincipalPolicy" in result["not_simulated_because"]
 
@@ -156,7 +159,7 @@ def test_a_principal_that_may_not_simulate_is_skipped_with_the_reason():
 def test_a_role_it_may_not_read_is_simulated_by_the_arn_its_session_names():
     iam = FakeIam(get_role_error="AccessDenied")
     result = sim.check(
-        FakeSts("arn:aws:sts::123456789012:assumed-role/spillover-deploy/s"),
+        FakeSts(SESSION),
         iam,
         {"policy": None, "principal_arn": None},
     )
@@ -166,3 +169,11 @@ def test_a_role_it_may_not_read_is_simulated_by_the_arn_its_session_names():
 def test_the_root_user_is_not_simulated():
     result = sim.check(FakeSts("arn:aws:iam::123456789012:root"), FakeIam(), {"policy": POLICY, "principal_arn": None})
     assert result["simulated"] is False and "root" in result["not_simulated_because"]
+
+
+def test_a_caller_the_simulator_cannot_take_is_not_simulated():
+    federated = FakeSts("arn:aws:sts::123456789012:federated-user/bob")
+    result = sim.check(federated, FakeIam(), {"policy": POLICY, "principal_arn": None})
+    assert result["simulated"] is False and "simulates IAM users and roles" in result["not_simulated_because"]
+    user = sim.check(FakeSts("arn:aws:iam::123456789012:user/ci"), FakeIam(), {"policy": None, "principal_arn": None})
+    assert user["principal_arn"] == "arn:aws:iam::123456789012:user/ci"

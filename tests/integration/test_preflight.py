@@ -1,0 +1,198 @@
+"""playbooks/preflight.yml against the local AWS through the real-AWS behaviour layer, which answers what the local AWS
+cannot (the account's Lambda settings, the region's built-in Fargate capacity providers, IAM's policy simulator).
+
+Every run goes through the layer's recorder: the preflight only ever reads. Each failure names what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import boto3
+import pytest
+
+from tests.support.ansible_run import ROOT, run_playbook
+from tests.support.aws_quirks.layer import QuirksLayer
+from tests.support.aws_quirks.rules import EcsFargateProviders, IamPolicySimulator, LambdaQuota
+from tests.support.aws_quirks.runner import _is_write
+from tests.support.local_aws import REGION
+
+pytestmark = pytest.mark.integration
+
+PREFLIGHT = ROOT / "playbooks" / "preflight.yml"
+STACK = "pre"
+ACCOUNT = "123456789012"  # the local AWS's account of the test credentials
+RECAP = re.compile(r"^local\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+@pytest.fixture
+def layer(local_aws):
+    """``layer(quota=..., unavailable=...)``: the preflight's answers as AWS gives them."""
+    started = []
+
+    def start(quota: int = 1000, unavailable=()):
+        rules = [IamPolicySimulator(), EcsFargateProviders(unavailable), LambdaQuota({ACCOUNT: quota})]
+        started.append(QuirksLayer(local_aws.endpoint, rules).start())
+        return started[-1]
+
+    yield start
+    for each in started:
+        each.stop()
+
+
+def preflight(layer, check: bool = False, **extra):
+    completed = run_playbook(
+        PREFLIGHT,
+        inventory=ROOT / "inventories" / "local",
+        extra_vars={"spillover_stack_name": STACK, "preflight_skip": [], **extra},
+        check=check,
+        env={"LOCAL_AWS_PORT": layer.endpoint.rsplit(":", 1)[1]},
+    )
+    output = completed.stdout + completed.stderr
+    recap = RECAP.search(completed.stdout)
+    assert recap, output[-4000:]
+    writes = [f"{service}:{operation}" for _key, service, operation, _status in layer.exchanges if _is_write(operation)]
+    assert writes == [], writes  # whatever the outcome, nothing is written
+    return int(recap.group(2)), int(recap.group(4)), output
+
+
+def client(endpoint: str, service: str, **credentials):
+    return boto3.client(service, region_name=REGION, endpoint_url=endpoint, **credentials)
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["run", "check-mode"])
+def test_a_roomy_account_passes_every_check_and_nothing_is_written(layer, check):
+    changed, failed, output = preflight(layer(), check=check)
+    assert (changed, failed) == (0, 0), output[-4000:]
+    assert "1000 concurrent executions, 989 left unreserved" in output  # the summary says what it read
+    # The host's own credentials are the local AWS's (no deployment role): the simulator cannot take that caller.
+    assert "The deployer's permissions were not checked: the policy simulator simulates IAM users and roles" in output
+
+
+def test_a_new_accounts_quota_is_refused_with_the_numbers_and_how_to_ask_for_more(layer):
+    _changed, failed, output = preflight(layer(quota=10))
+    assert failed == 1
+    assert "the account's quota is 10 concurrent executions" in output
+    assert "L-B99A9384" in output and "--desired-value 111" in output
+
+
+def test_a_region_without_fargate_spot_is_refused(layer):
+    _changed, failed, output = preflight(layer(unavailable=["FARGATE_SPOT"]))
+    assert failed == 1
+    assert "ECS does not offer FARGATE_SPOT in us-east-1" in output
+
+
+def own_vpc(aws_client, route: str | None) -> dict:
+    """A VPC of one's own with two subnets whose main route table sends 0.0.0.0/0 to ``route`` (igw, nat or none)."""
+    ec2 = aws_client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.60.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.60.{i}.0/24", AvailabilityZone=f"{REGION}{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, zone in ((1, "a"), (2, "b"))
+    ]
+    [main] = ec2.describe_route_tables(
+        Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "association.main", "Values": ["true"]}]
+    )["RouteTables"]
+    if route == "igw":
+        gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)
+        ec2.create_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    elif route == "nat":
+        allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        nat = ec2.create_nat_gateway(SubnetId=subnets[0], AllocationId=allocation)["NatGateway"]["NatGatewayId"]
+        ec2.create_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+    return {"network_create_vpc": False, "network_vpc_id": vpc, "network_subnet_ids": subnets}
+
+
+def test_subnets_with_a_route_to_an_internet_gateway_serve_tasks_with_public_ips(layer, aws_client):
+    _changed, failed, output = preflight(layer(), **own_vpc(aws_client, "igw"))
+    assert failed == 0, output[-4000:]
+
+
+@pytest.mark.parametrize(
+    ("route", "extra", "expected"),
+    [
+        (None, {}, "routes 0.0.0.0/0 to nowhere"),
+        ("nat", {}, "add a route to an internet gateway"),
+        ("igw", {"ecs_service_assign_public_ip": False, "alb_scheme": "internal"}, "through a NAT gateway"),
+    ],
+    ids=["no-route", "nat-for-public-ips", "igw-for-private-tasks"],
+)
+def test_subnets_that_do_not_reach_the_internet_as_the_tasks_need_are_refused(
+    layer, aws_client, route, extra, expected
+):
+    _changed, failed, output = preflight(layer(), **own_vpc(aws_client, route), **extra)
+    assert failed == 1 and expected in output
+
+
+def test_subnets_of_another_vpc_or_one_zone_are_refused(layer, aws_client):
+    network = own_vpc(aws_client, "igw")
+    _changed, failed, output = preflight(
+        layer(), **{**network, "network_subnet_ids": network["network_subnet_ids"][:1]}
+    )
+    assert failed == 1 and "in different availability zones" in output
+
+
+def test_an_image_platform_other_than_the_tasks_is_refused(layer):
+    _changed, failed, output = preflight(layer(), ecs_service_platform="linux/arm64")
+    assert failed == 1 and "differs from the image's platform" in output
+
+
+def test_an_arm64_build_on_this_amd64_controller_without_emulation_is_refused(layer):
+    # This machine is x86_64 without QEMU (binfmt_misc) and its base image is linux/amd64 only: what cannot be
+    # built here is refused before anything is written (an arm64 image itself cannot be run here).
+    _changed, failed, output = preflight(layer(), ecr_push_platform="linux/arm64")
+    assert failed == 1
+    assert "QEMU user emulation" in output or "is linux/amd64, not linux/arm64" in output
+
+
+def deployer(local_aws, policy: dict) -> str:
+    """A deployment role the test credentials may assume, with ``policy``."""
+    iam = client(local_aws.endpoint, "iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    arn = iam.create_role(RoleName="pre-deploy", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="pre-deploy", PolicyName="deploy", PolicyDocument=json.dumps(policy))
+    return arn
+
+
+def rendered_policy(tmp_path, role_arn: str) -> dict:
+    completed = run_playbook(
+        ROOT / "playbooks" / "deployer_policy.yml",
+        inventory=ROOT / "inventories" / "local",
+        extra_vars={
+            "spillover_stack_name": STACK,
+            "spillover_aws_account_id": ACCOUNT,
+            "spillover_aws_assume_role_arn": role_arn,
+            "deployer_policy_dir": str(tmp_path),
+        },
+    )
+    assert completed.returncode == 0, (completed.stdout + completed.stderr)[-3000:]
+    return json.loads((tmp_path / f"{STACK}-deployer-policy.json").read_text())
+
+
+def test_the_deployer_policy_passes_the_permission_check(layer, local_aws, tmp_path):
+    role = f"arn:aws:iam::{ACCOUNT}:role/pre-deploy"
+    deployer(local_aws, rendered_policy(tmp_path, role))
+    _changed, failed, output = preflight(layer(), spillover_aws_assume_role_arn=role)
+    assert failed == 0, output[-4000:]
+    assert "grants simulated for arn:aws:iam::123456789012:role/pre-deploy" in output
+
+
+def test_a_deployer_without_a_grant_is_told_which_calls_it_may_not_make(layer, local_aws, tmp_path):
+    role = f"arn:aws:iam::{ACCOUNT}:role/pre-deploy"
+    policy = rendered_policy(tmp_path, role)
+    policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "PassTheFunctionRolesToLambda"]
+    deployer(local_aws, policy)
+    _changed, failed, output = preflight(layer(), spillover_aws_assume_role_arn=role)
+    assert failed == 1
+    assert "may not make 2 of the deploy's calls" in output
+    assert f"iam:PassRole on arn:aws:iam::{ACCOUNT}:role/pre-app-lambda" in output
+    assert "playbooks/deployer_policy.yml prints it" in output
