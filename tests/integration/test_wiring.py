@@ -247,13 +247,25 @@ def test_site_converges_check_is_clean_and_teardown_twice_empties(
 ):
     inventory = ROOT / "inventories" / "local"
     port = local_aws.endpoint.rsplit(":", 1)[1]
-    scaler = {"spillover_scaler_endpoint_url": local_aws.endpoint, "ecr_push_registry_override": registry}
+    # An HTTPS listener too: the load balancer's security group must open its port as well as HTTP's.
+    certificate = aws_client("acm").request_certificate(DomainName="shop.example.com")["CertificateArn"]
+    scaler = {
+        "spillover_scaler_endpoint_url": local_aws.endpoint,
+        "ecr_push_registry_override": registry,
+        "alb_certificate_arn": certificate,
+    }
     first = recap(
         run_playbook(
             ROOT / "playbooks" / "site.yml", inventory=inventory, extra_vars=scaler, env={"LOCAL_AWS_PORT": port}
         )
     )
     assert first["local"]["changed"] > 0
+    elbv2, ec2 = aws_client("elbv2"), aws_client("ec2")
+    balancer = elbv2.describe_load_balancers(Names=["spillover-local"])["LoadBalancers"][0]
+    listeners = elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
+    assert sorted((listener["Protocol"], listener["Port"]) for listener in listeners) == [("HTTP", 80), ("HTTPS", 443)]
+    [group] = ec2.describe_security_groups(GroupIds=balancer["SecurityGroups"])["SecurityGroups"]
+    assert sorted(rule["FromPort"] for rule in group["IpPermissions"]) == [80, 443]
 
     recorder.reset()
     recorder_port = recorder.endpoint.rsplit(":", 1)[1]
