@@ -22,8 +22,8 @@ description:
     a load balancer; a task definition that is not Fargate-compatible (network mode C(awsvpc), task-level cpu and
     memory) or lacks O(container_name) or O(container_port); an empty O(subnets) list.
   - With O(state=absent) it scales the service to 0, waits for its tasks to drain, deletes it, and waits until ECS
-    no longer reports it C(DRAINING): until then ECS refuses to delete its cluster (C(ClusterContainsServicesException))
-    and to create a service of the same name.
+    no longer reports it C(DRAINING), as until then ECS refuses to delete its cluster
+    (C(ClusterContainsServicesException)) and to create a service of the same name.
 author:
   - spillover.lambda_ecs maintainers (@spillover)
 options:

@@ -12,8 +12,8 @@ description:
   - Reads the account's Lambda concurrency quota and what no function reserves (C(GetAccountSettings)), and what
     each planned function reserves now (C(GetFunctionConcurrency); a function that does not exist yet reserves
     nothing), and fails, before anything is written, when the plan would leave fewer than O(minimum_unreserved)
-    concurrent executions unreserved: Lambda refuses such a reservation, and a new account's quota can be as low as
-    10.
+    concurrent executions unreserved (Lambda refuses such a reservation, and a new account's quota can be as low as
+    10).
   - The failure says the quota, what is unreserved, what the plan adds, and how to ask for a higher quota (Service
     Quotas, C(Concurrent executions), quota code C(L-B99A9384)).
   - Only reads; never reports a change.
