@@ -110,7 +110,7 @@ _value:
   sample:
     Version: "2012-10-17"
     Statement:
-      - Sid: PassTheAppAndScalerRolesToLambda
+      - Sid: PassFunctionRolesToLambda
         Effect: Allow
         Action: [iam:PassRole]
         Resource: [arn:aws:iam::123456789012:role/demo-app-lambda, arn:aws:iam::123456789012:role/demo-scaler]
@@ -222,7 +222,7 @@ def deployer_policy(data):
         # Only "*": AWS has no resource type for these (Describe* of EC2 and ELB, account-wide lists and settings, the
         # registry login, task definition deregistration).
         _statement(
-            "OnlyOnStarTheseActionsHaveNoResourceLevelPermissions",
+            "NoResourceLevelPermissionsOnlyStar",
             [
                 "ec2:DescribeAvailabilityZones",
                 "ec2:DescribeInternetGateways",
@@ -251,7 +251,7 @@ def deployer_policy(data):
         ),
         # The stack's roles (created with tags: iam:TagRole), passed only to the service each is for.
         _statement(
-            "ManageTheStackRoles",
+            "StackRoles",
             [
                 "iam:CreateRole",
                 "iam:DeleteRole",
@@ -270,13 +270,13 @@ def deployer_policy(data):
             roles,
         ),
         _statement(
-            "PassTheFunctionRolesToLambda",
+            "PassFunctionRolesToLambda",
             ["iam:PassRole"],
             [role(app["role"]), role(scaler["role"])],
             {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
         ),
         _statement(
-            "PassTheTaskExecutionRoleToEcsTasks",
+            "PassTaskRoleToEcsTasks",
             ["iam:PassRole"],
             [role(ecs["task_execution_role"])],
             {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
@@ -285,7 +285,7 @@ def deployer_policy(data):
     for principal, name in SERVICE_LINKED_ROLES.items():
         statements.append(
             _statement(
-                "CreateTheEcsServiceLinkedRole" if principal.startswith("ecs") else "CreateTheElbServiceLinkedRole",
+                "EcsServiceLinkedRole" if principal.startswith("ecs") else "ElbServiceLinkedRole",
                 ["iam:CreateServiceLinkedRole"],
                 [role(f"aws-service-role/{principal}/{name}")],
                 {"StringEquals": {"iam:AWSServiceName": principal}},
@@ -293,7 +293,7 @@ def deployer_policy(data):
         )
     statements += [
         _statement(
-            "ManageTheStackLogGroups",
+            "StackLogGroups",
             [
                 "logs:CreateLogGroup",
                 "logs:DeleteLogGroup",
@@ -305,9 +305,9 @@ def deployer_policy(data):
             ],
             log_groups,
         ),
-        _statement("ReadTheScalerDecisions", ["logs:FilterLogEvents"], log_group(scaler["log_group"])),
+        _statement("ScalerDecisions", ["logs:FilterLogEvents"], log_group(scaler["log_group"])),
         _statement(
-            "ManageTheAppAndScalerFunctions",
+            "StackFunctions",
             [
                 "lambda:AddPermission",
                 "lambda:CreateFunction",
@@ -327,7 +327,7 @@ def deployer_policy(data):
         ),
         # The repository, and pushing the image to it (the registry API's calls are authorized as these actions).
         _statement(
-            "ManageAndPushToTheStackRepository",
+            "StackRepositoryAndPush",
             [
                 "ecr:BatchCheckLayerAvailability",
                 "ecr:BatchGetImage",
@@ -347,13 +347,13 @@ def deployer_policy(data):
             [repository],
         ),
         _statement(
-            "ManageTheStackCluster",
+            "StackCluster",
             ["ecs:CreateCluster", "ecs:DeleteCluster", "ecs:DescribeClusters", "ecs:PutClusterCapacityProviders"],
             [cluster],
         ),
         # The service is created with tags (ecs:TagResource).
         _statement(
-            "ManageTheStackService",
+            "StackService",
             [
                 "ecs:CreateService",
                 "ecs:DeleteService",
@@ -364,14 +364,14 @@ def deployer_policy(data):
             ],
             [service],
         ),
-        _statement("RegisterTheStackTaskDefinitions", ["ecs:RegisterTaskDefinition"], [task_definitions]),
+        _statement("StackTaskDefinitions", ["ecs:RegisterTaskDefinition"], [task_definitions]),
         _statement(
-            "ReadTheFargateCapacityProviders",
+            "FargateCapacityProviders",
             ["ecs:DescribeCapacityProviders"],
             [arn("ecs", "capacity-provider/FARGATE"), arn("ecs", "capacity-provider/FARGATE_SPOT")],
         ),
         _statement(
-            "ManageTheStackLoadBalancer",
+            "StackLoadBalancer",
             [
                 "elasticloadbalancing:AddTags",
                 "elasticloadbalancing:CreateListener",
@@ -386,12 +386,12 @@ def deployer_policy(data):
         ),
         # Listeners: deleted with the load balancer, their weights moved by shift.yml.
         _statement(
-            "ManageTheStackListeners",
+            "StackListeners",
             ["elasticloadbalancing:DeleteListener", "elasticloadbalancing:ModifyListener"],
             [arn("elasticloadbalancing", f"listener/app/{load_balancer}/*/*")],
         ),
         _statement(
-            "ManageTheStackTargetGroups",
+            "StackTargetGroups",
             [
                 "elasticloadbalancing:AddTags",
                 "elasticloadbalancing:CreateTargetGroup",
@@ -406,7 +406,7 @@ def deployer_policy(data):
         ),
         # Alarms are created with tags (cloudwatch:TagResource).
         _statement(
-            "ManageTheStackAlarms",
+            "StackAlarms",
             [
                 "cloudwatch:DeleteAlarms",
                 "cloudwatch:DescribeAlarms",
@@ -416,7 +416,7 @@ def deployer_policy(data):
             alarms,
         ),
         _statement(
-            "ManageTheStackRules",
+            "StackRules",
             [
                 "events:DeleteRule",
                 "events:DescribeRule",
@@ -429,12 +429,12 @@ def deployer_policy(data):
         ),
         # The network: EC2 names resources by IDs that do not exist before the stack, so by account, region and type.
         _statement(
-            "CreateTheSecurityGroupsInTheStackVpc",
+            "SecurityGroupsInStackVpc",
             ["ec2:CreateSecurityGroup"],
             [ec2("security-group"), ec2("vpc", "*" if network["create_vpc"] else network["vpc"])],
         ),
         _statement(
-            "ManageSecurityGroupsByTypeEc2IdsAreUnknownBeforehand",
+            "SecurityGroupsByTypeIdsUnknownBeforehand",
             [
                 "ec2:AuthorizeSecurityGroupIngress",
                 "ec2:DeleteSecurityGroup",
@@ -449,7 +449,7 @@ def deployer_policy(data):
         tagged += [ec2(kind) for kind in ("vpc", "subnet", "internet-gateway", "route-table")]
         statements += [
             _statement(
-                "ManageTheStackVpcByTypeEc2IdsAreUnknownBeforehand",
+                "VpcByTypeIdsUnknownBeforehand",
                 [
                     "ec2:AssociateRouteTable",
                     "ec2:AttachInternetGateway",
@@ -471,11 +471,11 @@ def deployer_policy(data):
                 [ec2(kind) for kind in ("vpc", "subnet", "internet-gateway", "route-table")],
             ),
         ]
-    statements.append(_statement("TagTheStackNetworkByTypeEc2IdsAreUnknownBeforehand", ["ec2:CreateTags"], tagged))
+    statements.append(_statement("NetworkTagsByTypeIdsUnknownBeforehand", ["ec2:CreateTags"], tagged))
     if data.get("deployer_role_arn"):
         statements.append(
             _statement(
-                "SimulateItsOwnPermissionsInThePreflight",
+                "PreflightSimulatesItself",
                 ["iam:GetRole", "iam:SimulatePrincipalPolicy"],
                 [data["deployer_role_arn"]],
             )

@@ -189,7 +189,7 @@ def test_the_deployer_policy_passes_the_permission_check(layer, local_aws, tmp_p
 def test_a_deployer_without_a_grant_is_told_which_calls_it_may_not_make(layer, local_aws, tmp_path):
     role = f"arn:aws:iam::{ACCOUNT}:role/pre-deploy"
     policy = rendered_policy(tmp_path, role)
-    policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "PassTheFunctionRolesToLambda"]
+    policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "PassFunctionRolesToLambda"]
     deployer(local_aws, policy)
     _changed, failed, output = preflight(layer(), spillover_aws_assume_role_arn=role)
     assert failed == 1

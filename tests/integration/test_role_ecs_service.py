@@ -138,7 +138,7 @@ FAST = {"ecs_service__retry_delay": 1}  # the role's retry delay (10 s), shorten
 def test_a_new_linked_role_is_waited_for(local_aws, recorder, aws_client):
     """What AWS answers on a fresh account (the local AWS does not): ECS cannot assume its service-linked role for a
     moment after it was created. The role retries the cluster's creation, bounded."""
-    vpc, _subnets, _group = network(aws_client("ec2"))
+    vpc = builder.network(aws_client("ec2"), "us-east-1", "10.50.0.0/16").vpc_id
     role_vars = {"ecs_service_stack_name": STACK, "ecs_service_image_uri": IMAGE, "ecs_service_vpc_id": vpc, **FAST}
     recorder.answer("CreateCluster", 400, aws_error("InvalidParameterException", UNASSUMABLE), times=2)
     apply_role("ecs_service", recorder.endpoint, role_vars)
@@ -156,7 +156,7 @@ def test_a_new_linked_role_is_waited_for(local_aws, recorder, aws_client):
 def test_a_cause_that_outlasts_the_retries_fails_with_what_to_do(
     local_aws, recorder, aws_client, operation, code, message, state, calls, expected
 ):
-    vpc, _subnets, _group = network(aws_client("ec2"))
+    vpc = builder.network(aws_client("ec2"), "us-east-1", "10.50.0.0/16").vpc_id
     if state == "absent":
         aws_client("ecs").create_cluster(clusterName=STACK)
     recorder.answer(operation, 400, aws_error(code, message), times=100)

@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.ansible_run import link_collection
 from tests.support.aws_quirks.iam import matches_format, privilege
-from tests.support.iam_policies import parliament_findings
+from tests.support.iam_policies import grants, parliament_findings
 
 sys.path.insert(0, str(link_collection()))
 
@@ -57,20 +57,20 @@ def names(stack: str = "shop", create_vpc: bool = True, region: str = REGION) ->
             "log_group": f"/aws/lambda/{stack}-scaler",
             "role": f"{stack}-scaler",
         },
-        "eventbridge": {"rules": [f"{stack}-alarm-state", f"{stack}-schedule"]},
-        "alarms": [f"{stack}-spill-throttles", f"{stack}-warm-concurrency"],
+        "eventbridge": {"rules": [f"{stack}-alarm-state", f"{stack}-task-state", f"{stack}-schedule"]},
+        "alarms": [
+            f"{stack}-{name}"
+            for name in (
+                "spill-throttles",
+                "spill-lambda-user-error",
+                "spill-concurrency",
+                "warm-concurrency",
+                "spill-pressure",
+                "warm-pressure",
+            )
+        ],
         "deployer_role_arn": f"arn:aws:iam::{ACCOUNT}:role/spillover-deploy",
     }
-
-
-def grants(policy: dict) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
-    for statement in policy["Statement"]:
-        assert statement["Effect"] == "Allow" and "NotAction" not in statement and "NotResource" not in statement
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        for action in statement["Action"]:
-            found.setdefault(action, set()).update(resources)
-    return found
 
 
 @pytest.mark.parametrize("create_vpc", [True, False])
@@ -116,8 +116,7 @@ def test_writes_are_scoped_to_the_stacks_names():
     }
     assert found["ecr:PutImage"] == {f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/shop-app"}
     assert found["cloudwatch:PutMetricAlarm"] == {
-        f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:shop-spill-throttles",
-        f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:shop-warm-concurrency",
+        f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}" for name in names("shop")["alarms"]
     }
     assert found["iam:CreateRole"] == {
         f"arn:aws:iam::{ACCOUNT}:role/{name}" for name in ("shop-app-lambda", "shop-scaler", "shop-app-task-exec")
