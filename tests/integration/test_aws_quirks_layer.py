@@ -17,6 +17,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from lab import builder
 from tests.support.ansible_run import VENV_BIN, ansible_env
 from tests.support.aws_quirks.iam import Principal, checks_for
 from tests.support.aws_quirks.layer import Injection, QuirksLayer
@@ -36,7 +37,8 @@ from tests.support.aws_quirks.rules import (
 from tests.support.aws_quirks.runner import PlayRun, Run, Settings, parse_play
 from tests.support.aws_quirks.wire import Request, parse_request
 from tests.support.local_aws import REGION
-from tests.support.scaler_stack import SCHEDULED_EVENT, SPILL_ALARM, build_stack, forward, load_scaler_module
+from tests.support.scaler_stack import SCHEDULED_EVENT, SPILL_ALARM, build_stack, load_scaler_module
+from tests.unit.plugins.module_utils.test_forward_action import OIDC
 
 pytestmark = pytest.mark.integration
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
@@ -707,19 +709,9 @@ def test_the_policy_simulator_decides_with_the_roles_policies_and_the_context(th
 
 def oidc_listener(stack) -> list[dict]:
     """The stack's listener behind an OIDC login (with its secret, as its owner wrote it), weights 100 / 0."""
-    login = {
-        "Type": "authenticate-oidc",
-        "Order": 1,
-        "AuthenticateOidcConfig": {
-            "Issuer": "https://idp.example.com",
-            "AuthorizationEndpoint": "https://idp.example.com/authorize",
-            "TokenEndpoint": "https://idp.example.com/token",
-            "UserInfoEndpoint": "https://idp.example.com/userinfo",
-            "ClientId": "app",
-            "ClientSecret": "s3cret",
-        },
-    }
-    actions = [login, {**forward(stack.lambda_target_group_arn, stack.ecs_target_group_arn), "Order": 2}]
+    login = {**OIDC, "Order": 1, "AuthenticateOidcConfig": {**OIDC["AuthenticateOidcConfig"], "ClientSecret": "s3cret"}}
+    weights = {stack.lambda_target_group_arn: 100, stack.ecs_target_group_arn: 0}
+    actions = [login, {**builder.weighted_forward(weights, 300), "Order": 2}]
     stack.client("elbv2").modify_listener(ListenerArn=stack.listener_arn, DefaultActions=actions)
     return actions
 

@@ -12,6 +12,7 @@ import re
 import boto3
 import pytest
 
+from lab import builder
 from tests.support.ansible_run import ROOT, run_playbook
 from tests.support.aws_quirks.layer import QuirksLayer
 from tests.support.aws_quirks.rules import EcsFargateProviders, IamPolicySimulator, LambdaQuota
@@ -86,13 +87,8 @@ def test_a_region_without_fargate_spot_is_refused(layer):
 def own_vpc(aws_client, route: str | None) -> dict:
     """A VPC of one's own with two subnets whose main route table sends 0.0.0.0/0 to ``route`` (igw, nat or none)."""
     ec2 = aws_client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.60.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.60.{i}.0/24", AvailabilityZone=f"{REGION}{zone}")["Subnet"][
-            "SubnetId"
-        ]
-        for i, zone in ((1, "a"), (2, "b"))
-    ]
+    where = builder.network(ec2, REGION, "10.60.0.0/16", security_groups=())
+    vpc, subnets = where.vpc_id, where.subnet_ids
     [main] = ec2.describe_route_tables(
         Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "association.main", "Values": ["true"]}]
     )["RouteTables"]
