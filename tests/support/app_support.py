@@ -1,4 +1,5 @@
-"""Helpers for the app's tests: load files/app/app.py, build ALB events, call the WSGI app, run gunicorn."""
+"""Helpers for the app's tests: load files/app/app.py and the Lambda entry, build ALB events, call the WSGI app, run
+the container's server."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ APP_EXTRA_FILES = (ROOT / "files" / "lambda_entry" / "metrics.py",)
 # Where the tests keep the Lambda zip's vendored requirements (lambda_zip's cache_dir): pip reaches the package index
 # only on the first run of a fresh clone.
 ZIP_CACHE = ROOT / "build" / "test-cache" / "lambda-zip"
+ENTRY_DIR = ROOT / "files" / "lambda_entry"
+CONTAINER_DIR = ROOT / "files" / "container"
 VENV_BIN = Path(sys.executable).parent
 TARGET_GROUP_ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/app-lambda/6d0ecf831eec9f09"
 # The headers of the ALB event example in the ALB documentation (lambda-functions.html).
@@ -64,6 +67,22 @@ def load_app(name: str = "spillover_app") -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_entry(name: str = "spillover_entry_under_test") -> ModuleType:
+    """A fresh copy of the collection's Lambda entry (files/lambda_entry/spillover_entry.py) as module ``name``.
+
+    Outside Lambda (no LAMBDA_TASK_ROOT) it imports no app until its handler is first called.
+    """
+    spec = importlib.util.spec_from_file_location(name, ENTRY_DIR / "spillover_entry.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def lambda_handler_of(app, interface: str = "wsgi"):
+    """The handler the function runs (``spillover_entry.handler``) around ``app``, a WSGI or ASGI callable."""
+    return load_entry().make_handler(app, interface)
 
 
 @dataclass
@@ -155,7 +174,7 @@ def call_wsgi(app, path: str, method: str = "GET", query: str = "", body: bytes 
     return Answer(int(captured["status"].split()[0]), headers, data)
 
 
-def dockerfile_command(dockerfile: Path = APP_DIR / "Dockerfile") -> list[str]:
+def dockerfile_command(dockerfile: Path = CONTAINER_DIR / "Dockerfile") -> list[str]:
     """The image's CMD (exec form), the command ECS runs in the container."""
     commands = [line for line in dockerfile.read_text().splitlines() if re.match(r"^CMD\s", line)]
     return json.loads(commands[-1].split(None, 1)[1])
