@@ -42,7 +42,6 @@ DEFAULT_EXCLUDE = [
     "test_*.py",
     "conftest.py",
     "Dockerfile",
-    "serve.py",
     "requirements*.txt",
 ]
 # pip's per-installation records: they name the installing machine's paths and tools, not the package.

@@ -74,8 +74,7 @@ options:
       - Setting this replaces the default list. C(__pycache__), C(*.pyc) and C(*.pyo) are always excluded.
     type: list
     elements: str
-    default: [".*", "*.egg-info", "tests", "test_*.py", "conftest.py", "Dockerfile", "serve.py",
-              "requirements*.txt"]
+    default: [".*", "*.egg-info", "tests", "test_*.py", "conftest.py", "Dockerfile", "requirements*.txt"]
   cache_dir:
     description:
       - Directory of the vendored requirement sets, one subdirectory per set. Safe to share between builds and

@@ -17,7 +17,7 @@ import zipfile
 import pytest
 
 from tests.support.ansible_run import ROOT, run_module
-from tests.support.app_support import APP_DIR, APP_EXTRA_FILES, ZIP_CACHE
+from tests.support.app_support import APP_DIR, ZIP_CACHE
 from tests.support.scaler_stack import SCALER_DIR, SCALER_EXTRA_FILES
 
 pytestmark = pytest.mark.integration
@@ -28,8 +28,8 @@ SERVE_FROM_ZIP_ONLY = """
 import json, sys
 zip_path = sys.argv[1]
 sys.path.insert(0, zip_path)
-import app, apig_wsgi, bottle, metrics
-for module in (app, apig_wsgi, bottle, metrics):
+import app, apig_wsgi, bottle
+for module in (app, apig_wsgi, bottle):
     assert module.__file__.startswith(zip_path), module.__file__
 event = {
     "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/a/b"}},
@@ -41,13 +41,11 @@ print("RESPONSE " + json.dumps(app.lambda_handler(event, None)))
 
 
 def zip_args(src, dest, **extra):
-    """The app's build as roles/lambda_function runs it: the sources, requirements/app.txt, APP_EXTRA_FILES."""
     return {
         "src": str(src),
         "dest": str(dest),
         "requirements_file": str(REQUIREMENTS),
         "cache_dir": str(ZIP_CACHE),
-        "extra_files": [str(path) for path in APP_EXTRA_FILES],
         **extra,
     }
 
@@ -73,8 +71,8 @@ def test_build_check_mode_idempotence_and_diff(tmp_path):
     with zipfile.ZipFile(dest) as archive:
         listed = archive.namelist()
     assert built["entries"] == len(listed)
-    assert {"app.py", "metrics.py", "bottle.py", "apig_wsgi/__init__.py"} <= set(listed)
-    assert not {"Dockerfile", "serve.py", "requirements.txt", ".dockerignore"} & set(listed)
+    assert {"app.py", "bottle.py", "apig_wsgi/__init__.py"} <= set(listed)
+    assert not {"Dockerfile", "requirements.txt", ".dockerignore"} & set(listed)
     assert not [name for name in listed if name.startswith("bin/") or name.endswith(("RECORD", ".pyc"))]
 
     inode, mtime = dest.stat().st_ino, dest.stat().st_mtime_ns
@@ -175,5 +173,3 @@ def test_zip_alone_imports_and_serves_an_alb_event_in_a_fresh_interpreter(tmp_pa
     assert json.loads(response["body"]) == {"message": "ping"}
     log = json.loads(lines[0])
     assert (log["path"], log["status"]) == ("/pong", 200)
-    emf = json.loads(lines[1])  # the invocation's metrics line, by the metrics module packed in the zip
-    assert (emf["Invocations"], emf["ColdStart"]) == (1, 1)
