@@ -14,6 +14,8 @@ zip gets the one built for Lambda's Python and architecture. Routes:
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import FastAPI, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
@@ -45,12 +47,12 @@ def create_item(item: Item) -> dict:
 
 
 @api.get("/search")
-def search(q: list[str] = Query(default=[])) -> dict:
-    terms = [term.lower() for term in q]
+def search(q: Annotated[list[str] | None, Query()] = None) -> dict:
+    terms = [term.lower() for term in q or []]
     return {"terms": terms, "items": [item for item in ITEMS.values() if any(t in item["name"] for t in terms)]}
 
 
 @api.get("/export")
-def export(response: Response, rows: int = Query(default=40_000, ge=0, le=200_000)) -> dict:
+def export(response: Response, rows: Annotated[int, Query(ge=0, le=200_000)] = 40_000) -> dict:
     response.headers["Cache-Control"] = "no-store"
     return {"rows": [{"id": row, "name": f"item-{row:06d}"} for row in range(rows)]}

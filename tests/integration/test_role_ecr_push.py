@@ -96,6 +96,7 @@ def buildah(*argv: str) -> str:
     completed = subprocess.run(
         ["buildah", "--storage-driver", "vfs", *argv],
         env={**os.environ, "BUILDAH_ISOLATION": "chroot"},
+        stdin=subprocess.DEVNULL,  # buildah run would make a shared stdin non-blocking (ansible-playbook refuses that)
         capture_output=True,
         text=True,
         timeout=300,
