@@ -17,8 +17,8 @@ description:
     one path pattern to that group and are not in O(paths) are deleted; other rules and the default action are
     never touched, so M(spillover.lambda_ecs.alb_weighted_forward) and the scaler keep moving only the default
     action's weights.
-  - Refuses, before any write, a pattern ALB would not take (1 to 128 characters of C(A-Z a-z 0-9 _ - . $ / ~ " ' @
-    : + &), with C(*) and C(?) wildcards), a pattern given twice, and a priority another rule holds.
+  - Refuses, before any write, a pattern ALB would not take (1 to 128 letters, digits and C(_-.$/~"'@:+&), with
+    C(*) and C(?) wildcards), a pattern given twice, and a priority another rule holds.
   - Check mode and diff mode work; a re-run makes no write call.
 author:
   - spillover.lambda_ecs maintainers (@spillover)

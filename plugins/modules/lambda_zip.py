@@ -17,8 +17,8 @@ description:
     pip's C(bin/) scripts and the C(RECORD), C(INSTALLER), C(REQUESTED) and C(direct_url.json) files of
     C(*.dist-info) directories).
   - Requirements are installed with C(python -m pip install --target) of the Python that runs this module,
-    C(--no-compile), as wheels for the Lambda runtime whatever the controller is: pure-Python wheels and compiled
-    ones for CPython O(python_version) on Amazon Linux 2023 (C(manylinux) for glibc 2.17 to 2.34) of
+    C(--no-compile), as wheels for the Lambda runtime whatever the controller is, that is pure-Python wheels and
+    compiled ones for CPython O(python_version) on Amazon Linux 2023 (C(manylinux) for glibc 2.17 to 2.34) of
     O(architecture), never an sdist. They go into a directory of O(cache_dir) named by a hash of the requirement
     set, O(python_version), O(architecture) and O(pip_args). Later builds of the same set reuse that directory
     without running pip, so version ranges resolve once per cache. Pin exact versions (C(name==version)) for
