@@ -7,6 +7,7 @@ import pytest
 from lab.builder import APP_DIR, SCALER_DIR
 from lab.load import BurstProfile
 from lab.runner import RunSettings, run_burst
+from tests.support.app_support import ZIP_CACHE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -19,6 +20,7 @@ def test_a_short_burst_spills_to_ecs_and_comes_back(lab_stack, tmp_path):
         output=tmp_path / "output",
         build_dir=lab_stack.build_dir,
         app_dir=APP_DIR,
+        zip_cache=ZIP_CACHE,
         profile=BurstProfile(baseline=4, ramp=4, hold=30, ramp_down=2, tail=6),
         start_delay=2.0,
         schedule_seconds=2.0,

@@ -21,6 +21,7 @@ from lab.ecs import EcsFollower
 from lab.events import EventBus
 from lab.lambda_runtime import LambdaRuntime, extract_code
 from lab.metrics import MetricsPublisher
+from tests.support.app_support import ZIP_CACHE
 from tests.support.local_aws import free_port
 
 pytestmark = pytest.mark.integration
@@ -61,7 +62,14 @@ def plane(lab_stack, tmp_path):
         balancer = LoadBalancer(lab_stack.aws, stack, runtime, tmp_path / "access.log", metrics=metrics, seed=7)
         balancer.start()
         follower = EcsFollower(
-            lab_stack.aws, stack, balancer, tmp_path, start_delay=start_delay, app_dir=APP_DIR, poll_seconds=0.3
+            lab_stack.aws,
+            stack,
+            balancer,
+            tmp_path,
+            start_delay=start_delay,
+            app_dir=APP_DIR,
+            poll_seconds=0.3,
+            cache_dir=ZIP_CACHE,
         ).start()
         started.extend([follower.stop, balancer.stop, runtime.close])
         return runtime, balancer, follower, metrics
