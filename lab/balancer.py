@@ -1,7 +1,8 @@
 """The deployed listener as an HTTP proxy on loopback: weighted routing, health checks, ALB error codes.
 
 * Weights are the listener's forward weights, re-read from the AWS about every second (the real ALB
-  also takes a moment to apply a change).
+  also takes a moment to apply a change), and so are its rules that forward by path pattern (the ECS-only paths):
+  the first rule, by priority, whose pattern matches a request's path forwards it, else the default action.
 * Targets of each group are the ones registered in the AWS plus the tasks the lab's ECS follower has
   attached (registered with ECS, health checks still running). ``ip`` targets are health-checked with the
   group's path, interval, timeout, thresholds and success codes; requests go to healthy targets only,
@@ -20,6 +21,7 @@ import itertools
 import json
 import logging
 import random
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +32,7 @@ from urllib.parse import urlsplit
 
 from lab.aws import Aws
 from lab.background import Periodic
+from lab.collection import forward_action
 from lab.lambda_runtime import LambdaRuntime
 from lab.metrics import MetricsPublisher
 from lab.stack import Stack, TargetGroup, read_weights
@@ -80,6 +83,38 @@ class AccessRecord:
         return (self.end - self.start) * 1000
 
 
+@dataclass(frozen=True)
+class PathRule:
+    """A listener rule that forwards requests whose path matches one of its patterns (ALB path patterns: case
+    sensitive, ``*`` any characters, ``?`` one character, on the path without its query string)."""
+
+    priority: int
+    patterns: tuple[str, ...]
+    weights: dict[str, int]
+
+    def matches(self, path: str) -> bool:
+        return any(
+            re.fullmatch(re.escape(pattern).replace(r"\*", ".*").replace(r"\?", "."), path) for pattern in self.patterns
+        )
+
+
+def path_rules(elbv2, listener_arn: str) -> list[PathRule]:
+    """The listener's rules that forward by path pattern alone, by priority (the lab runs no other condition)."""
+    rules = []
+    for rule in elbv2.describe_rules(ListenerArn=listener_arn)["Rules"]:
+        conditions = rule.get("Conditions") or []
+        state = forward_action.read_forward(rule["Actions"])
+        if rule["IsDefault"] or not state or not conditions or any(c["Field"] != "path-pattern" for c in conditions):
+            continue
+        patterns = [
+            value
+            for condition in conditions
+            for value in (condition.get("PathPatternConfig") or {}).get("Values") or condition.get("Values") or []
+        ]
+        rules.append(PathRule(int(rule["Priority"]), tuple(patterns), state["weights"]))
+    return sorted(rules, key=lambda rule: rule.priority)
+
+
 @dataclass
 class _Group:
     config: TargetGroup
@@ -115,6 +150,7 @@ class LoadBalancer(Periodic):
             stack.ecs_target_group.arn: _Group(stack.ecs_target_group, "ecs"),
         }
         self.weights: dict[str, int] = {}
+        self.rules: list[PathRule] = []
         self.records: list[AccessRecord] = []
         self.health_listeners: list = []
         self._random = random.Random(seed)
@@ -146,9 +182,10 @@ class LoadBalancer(Periodic):
 
     # -- control plane -----------------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Re-read weights and registered targets from the AWS."""
+        """Re-read weights, path rules and registered targets from the AWS."""
         elbv2 = self.aws.client("elbv2")
         weights = read_weights(elbv2, self.stack.listener_arn)
+        rules = path_rules(elbv2, self.stack.listener_arn)
         registered = {}
         for arn in self.groups:
             descriptions = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
@@ -161,6 +198,7 @@ class LoadBalancer(Periodic):
             }
         with self._lock:
             self.weights = weights
+            self.rules = rules
             for arn, targets in registered.items():
                 self.groups[arn].registered = targets
                 self._forget_gone(self.groups[arn])
@@ -238,9 +276,12 @@ class LoadBalancer(Periodic):
                 listener(config.arn, target, change)
 
     # -- data plane --------------------------------------------------------------------------------------
-    def choose_group(self) -> _Group | None:
+    def choose_group(self, path: str = "/") -> _Group | None:
+        """The group a request for ``path`` goes to: by the first path rule that matches, else the weights."""
         with self._lock:
-            weighted = [(arn, weight) for arn, weight in self.weights.items() if weight > 0 and arn in self.groups]
+            rule = next((rule for rule in self.rules if rule.matches(path)), None)
+            weights = rule.weights if rule else self.weights
+            weighted = [(arn, weight) for arn, weight in weights.items() if weight > 0 and arn in self.groups]
         if not weighted:
             return None
         arns, weights = zip(*weighted, strict=True)
@@ -314,7 +355,7 @@ class LoadBalancer(Periodic):
                     self.client_address[0],
                     balancer.stack.listener_port,
                 )
-                group = balancer.choose_group()
+                group = balancer.choose_group(urlsplit(self.path).path)
                 label, target = (group.label if group else "-"), "-"
                 if group is None:
                     answer = _error(503, "NoTargetGroupWeight")
