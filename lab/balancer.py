@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import itertools
 import json
@@ -461,7 +462,9 @@ def forward_answer(target: str, request: AlbRequest, idle_timeout: float) -> Alb
     headers["Connection"] = "close"
     try:
         connection = http.client.HTTPConnection(host, int(port), timeout=idle_timeout)
-        connection.request(request.method, request.path, body=request.body or None, headers=headers)
+        # A target may answer (and close) before it has read the whole body: its answer is what the ALB sends.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            connection.request(request.method, request.path, body=request.body or None, headers=headers)
         response = connection.getresponse()
         payload = response.read()
         connection.close()
