@@ -1,13 +1,22 @@
 """Your app, not ours: playbooks/site.yml with an app of the inventory (the spillover_app_* variables) against the
-local AWS. Bad input fails before anything is created, naming the variable; the FastAPI example deploys to both
-runtimes and a second run changes nothing (no rebuild, no push, no new zip)."""
+local AWS. Bad input fails before anything is created, naming the variable; each example deploys to both runtimes and
+answers through both in the lab (its function's zip in a lab execution environment, its container as lab/ecs.py runs
+the image's recipe, behind the lab's load balancer with the deployed listener's weights and ECS-only rule); a second
+run of the FastAPI example changes nothing (no rebuild, no push, no new zip)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from lab.aws import Aws
+from lab.balancer import MAX_LAMBDA_BODY
+from lab.stack import discover, write_weights
 from tests.integration.test_wiring import recap
 from tests.support.ansible_run import ROOT, run_playbook
+from tests.support.lab_plane import data_plane, request, wait_for
 from tests.support.local_registry import needs_image_tools
 from tests.support.stack_leftovers import stack_leftovers
 
@@ -21,6 +30,49 @@ FASTAPI = {
     "spillover_app_callable": "main:api",
     "spillover_app_interface": "asgi",
 }
+FLASK = {"spillover_app_src": str(ROOT / "examples" / "flask")}
+
+
+def deployed_vars(local_aws, registry: str, app: dict, ecs_only_path: str, build_dir: Path) -> dict:
+    """site.yml's variables for an example with its ECS-only path (and the standby task it needs), the function's
+    zip built into ``build_dir`` where the lab reads it."""
+    return {
+        **app,
+        "spillover_scaler_endpoint_url": local_aws.endpoint,
+        "ecr_push_registry_override": registry,
+        "spillover_ecs_only_paths": [ecs_only_path],
+        "ecs_service_standby_count": 1,
+        "scaler_standby_tasks": 1,
+        "lambda_function_build_dir": str(build_dir),
+    }
+
+
+def answers_through_the_lab(local_aws, app_dir: Path, build_dir: Path, log_dir: Path, paths: list[str]):
+    """``(on Lambda, on ECS)``: the answers to ``paths`` through the lab's load balancer in front of the deployed
+    stack, first with the deployed weights (all on Lambda), then with all on ECS."""
+    aws = Aws(local_aws.endpoint)
+    stack = discover(aws, STACK)
+    groups = (stack.lambda_target_group.arn, stack.ecs_target_group.arn)
+    with data_plane(aws, stack, build_dir, app_dir, log_dir) as plane:
+        assert plane.balancer.weights == {groups[0]: 100, groups[1]: 0}
+        wait_for(lambda: plane.follower.counts()["healthy"] == 1, 60, "the standby task healthy")
+        on_lambda = {path: request(plane.balancer.url, path) for path in paths}
+        write_weights(aws.client("elbv2"), stack.listener_arn, {groups[0]: 0, groups[1]: 1})
+        wait_for(lambda: plane.balancer.weights.get(groups[1]) == 1, message="the weights re-read")
+        on_ecs = {path: request(plane.balancer.url, path) for path in paths}
+    return on_lambda, on_ecs
+
+
+def assert_same_answers_but_ecs_only(on_lambda: dict, on_ecs: dict, ecs_only_path: str) -> None:
+    for path, answer in on_lambda.items():
+        assert (answer.served_by, on_ecs[path].served_by) == ("ecs" if path == ecs_only_path else "lambda", "ecs")
+        assert (answer.status, answer.header("content-type"), answer.body) == (
+            on_ecs[path].status,
+            on_ecs[path].header("content-type"),
+            on_ecs[path].body,
+        ), path
+    # The ECS-only path's answer is over Lambda's 1 MB: only ECS can send it, whatever the weights.
+    assert on_lambda[ecs_only_path].status == 200 and len(on_lambda[ecs_only_path].body) > MAX_LAMBDA_BODY
 
 
 def site(local_aws, extra_vars: dict, **kwargs):
@@ -61,18 +113,17 @@ def test_an_import_error_shows_the_apps_own_traceback(local_aws, aws_client, tmp
     assert stack_leftovers(aws_client, STACK) == []
 
 
+def teardown(local_aws, aws_client) -> None:
+    port = local_aws.endpoint.rsplit(":", 1)[1]
+    recap(run_playbook(ROOT / "playbooks" / "teardown.yml", inventory=INVENTORY, env={"LOCAL_AWS_PORT": port}))
+    assert stack_leftovers(aws_client, STACK) == []
+
+
 @needs_image_tools
-def test_the_fastapi_example_deploys_to_both_runtimes_and_a_second_run_changes_nothing(
-    local_aws, aws_client, registry, base_image
+def test_the_fastapi_example_answers_through_both_runtimes_and_a_second_run_changes_nothing(
+    local_aws, aws_client, registry, base_image, tmp_path
 ):
-    extra_vars = {
-        **FASTAPI,
-        "spillover_scaler_endpoint_url": local_aws.endpoint,
-        "ecr_push_registry_override": registry,
-        "spillover_ecs_only_paths": ["/export"],
-        "ecs_service_standby_count": 1,
-        "scaler_standby_tasks": 1,
-    }
+    extra_vars = deployed_vars(local_aws, registry, FASTAPI, "/export", tmp_path / "build")
     first = recap(site(local_aws, extra_vars))
     assert first["local"]["changed"] > 0
 
@@ -102,7 +153,30 @@ def test_the_fastapi_example_deploys_to_both_runtimes_and_a_second_run_changes_n
         == (configuration["CodeSha256"])
     )
 
-    teardown = ROOT / "playbooks" / "teardown.yml"
-    port = local_aws.endpoint.rsplit(":", 1)[1]
-    recap(run_playbook(teardown, inventory=INVENTORY, env={"LOCAL_AWS_PORT": port}))
-    assert stack_leftovers(aws_client, STACK) == []
+    paths = ["/health", "/items/1", "/items/9", "/items/x", "/search?q=Lamp&q=kettle%20", "/export"]
+    on_lambda, on_ecs = answers_through_the_lab(
+        local_aws, ROOT / "examples" / "fastapi", tmp_path / "build", tmp_path, paths
+    )
+    assert_same_answers_but_ecs_only(on_lambda, on_ecs, "/export")
+    assert [on_lambda[path].status for path in paths] == [200, 200, 404, 422, 200, 200]
+    assert json.loads(on_lambda["/search?q=Lamp&q=kettle%20"].body)["terms"] == ["lamp", "kettle "]
+    teardown(local_aws, aws_client)
+
+
+@needs_image_tools
+def test_the_flask_example_answers_through_both_runtimes(local_aws, aws_client, registry, base_image, tmp_path):
+    recap(site(local_aws, deployed_vars(local_aws, registry, FLASK, "/report", tmp_path / "build")))
+    configuration = aws_client("lambda").get_function_configuration(FunctionName=f"{STACK}-app")
+    assert configuration["Environment"]["Variables"] == {"APP_CALLABLE": "app:app", "APP_INTERFACE": "wsgi"}
+
+    paths = ["/health", "/items?tag=light&tag=kitchen", "/items/2", "/items/9", "/session", "/report"]
+    on_lambda, on_ecs = answers_through_the_lab(
+        local_aws, ROOT / "examples" / "flask", tmp_path / "build", tmp_path, paths
+    )
+    assert_same_answers_but_ecs_only(on_lambda, on_ecs, "/report")
+    assert [on_lambda[path].status for path in paths] == [200, 200, 200, 404, 200, 200]
+    assert [item["id"] for item in json.loads(on_lambda["/items?tag=light&tag=kitchen"].body)["items"]] == [1, 2, 3]
+    for answer in (on_lambda["/session"], on_ecs["/session"]):  # two Set-Cookie headers: multi-value headers
+        cookies = [value.split(";")[0] for name, value in answer.headers if name.lower() == "set-cookie"]
+        assert cookies == ["session=abc123", "theme=dark"]
+    teardown(local_aws, aws_client)
