@@ -10,9 +10,14 @@ interface); see examples/README.md. Routes:
 - ``GET /session``: sets two cookies (two ``Set-Cookie`` headers: multi-value response headers).
 - ``GET /report?rows=N``: a CSV report of N rows (default 50,000, about 1.2 MB): over Lambda's 1 MB response limit,
   so the example routes it to ECS only (``spillover_ecs_only_paths: ["/report"]``).
+- ``GET /slow?seconds=S``: waits S seconds (default 1, at most 30) as a request held by a slow upstream does: on Lambda
+  each one holds an execution environment all along, so a burst of them meets the function's concurrency limit
+  (the lab's burst uses it).
 """
 
 from __future__ import annotations
+
+import time
 
 from flask import Flask, Response, jsonify, request
 
@@ -24,6 +29,7 @@ ITEMS = {
     3: {"id": 3, "name": "torch", "tags": ["light", "outdoor"]},
 }
 MAX_REPORT_ROWS = 200_000
+MAX_SLOW_SECONDS = 30.0
 
 
 @app.get("/health")
@@ -68,3 +74,12 @@ def report():
         return jsonify(error=f"rows must be 0 to {MAX_REPORT_ROWS}"), 400
     lines = ["id,name,value"] + [f"{row},item-{row:06d},{row * 7 % 1000:04d}" for row in range(rows)]
     return Response("\n".join(lines) + "\n", mimetype="text/csv")
+
+
+@app.get("/slow")
+def slow():
+    seconds = request.args.get("seconds", default=1.0, type=float)
+    if not 0 <= seconds <= MAX_SLOW_SECONDS:  # also false for nan
+        return jsonify(error=f"seconds must be 0 to {MAX_SLOW_SECONDS:g}"), 400
+    time.sleep(seconds)
+    return jsonify(waited=seconds)

@@ -37,7 +37,15 @@ def by_name(result: parity.Parity) -> dict[str, parity.Comparison]:
     [
         (
             FLASK,
-            ["GET /health", "GET /items", "GET /items/<int:item_id>", "POST /items", "GET /session", "GET /report"],
+            [
+                "GET /health",
+                "GET /items",
+                "GET /items/<int:item_id>",
+                "POST /items",
+                "GET /session",
+                "GET /report",
+                "GET /slow",
+            ],
             "GET /report",
             None,
         ),
