@@ -128,6 +128,18 @@ def alb_event(
     return event
 
 
+def json_post_event(path: str, body: bytes, *, multi_value: bool, base64_body: bool = False) -> dict:
+    """The ALB event of a POST of ``body`` as JSON, with the content-type and content-length a client sends."""
+    return alb_event(
+        path,
+        "POST",
+        body=body,
+        multi_value=multi_value,
+        base64_body=base64_body,
+        headers={"content-type": ["application/json"], "content-length": [str(len(body))]},
+    )
+
+
 @dataclass
 class Answer:
     status: int

@@ -7,7 +7,15 @@ import json
 
 import pytest
 
-from tests.support.app_support import LambdaContext, alb_event, answer_of_lambda, call_wsgi, lambda_handler_of, load_app
+from tests.support.app_support import (
+    LambdaContext,
+    alb_event,
+    answer_of_lambda,
+    call_wsgi,
+    json_post_event,
+    lambda_handler_of,
+    load_app,
+)
 
 app_module = load_app()
 # The handler the function runs (spillover_entry.handler), around this copy of the app.
@@ -105,14 +113,7 @@ def test_sleep_defaults_to_the_seeds_fifteen_seconds(monkeypatch):
 @pytest.mark.parametrize("path", ["/", "/health", "/pong", "/sleep", "/env", "/bang"])
 def test_post_with_a_body_to_a_get_route_is_a_json_405(path, multi_value, base64_body):
     body = b'{"payload": "\xc3\xa9t\xc3\xa9"}'
-    event = alb_event(
-        path,
-        "POST",
-        body=body,
-        multi_value=multi_value,
-        base64_body=base64_body,
-        headers={"content-type": ["application/json"], "content-length": [str(len(body))]},
-    )
+    event = json_post_event(path, body, multi_value=multi_value, base64_body=base64_body)
     via_lambda = answer_of_lambda(lambda_handler(event, LambdaContext()))
     via_wsgi = call_wsgi(app_module.app, path, "POST", body=body)
 

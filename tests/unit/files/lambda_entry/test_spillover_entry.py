@@ -17,6 +17,7 @@ from tests.support.app_support import (
     LambdaContext,
     alb_event,
     answer_of_lambda,
+    json_post_event,
     lambda_handler_of,
     load_entry,
 )
@@ -69,14 +70,7 @@ def test_repeated_response_headers_stay_apart_with_multi_value_headers():
 @pytest.mark.parametrize("base64_body", [False, True], ids=["text-body", "base64-body"])
 def test_a_json_body_reaches_the_app_and_its_status_comes_back(handler, example, base64_body):
     body = json.dumps({"name": "mug", "price": 3.5}).encode()
-    event = alb_event(
-        "/items",
-        "POST",
-        body=body,
-        multi_value=True,
-        base64_body=base64_body,
-        headers={"content-type": ["application/json"], "content-length": [str(len(body))]},
-    )
+    event = json_post_event("/items", body, multi_value=True, base64_body=base64_body)
     answer = answer_of_lambda(handler(event, LambdaContext()))
     assert (answer.status, answer.json()) == (201, {"id": len(example.ITEMS) + 1, "name": "mug", "price": 3.5})
 
