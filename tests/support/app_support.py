@@ -8,7 +8,6 @@ import importlib.util
 import io
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from wsgiref.util import setup_testing_defaults
 
+from lab.ecs import read_dockerfile
 from tests.support.local_aws import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,9 +187,8 @@ def call_wsgi(app, path: str, method: str = "GET", query: str = "", body: bytes 
 
 
 def dockerfile_command(dockerfile: Path = CONTAINER_DIR / "Dockerfile") -> list[str]:
-    """The image's CMD (exec form), the command ECS runs in the container."""
-    commands = [line for line in dockerfile.read_text().splitlines() if re.match(r"^CMD\s", line)]
-    return json.loads(commands[-1].split(None, 1)[1])
+    """The image's CMD, the command ECS runs in the container (as the lab reads it)."""
+    return read_dockerfile(dockerfile, {}).cmd
 
 
 class Server:
