@@ -9,8 +9,9 @@ Run from the repository root: ``.venv/bin/python -m benchmarks.bench_app`` (``ma
   APP_INTERFACE set as the role sets them, so the entry imports the app), in fresh interpreters (``-I -S``: no
   site-packages) with only the zip on ``sys.path``, and with the zip extracted to a directory without byte code, as
   Lambda runs it from /var/task (read-only, so nothing is cached between cold starts).
-- Handler overhead: the same /pong request as an ALB event through the entry's handler of ``app`` (apig-wsgi) and as
-  a direct WSGI call of ``app`` (both write the app's log line, to /dev/null here).
+- Handler overhead: the same /pong request as an ALB event through the entry's handler of ``app`` (apig-wsgi, metered
+  by the EMF emitter, as the function runs it) and as a direct WSGI call of ``app`` (both write the app's log line,
+  the handler also its metrics line, to /dev/null here).
 - Container: candidate servers side by side in one run, under a Fargate task's budget (``Budget``): each server
   tree on a core of its own, with a 0.25 vCPU CFS quota and a 512 MiB memory limit where the benchmark can write
   cgroups (it says when it cannot). WSGI servers serve the app; ASGI servers serve benchmarks/asgi_app.py, the
@@ -176,8 +177,9 @@ def per_call_us(function, calls: int) -> float:
 def handler_overhead() -> dict[str, float]:
     sys.path.insert(0, str(APP_DIR))
     app_module = load_file_module("bench_app_module", APP_DIR / "app.py")
+    sys.path.insert(0, str(ENTRY_DIR))  # spillover_metrics, which the entry imports, beside it as in the zip
     entry = load_file_module("bench_spillover_entry", ENTRY_DIR / "spillover_entry.py")
-    lambda_handler = entry.make_handler(app_module.app, DEMO_APP.interface)
+    lambda_handler = entry.metered_handler(app_module.app, DEMO_APP.interface)
     multi_event = {
         **{key: value for key, value in ALB_EVENT.items() if key not in ("headers", "queryStringParameters")},
         "multiValueHeaders": {key: [value] for key, value in ALB_EVENT["headers"].items()},

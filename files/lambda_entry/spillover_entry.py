@@ -9,7 +9,9 @@ environment variables the container's server (serve.py) reads, so both runtimes 
 
 WSGI apps go through apig-wsgi, ASGI apps through Mangum (its ALB handler, lifespan ``auto``). Both answer an ALB
 event in the header shape it came in: ``multiValueHeaders`` when the target group sends them (the lambda_function
-role turns them on), ``headers`` otherwise. The app is imported once per execution environment (the cold start); a
+role turns them on), ``headers`` otherwise. Every invocation, a failed one too, also writes its CloudWatch
+embedded-metric-format line (spillover_metrics.py, packed beside this file: count, duration, cold start), which the
+alarm role's pressure alarms read. The app is imported once per execution environment (the cold start); a
 callable that does not import, or a bad setting, fails the environment's init with a message that names it.
 
 ``python spillover_entry.py check ...`` is the deployment's pre-flight check (the app_check module runs it in a
@@ -107,10 +109,17 @@ def make_handler(app: Any, interface: str) -> Callable[[dict, Any], dict]:
     return Mangum(app, lifespan="auto")
 
 
+def metered_handler(app: Any, interface: str) -> Callable[[dict, Any], dict]:
+    """:func:`make_handler`'s handler of ``app``, writing one line of invocation metrics per invocation."""
+    from spillover_metrics import metered  # beside this file in the zip; the pre-flight check does without it
+
+    return metered(make_handler(app, interface))
+
+
 def handler_from_environment() -> Callable[[dict, Any], dict]:
-    """The handler of the app that ``APP_CALLABLE`` and ``APP_INTERFACE`` name."""
+    """The handler the function runs: the app that ``APP_CALLABLE`` and ``APP_INTERFACE`` name, metered."""
     target, interface = app_settings(os.environ)
-    return make_handler(load_callable(target), interface)
+    return metered_handler(load_callable(target), interface)
 
 
 # In Lambda (which sets LAMBDA_TASK_ROOT) the app is imported with this module, in the execution environment's init

@@ -18,14 +18,15 @@ import zipfile
 import pytest
 
 from tests.support.ansible_run import ROOT, run_module
-from tests.support.app_support import APP_DIR, ENTRY_DIR, ZIP_CACHE
+from tests.support.app_support import APP_DIR, APP_EXTRA_FILES, ENTRY_DIR, ZIP_CACHE
 from tests.support.scaler_stack import SCALER_DIR, SCALER_EXTRA_FILES
 
 pytestmark = pytest.mark.integration
 
 # The demo app's own requirements and those of the collection's entry that serves a WSGI app (as lambda_function packs).
 REQUIREMENTS = [str(APP_DIR / "requirements.txt"), str(ENTRY_DIR / "requirements-wsgi.txt")]
-ENTRY = [str(ENTRY_DIR / "spillover_entry.py")]
+# What the lambda_function role packs beside the app: the entry and the EMF emitter it imports.
+ENTRY = [str(path) for path in APP_EXTRA_FILES]
 
 # Run as python -I -S with the zip (a path to it) first on sys.path, APP_CALLABLE/APP_INTERFACE in the environment,
 # as the function's handler spillover_entry.handler; argv: zip path, request path, modules that must come from the zip.
@@ -79,7 +80,7 @@ def test_build_check_mode_idempotence_and_diff(tmp_path):
     with zipfile.ZipFile(dest) as archive:
         listed = archive.namelist()
     assert built["entries"] == len(listed)
-    assert {"app.py", "bottle.py", "apig_wsgi/__init__.py"} <= set(listed)
+    assert {"app.py", "spillover_entry.py", "spillover_metrics.py", "bottle.py", "apig_wsgi/__init__.py"} <= set(listed)
     assert not {"Dockerfile", "requirements.txt", ".dockerignore"} & set(listed)
     assert not [name for name in listed if name.startswith("bin/") or name.endswith(("RECORD", ".pyc"))]
 
@@ -184,12 +185,14 @@ def serve_from_zip(dest, tmp_path, path, modules, callable_="app:app", interface
 def test_zip_alone_imports_and_serves_an_alb_event_in_a_fresh_interpreter(tmp_path):
     dest = tmp_path / "app.zip"
     assert not run_module("lambda_zip", zip_args(APP_DIR, dest), endpoint="unused").get("failed")
-    response, lines = serve_from_zip(dest, tmp_path, "/pong", ["app", "apig_wsgi", "bottle"])
+    response, lines = serve_from_zip(dest, tmp_path, "/pong", ["app", "apig_wsgi", "bottle", "spillover_metrics"])
     assert response["statusCode"] == 200
     assert response["headers"]["Content-Type"] == "application/json"
     assert json.loads(response["body"]) == {"message": "ping"}
     log = json.loads(lines[0])
     assert (log["path"], log["status"]) == ("/pong", 200)
+    emf = json.loads(lines[1])  # the invocation's metrics line, by the emitter packed in the zip
+    assert (emf["Invocations"], emf["ColdStart"]) == (1, 1)
 
 
 def test_a_fastapi_zip_gets_the_compiled_pydantic_core_of_the_lambda_platform_and_serves_from_the_zip(tmp_path):

@@ -23,13 +23,13 @@ from tests.support.local_aws import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = ROOT / "files" / "app"
-# What the app's zip packs beside app.py (lambda_zip's extra_files in roles/lambda_function/tasks/function.yml), at the
-# zip root: the collection's EMF emitter, which the handler imports as the top-level module ``metrics``.
-APP_EXTRA_FILES = (ROOT / "files" / "lambda_entry" / "metrics.py",)
+ENTRY_DIR = ROOT / "files" / "lambda_entry"
+# What the app's zip packs beside the app (lambda_zip's extra_files, roles/lambda_function/vars/main.yml), at the zip
+# root: the collection's entry, and the EMF emitter it imports as the top-level module ``spillover_metrics``.
+APP_EXTRA_FILES = (ENTRY_DIR / "spillover_entry.py", ENTRY_DIR / "spillover_metrics.py")
 # Where the tests keep the Lambda zip's vendored requirements (lambda_zip's cache_dir): pip reaches the package index
 # only on the first run of a fresh clone.
 ZIP_CACHE = ROOT / "build" / "test-cache" / "lambda-zip"
-ENTRY_DIR = ROOT / "files" / "lambda_entry"
 CONTAINER_DIR = ROOT / "files" / "container"
 VENV_BIN = Path(sys.executable).parent
 TARGET_GROUP_ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/app-lambda/6d0ecf831eec9f09"
@@ -49,20 +49,19 @@ ALB_HEADERS = {
 
 
 def load_lambda_entry_metrics() -> ModuleType:
-    """files/lambda_entry/metrics.py imported once as ``metrics``, the top-level name the app's zip gives it."""
-    if "metrics" not in sys.modules:
-        (path,) = APP_EXTRA_FILES
+    """files/lambda_entry/spillover_metrics.py imported once under that name, the top-level one the app's zip gives
+    it (where the entry imports it)."""
+    path = ENTRY_DIR / "spillover_metrics.py"
+    if path.stem not in sys.modules:
         spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[path.stem] = module
         spec.loader.exec_module(module)
-    return sys.modules["metrics"]
+    return sys.modules[path.stem]
 
 
 def load_app(name: str = "spillover_app") -> ModuleType:
-    """A fresh copy of files/app/app.py as module ``name`` (not ``app``, which other tests may use), with the modules
-    its zip packs beside it (APP_EXTRA_FILES) importable as there."""
-    load_lambda_entry_metrics()
+    """A fresh copy of files/app/app.py as module ``name`` (not ``app``, which other tests may use)."""
     spec = importlib.util.spec_from_file_location(name, APP_DIR / "app.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -72,8 +71,10 @@ def load_app(name: str = "spillover_app") -> ModuleType:
 def load_entry(name: str = "spillover_entry_under_test") -> ModuleType:
     """A fresh copy of the collection's Lambda entry (files/lambda_entry/spillover_entry.py) as module ``name``.
 
-    Outside Lambda (no LAMBDA_TASK_ROOT) it imports no app until its handler is first called.
+    Outside Lambda (no LAMBDA_TASK_ROOT) it imports no app until its handler is first called. The EMF emitter it
+    imports is importable as in the zip.
     """
+    load_lambda_entry_metrics()
     spec = importlib.util.spec_from_file_location(name, ENTRY_DIR / "spillover_entry.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -81,8 +82,9 @@ def load_entry(name: str = "spillover_entry_under_test") -> ModuleType:
 
 
 def lambda_handler_of(app, interface: str = "wsgi"):
-    """The handler the function runs (``spillover_entry.handler``) around ``app``, a WSGI or ASGI callable."""
-    return load_entry().make_handler(app, interface)
+    """The handler the function runs (``spillover_entry.handler``: the adapter, metered) around ``app``, a WSGI or
+    ASGI callable."""
+    return load_entry().metered_handler(app, interface)
 
 
 @dataclass

@@ -12,7 +12,15 @@ import pytest
 import yaml
 
 from lab.builder import zip_extra_files
-from tests.support.app_support import APP_DIR, APP_EXTRA_FILES, CONTAINER_DIR, ENTRY_DIR, ROOT, VENV_BIN, dockerfile_command
+from tests.support.app_support import (
+    APP_DIR,
+    APP_EXTRA_FILES,
+    CONTAINER_DIR,
+    ENTRY_DIR,
+    ROOT,
+    VENV_BIN,
+    dockerfile_command,
+)
 
 DOCKERFILE = (CONTAINER_DIR / "Dockerfile").read_text()
 
@@ -166,6 +174,8 @@ def test_a_bad_setting_stops_the_server_before_it_listens():
 
 
 def test_the_lambda_function_role_packs_what_the_handler_imports_beside_the_app():
-    """roles/lambda_function's zip task packs APP_EXTRA_FILES (the EMF emitter the handler imports as ``metrics``)."""
+    """roles/lambda_function's zip task packs APP_EXTRA_FILES: the entry and the EMF emitter it imports as
+    ``spillover_metrics`` (a name an app's own module is unlikely to have)."""
     assert zip_extra_files("lambda_function") == list(APP_EXTRA_FILES)
-    assert "from metrics import metered" in (APP_DIR / "app.py").read_text()
+    assert "from spillover_metrics import metered" in (ENTRY_DIR / "spillover_entry.py").read_text()
+    assert not (APP_DIR / "spillover_metrics.py").exists() and "lambda_handler" not in (APP_DIR / "app.py").read_text()
