@@ -167,6 +167,8 @@ def recipe_process(app: App, container: Container, cache_dir: Path) -> Container
     places: dict[str, Path] = {}  # image path: local path
     for sources, destination in image.copies:
         for source in sources:
+            if source.rstrip("/") not in context:
+                raise ValueError(f"{recipe_dir / 'Dockerfile'} copies {source}, which ecr_push's context does not hold")
             local = context[source.rstrip("/")]
             if source.endswith("/"):  # a directory's contents
                 places[destination.rstrip("/")] = local
