@@ -157,8 +157,10 @@ class Parity:
 
     def lines(self) -> list[str]:
         differ = sum(bool(comparison.differences) for comparison in self.comparisons)
+        where = os.path.relpath(self.app.src)
         lines = [
-            f"lab parity: {self.app.callable} ({self.app.interface.upper()}) from {self.app.src}, "
+            f"lab parity: {self.app.callable} ({self.app.interface.upper()}) from "
+            f"{self.app.src if where.startswith('..') else where}, "
             f"{len(self.comparisons)} requests: {len(self.comparisons) - differ} agree, {differ} differ",
             *(f"  note: {note}" for note in self.notes),
         ]

@@ -108,7 +108,7 @@ def test_the_parity_command_takes_a_requests_file_and_writes_its_report(tmp_path
         [*command, "--output", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert completed.returncode == 0, completed.stderr
-    assert "lab parity: app:app (WSGI)" in completed.stdout and "4 requests: 3 agree, 1 differ" in completed.stdout
+    assert "lab parity: app:app (WSGI) from files/app, 4 requests: 3 agree, 1 differ" in completed.stdout
     assert "DIFFER  where it runs" in completed.stdout
     [report] = (tmp_path / "out").glob("*-parity/parity.json")
     rows = {row["request"]: row for row in json.loads(report.read_text())["requests"]}
