@@ -25,7 +25,7 @@ IMPORTER_VENV := build/importer-venv
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements/*.txt scripts/find-python.sh
+$(VENV)/.installed: requirements/*.txt files/*/requirements*.txt examples/*/requirements.txt scripts/find-python.sh
 	@python=$$(scripts/find-python.sh) && echo "using $$python" && "$$python" -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip>=24,<27"
 	$(BIN)/pip install --quiet -r requirements/dev.txt
@@ -64,7 +64,7 @@ ansible-lint: venv collection-link
 	$(BIN)/ansible-lint --offline
 
 hadolint: venv
-	$(BIN)/hadolint files/app/Dockerfile
+	$(BIN)/hadolint files/container/Dockerfile
 
 lint: ruff ansible-lint hadolint ## ruff (format + lint), ansible-lint (production), hadolint
 

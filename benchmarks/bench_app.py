@@ -1,24 +1,26 @@
-"""Benchmark the app (files/app): Lambda zip, cold import, handler overhead, container servers, memory.
+"""Benchmark the demo app (files/app): Lambda zip, cold import, handler overhead, container servers, memory.
 
 Run from the repository root: ``.venv/bin/python -m benchmarks.bench_app`` (``make bench-app``).
 
-- The Lambda zip is built by the collection's own builder (plugins/module_utils/lambda_zip.py) with
-  requirements/app.txt vendored (pip runs once per requirement set; the set is cached in build/) and the files the
-  lambda_function role packs beside the app (files/lambda_entry/metrics.py, the EMF emitter).
-- Cold import: ``from app import lambda_handler`` and the ``metrics`` module its first invocation imports, in fresh
-  interpreters (``-I -S``: no site-packages) with
-  only the zip on ``sys.path``, and with the zip extracted to a directory without byte code, as Lambda runs
-  it from /var/task (read-only, so nothing is cached between cold starts).
-- Handler overhead: the same /pong request as an ALB event through ``lambda_handler`` and as a direct WSGI
-  call of ``app`` (both write the app's log line, the handler also its EMF metrics line, to /dev/null here).
+- The Lambda zip is the one the lambda_function role builds (lab/builder.py's ``app_zip``, with the collection's
+  plugins/module_utils/lambda_zip.py): the app, its requirements and those of the collection's entry
+  (files/lambda_entry/spillover_entry.py) vendored (pip runs once per requirement set; the set is cached in build/).
+- Cold import: ``import spillover_entry`` as Lambda's init does it (LAMBDA_TASK_ROOT, APP_CALLABLE and
+  APP_INTERFACE set as the role sets them, so the entry imports the app), in fresh interpreters (``-I -S``: no
+  site-packages) with only the zip on ``sys.path``, and with the zip extracted to a directory without byte code, as
+  Lambda runs it from /var/task (read-only, so nothing is cached between cold starts).
+- Handler overhead: the same /pong request as an ALB event through the entry's handler of ``app`` (apig-wsgi, metered
+  by the EMF emitter, as the function runs it) and as a direct WSGI call of ``app`` (both write the app's log line,
+  the handler also its metrics line, to /dev/null here).
 - Container: candidate servers side by side in one run, under a Fargate task's budget (``Budget``): each server
   tree on a core of its own, with a 0.25 vCPU CFS quota and a 512 MiB memory limit where the benchmark can write
   cgroups (it says when it cannot). WSGI servers serve the app; ASGI servers serve benchmarks/asgi_app.py, the
   same routes. Python's reference ``wsgiref`` server (its per-request stderr log silenced; no server's access log
-  is on) is the baseline, and the shipped server is files/app/serve.py with its defaults (granian). A threaded
+  is on) is the baseline, and the shipped server is the image recipe's command (files/container: serve.py, granian,
+  with its defaults) as the lab runs it (lab/ecs.py: what the image installs on the path, nothing else). A threaded
   Python client on the other core loads each with persistent HTTP/1.1 connections on loopback; servers take
   turns round after round and medians are reported. CPU per request and peak tree RSS come from /proc.
-- Memory: peak RSS of a process that imported the handler from the zip and served 1,000 ALB events, and the
+- Memory: peak RSS of a process that imported the entry from the zip and served 1,000 ALB events, and the
   peak summed RSS of each server's process tree (main process + workers) during its load runs.
 """
 
@@ -41,14 +43,18 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.builder import zip_extra_files
+from lab import builder
+from lab.ecs import container_process
+from lab.stack import Container
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_DIR = ROOT / "files" / "app"
+ENTRY_DIR = ROOT / "files" / "lambda_entry"
+DEMO_APP = builder.describe_app(APP_DIR)
+FUNCTION = builder.app_function(DEMO_APP)  # the handler and environment the lambda_function role sets
 VENV_BIN = Path(sys.executable).parent
 CACHE_DIR = ROOT / "build" / "lambda-zip-cache"
 ZIP_PATH = ROOT / "build" / "bench" / "app.zip"
-APP_EXTRA_FILES = zip_extra_files("lambda_function")  # what roles/lambda_function packs at the zip root beside app.py
 
 IMPORT_RUNS = 15
 HANDLER_CALLS = 20_000
@@ -98,25 +104,13 @@ def load_file_module(name: str, path: Path):
 
 
 def build_zip() -> tuple[Path, int, list[str]]:
-    builder = load_file_module("lambda_zip_builder", ROOT / "plugins" / "module_utils" / "lambda_zip.py")
-
-    def run_command(argv, environ_update):
-        done = subprocess.run(argv, env={**os.environ, **environ_update}, capture_output=True, text=True, check=False)
-        return done.returncode, done.stdout, done.stderr
-
-    data, vendored, _ = builder.build_package(
-        src=str(APP_DIR),
-        requirements=builder.read_requirements_file(str(ROOT / "requirements" / "app.txt")),
-        exclude=builder.DEFAULT_EXCLUDE,
-        cache_dir=str(CACHE_DIR),
-        python_version="3.12",
-        pip_args=[],
-        run_command=run_command,
-        python=sys.executable,
-        extra_files=[str(path) for path in APP_EXTRA_FILES],
-    )
+    data = builder.app_zip(DEMO_APP, CACHE_DIR)
     ZIP_PATH.parent.mkdir(parents=True, exist_ok=True)
     ZIP_PATH.write_bytes(data)
+    with zipfile.ZipFile(ZIP_PATH) as archive:
+        vendored = sorted(
+            {name.split("/")[0].removesuffix(".dist-info") for name in archive.namelist() if ".dist-info/" in name}
+        )
     return ZIP_PATH, len(data), vendored
 
 
@@ -131,18 +125,20 @@ def fresh_interpreter(code: str, path_entry: Path, *args: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
+# argv: the zip (or its directory), the function's environment (JSON); the entry imports the app as Lambda's init.
 COLD_IMPORT = """
-import sys, time
+import json, os, sys, time
 sys.path.insert(0, sys.argv[1])
+os.environ.update(json.loads(sys.argv[2]), LAMBDA_TASK_ROOT=sys.argv[1])
 started = time.perf_counter()
-from app import lambda_handler
-import metrics
+import spillover_entry
 print(time.perf_counter() - started)
 """
 
 
 def cold_import_ms(path_entry: Path) -> list[float]:
-    return [float(fresh_interpreter(COLD_IMPORT, path_entry)) * 1000 for _ in range(IMPORT_RUNS)]
+    environment = json.dumps(FUNCTION["environment"])
+    return [float(fresh_interpreter(COLD_IMPORT, path_entry, environment)) * 1000 for _ in range(IMPORT_RUNS)]
 
 
 def interpreter_start_ms() -> float:
@@ -157,18 +153,20 @@ def interpreter_start_ms() -> float:
 SERVE_EVENTS = """
 import json, os, resource, sys
 sys.path.insert(0, sys.argv[1])
-event = json.loads(sys.argv[3])
-from app import lambda_handler
+os.environ.update(json.loads(sys.argv[2]), LAMBDA_TASK_ROOT=sys.argv[1])
+event = json.loads(sys.argv[4])
+from spillover_entry import handler
 sys.stdout = open(os.devnull, "w")
-for _ in range(int(sys.argv[2])):
-    assert lambda_handler(event, None)["statusCode"] == 200
+for _ in range(int(sys.argv[3])):
+    assert handler(event, None)["statusCode"] == 200
 sys.stdout = sys.__stdout__
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
 def handler_process_rss_mb(zip_path: Path) -> float:
-    kib = int(fresh_interpreter(SERVE_EVENTS, zip_path, str(HANDLER_EVENTS), json.dumps(ALB_EVENT)))
+    environment = json.dumps(FUNCTION["environment"])
+    kib = int(fresh_interpreter(SERVE_EVENTS, zip_path, environment, str(HANDLER_EVENTS), json.dumps(ALB_EVENT)))
     return kib / 1024
 
 
@@ -178,8 +176,10 @@ def per_call_us(function, calls: int) -> float:
 
 def handler_overhead() -> dict[str, float]:
     sys.path.insert(0, str(APP_DIR))
-    sys.path.insert(0, str(APP_EXTRA_FILES[0].parent))  # ``metrics``, at the zip root beside app.py
     app_module = load_file_module("bench_app_module", APP_DIR / "app.py")
+    sys.path.insert(0, str(ENTRY_DIR))  # spillover_metrics, which the entry imports, beside it as in the zip
+    entry = load_file_module("bench_spillover_entry", ENTRY_DIR / "spillover_entry.py")
+    lambda_handler = entry.metered_handler(app_module.app, DEMO_APP.interface)
     multi_event = {
         **{key: value for key, value in ALB_EVENT.items() if key not in ("headers", "queryStringParameters")},
         "multiValueHeaders": {key: [value] for key, value in ALB_EVENT["headers"].items()},
@@ -210,14 +210,14 @@ def handler_overhead() -> dict[str, float]:
         b"".join(app_module.app(environ, start_response))
 
     def through_handler():
-        app_module.lambda_handler(ALB_EVENT, None)
+        lambda_handler(ALB_EVENT, None)
 
     def through_handler_multi():
-        app_module.lambda_handler(multi_event, None)
+        lambda_handler(multi_event, None)
 
     saved, sys.stdout = sys.stdout, open(os.devnull, "w")  # noqa: SIM115 (restored below)
     try:
-        assert app_module.lambda_handler(ALB_EVENT, None)["statusCode"] == 200
+        assert lambda_handler(ALB_EVENT, None)["statusCode"] == 200
         result = {
             "direct_us": per_call_us(direct, HANDLER_CALLS),
             "handler_us": per_call_us(through_handler, HANDLER_CALLS),
@@ -274,8 +274,10 @@ def gunicorn(*options: str, app: str = "app:app") -> tuple[str, ...]:
 
 UVICORN_OPTIONS = ("--no-access-log", "--timeout-keep-alive", "75", "asgi_app:app")  # uvloop, httptools: its fastest
 WSGIREF = Candidate("wsgiref", "WSGI", (sys.executable, "-c", WSGIREF_SERVER, str(APP_DIR), "{port}"))
-# What ships: the image's CMD with its defaults (files/app/serve.py: 1 worker, 32 threads).
-SHIPPED = Candidate("granian", "WSGI", (sys.executable, "serve.py"))
+# What ships: the image recipe's command with its defaults (serve.py: 1 worker, 32 threads), as the lab runs a task.
+SHIPPED_CONTAINER = container_process(DEMO_APP, Container("app", DEMO_APP.port, {}, [], []), CACHE_DIR)
+SHIPPED = Candidate("granian", "WSGI", tuple(SHIPPED_CONTAINER.command), tuple(SHIPPED_CONTAINER.environment.items()))
+SERVE = str(ROOT / "files" / "container" / "serve.py")
 CANDIDATES = (
     WSGIREF,
     # gunicorn as it shipped before (1 worker, 32 threads), then tuned: the fewest threads that still hold the 16
@@ -288,7 +290,7 @@ CANDIDATES = (
     Candidate(
         "granian",
         "ASGI",
-        (sys.executable, "serve.py"),
+        (sys.executable, SERVE),
         (("APP_INTERFACE", "asgi"), ("APP_CALLABLE", "asgi_app:app"), *ASGI_APP),
     ),
     Candidate(
@@ -392,8 +394,9 @@ def start_server(candidate: Candidate, budget: Budget) -> tuple[subprocess.Popen
         for name, value in os.environ.items()
         if not name.startswith(SERVER_ENV_PREFIXES) and name not in ("WEB_CONCURRENCY", "AWS_LAMBDA_RUNTIME_API")
     }
-    env.update({"PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}", "HOST": "127.0.0.1", "PORT": str(port)})
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.update(candidate.env)
+    env.update({"HOST": "127.0.0.1", "PORT": str(port)})  # the image's ENV sets a PORT too
     process = subprocess.Popen(
         [word.replace("{port}", str(port)) for word in candidate.command],
         cwd=APP_DIR,
@@ -631,7 +634,7 @@ def main() -> None:
         [
             ("Lambda zip size", f"{zip_size / 1024:.1f} KiB", "< 1 MiB", zip_size < TARGETS["zip_bytes"]),
             (
-                f"cold import of app.lambda_handler, zip on path (median of {IMPORT_RUNS})",
+                f"cold import of the entry with the app, zip on path (median of {IMPORT_RUNS})",
                 f"{cold_zip:.1f} ms",
                 "< 150 ms",
                 cold_zip < TARGETS["cold_import_ms"],
@@ -644,7 +647,7 @@ def main() -> None:
             ),
             ("  interpreter start alone, python -I -S (median)", f"{startup:.1f} ms", "", None),
             ("direct WSGI call of app, GET /pong", f"{overhead['direct_us']:.1f} us", "", None),
-            ("ALB event through lambda_handler, GET /pong", f"{overhead['handler_us']:.1f} us", "", None),
+            ("ALB event through the entry's handler, GET /pong", f"{overhead['handler_us']:.1f} us", "", None),
             ("  handler overhead per request (difference)", f"{added:.1f} us", "< 50 us", added < 50),
             ("  ratio handler / direct", f"{overhead['handler_us'] / overhead['direct_us']:.2f}x", "", None),
             ("  same with multi-value headers: overhead", f"{added_multi:.1f} us", "< 50 us", added_multi < 50),
@@ -681,7 +684,7 @@ def main() -> None:
         for path in (PONG, SLEEP)
     }
     p99 = {candidate: median_of(loads[(candidate, PONG)], "p99_ms") for candidate in (SHIPPED, WSGIREF)}
-    print(f"\nThe shipped server: {SHIPPED.label} (files/app/serve.py defaults), against wsgiref in the same run")
+    print(f"\nThe shipped server: {SHIPPED.label} (files/container/serve.py defaults), against wsgiref in the same run")
     for path, ratio in ratios.items():
         print(f"ratio {SHIPPED.label} / wsgiref req/s on {path}: {ratio:.2f}x")
     print_rows(

@@ -1,7 +1,8 @@
 """The deployed listener as an HTTP proxy on loopback: weighted routing, health checks, ALB error codes.
 
 * Weights are the listener's forward weights, re-read from the AWS about every second (the real ALB
-  also takes a moment to apply a change).
+  also takes a moment to apply a change), and so are its rules that forward by path pattern (the ECS-only paths):
+  the first rule, by priority, whose pattern matches a request's path forwards it, else the default action.
 * Targets of each group are the ones registered in the AWS plus the tasks the lab's ECS follower has
   attached (registered with ECS, health checks still running). ``ip`` targets are health-checked with the
   group's path, interval, timeout, thresholds and success codes; requests go to healthy targets only,
@@ -15,21 +16,24 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import itertools
 import json
 import logging
 import random
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from lab.aws import Aws
 from lab.background import Periodic
+from lab.collection import forward_action
 from lab.lambda_runtime import LambdaRuntime
 from lab.metrics import MetricsPublisher
 from lab.stack import Stack, TargetGroup, read_weights
@@ -80,6 +84,38 @@ class AccessRecord:
         return (self.end - self.start) * 1000
 
 
+@dataclass(frozen=True)
+class PathRule:
+    """A listener rule that forwards requests whose path matches one of its patterns (ALB path patterns: case
+    sensitive, ``*`` any characters, ``?`` one character, on the path without its query string)."""
+
+    priority: int
+    patterns: tuple[str, ...]
+    weights: dict[str, int]
+
+    def matches(self, path: str) -> bool:
+        return any(
+            re.fullmatch(re.escape(pattern).replace(r"\*", ".*").replace(r"\?", "."), path) for pattern in self.patterns
+        )
+
+
+def path_rules(elbv2, listener_arn: str) -> list[PathRule]:
+    """The listener's rules that forward by path pattern alone, by priority (the lab runs no other condition)."""
+    rules = []
+    for rule in elbv2.describe_rules(ListenerArn=listener_arn)["Rules"]:
+        conditions = rule.get("Conditions") or []
+        state = forward_action.read_forward(rule["Actions"])
+        if rule["IsDefault"] or not state or not conditions or any(c["Field"] != "path-pattern" for c in conditions):
+            continue
+        patterns = [
+            value
+            for condition in conditions
+            for value in (condition.get("PathPatternConfig") or {}).get("Values") or condition.get("Values") or []
+        ]
+        rules.append(PathRule(int(rule["Priority"]), tuple(patterns), state["weights"]))
+    return sorted(rules, key=lambda rule: rule.priority)
+
+
 @dataclass
 class _Group:
     config: TargetGroup
@@ -115,6 +151,7 @@ class LoadBalancer(Periodic):
             stack.ecs_target_group.arn: _Group(stack.ecs_target_group, "ecs"),
         }
         self.weights: dict[str, int] = {}
+        self.rules: list[PathRule] = []
         self.records: list[AccessRecord] = []
         self.health_listeners: list = []
         self._random = random.Random(seed)
@@ -146,9 +183,10 @@ class LoadBalancer(Periodic):
 
     # -- control plane -----------------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Re-read weights and registered targets from the AWS."""
+        """Re-read weights, path rules and registered targets from the AWS."""
         elbv2 = self.aws.client("elbv2")
         weights = read_weights(elbv2, self.stack.listener_arn)
+        rules = path_rules(elbv2, self.stack.listener_arn)
         registered = {}
         for arn in self.groups:
             descriptions = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
@@ -161,6 +199,7 @@ class LoadBalancer(Periodic):
             }
         with self._lock:
             self.weights = weights
+            self.rules = rules
             for arn, targets in registered.items():
                 self.groups[arn].registered = targets
                 self._forget_gone(self.groups[arn])
@@ -238,9 +277,12 @@ class LoadBalancer(Periodic):
                 listener(config.arn, target, change)
 
     # -- data plane --------------------------------------------------------------------------------------
-    def choose_group(self) -> _Group | None:
+    def choose_group(self, path: str = "/") -> _Group | None:
+        """The group a request for ``path`` goes to: by the first path rule that matches, else the weights."""
         with self._lock:
-            weighted = [(arn, weight) for arn, weight in self.weights.items() if weight > 0 and arn in self.groups]
+            rule = next((rule for rule in self.rules if rule.matches(path)), None)
+            weights = rule.weights if rule else self.weights
+            weighted = [(arn, weight) for arn, weight in weights.items() if weight > 0 and arn in self.groups]
         if not weighted:
             return None
         arns, weights = zip(*weighted, strict=True)
@@ -306,30 +348,40 @@ class LoadBalancer(Periodic):
                 start = time.time()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                group = balancer.choose_group()
-                label, target, reason = (group.label if group else "-"), "-", ""
+                request = AlbRequest(
+                    self.command,
+                    self.path,
+                    list(self.headers.items()),
+                    body,
+                    self.client_address[0],
+                    balancer.stack.listener_port,
+                )
+                group = balancer.choose_group(urlsplit(self.path).path)
+                label, target = (group.label if group else "-"), "-"
                 if group is None:
-                    status, headers, payload, reason = _error(503, "NoTargetGroupWeight")
+                    answer = _error(503, "NoTargetGroupWeight")
                 else:
                     target = balancer.choose_target(group) or "-"
                     if target == "-":
-                        status, headers, payload, reason = _error(503, "NoRegisteredTargets")
+                        answer = _error(503, "NoRegisteredTargets")
                     elif group.config.target_type == "lambda":
-                        status, headers, payload, reason = balancer._lambda(group.config, self, body)
+                        answer = lambda_answer(balancer.lambda_runtime, group.config, request)
                     else:
-                        status, headers, payload, reason = balancer._forward(target, self, body)
+                        answer = forward_answer(target, request, balancer.stack.idle_timeout)
                 # Logged before the answer leaves, so a client that got its answer finds its log line.
-                balancer.record(AccessRecord(start, time.time(), label, target, status, reason, self.path))
+                balancer.record(
+                    AccessRecord(start, time.time(), label, target, answer.status, answer.reason, self.path)
+                )
                 try:
-                    self.send_response(status)
-                    for name, value in headers:
+                    self.send_response(answer.status)
+                    for name, value in answer.headers:
                         if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
                             self.send_header(name, value)
                     self.send_header(SERVED_BY_HEADER, label)
-                    self.send_header("Content-Length", str(len(payload)))
+                    self.send_header("Content-Length", str(len(answer.body)))
                     self.end_headers()
                     if self.command != "HEAD":
-                        self.wfile.write(payload)
+                        self.wfile.write(answer.body)
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. the load stopped)
                     self.close_connection = True
 
@@ -337,58 +389,107 @@ class LoadBalancer(Periodic):
 
         return Handler
 
-    def _lambda(self, config: TargetGroup, request: BaseHTTPRequestHandler, body: bytes):
-        if self.lambda_runtime is None:
-            return _error(502, "LambdaUnhandled")
-        if len(body) > MAX_LAMBDA_BODY:
-            return _error(413, "LambdaRequestTooLarge")
-        event = alb_event(config, request.command, request.path, list(request.headers.items()), body)
-        result = self.lambda_runtime.invoke(event)
-        if result.outcome == "throttled":
-            return _error(502, "LambdaThrottling")
-        if result.outcome == "timeout":
-            return _error(502, "LambdaTimeout")
-        if result.outcome != "ok":
-            return _error(502, "LambdaUnhandled")
-        try:
-            return lambda_response(result.payload)
-        except (KeyError, TypeError, ValueError):
-            return _error(502, "LambdaInvalidResponse")
 
-    def _forward(self, target: str, request: BaseHTTPRequestHandler, body: bytes):
-        host, port = target.rsplit(":", 1)
-        headers = {name: value for name, value in request.headers.items() if name.lower() not in HOP_BY_HOP}
-        headers["X-Forwarded-For"] = request.client_address[0]
-        headers["X-Forwarded-Proto"] = "http"
-        headers["X-Forwarded-Port"] = str(self.stack.listener_port)
-        headers["Connection"] = "close"
-        try:
-            connection = http.client.HTTPConnection(host, int(port), timeout=self.stack.idle_timeout)
-            connection.request(request.command, request.path, body=body or None, headers=headers)
-            response = connection.getresponse()
-            payload = response.read()
-            connection.close()
-            return response.status, response.getheaders(), payload, ""
-        except TimeoutError:
-            return _error(504, "TargetTimeout")
-        except OSError:
-            return _error(502, "TargetConnectionError")
-        except http.client.HTTPException:
-            return _error(502, "TargetResponseInvalid")
+@dataclass(frozen=True)
+class AlbRequest:
+    """A request as the load balancer received it on its listener ``port``: the path with its query string."""
+
+    method: str
+    path: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    client_ip: str = "127.0.0.1"
+    port: int = 80
 
 
-def _error(status: int, reason: str):
+@dataclass(frozen=True)
+class AlbAnswer:
+    """What the load balancer answers; ``reason``: the access log's error reason when the ALB answered itself, not
+    the target, and ``detail`` what made it (a size, the function's error)."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    reason: str = ""
+    detail: str = ""
+
+
+class ResponseTooLarge(ValueError):
+    """A Lambda response over what the ALB takes."""
+
+
+def forwarded_headers(request: AlbRequest) -> list[tuple[str, str]]:
+    """The ``X-Forwarded-*`` headers the ALB adds to a request for any target."""
+    return [
+        ("X-Forwarded-For", request.client_ip),
+        ("X-Forwarded-Proto", "http"),
+        ("X-Forwarded-Port", str(request.port)),
+    ]
+
+
+def lambda_answer(runtime: LambdaRuntime | None, config: TargetGroup, request: AlbRequest) -> AlbAnswer:
+    """The ALB's answer to ``request`` for the Lambda target group ``config``, whose function ``runtime`` runs."""
+    if runtime is None:
+        return _error(502, "LambdaUnhandled", "no Lambda runtime in the lab")
+    if len(request.body) > MAX_LAMBDA_BODY:
+        return _error(413, "LambdaRequestTooLarge", f"a request body of {len(request.body):,} bytes")
+    headers = [(name, value) for name, value in request.headers if not name.lower().startswith("x-forwarded-")]
+    event = alb_event(config, request.method, request.path, headers + forwarded_headers(request), request.body)
+    result = runtime.invoke(event)
+    if result.outcome == "throttled":
+        return _error(502, "LambdaThrottling", result.error)
+    if result.outcome == "timeout":
+        return _error(502, "LambdaTimeout", f"{result.error} after {runtime.function.timeout} s")
+    if result.outcome != "ok":
+        return _error(502, "LambdaUnhandled", result.error)
+    try:
+        return lambda_response(result.payload)
+    except ResponseTooLarge as error:
+        return _error(502, "LambdaResponseTooLarge", str(error))
+    except (KeyError, TypeError, ValueError) as error:
+        return _error(502, "LambdaInvalidResponse", f"{type(error).__name__}: {error}")
+
+
+def forward_answer(target: str, request: AlbRequest, idle_timeout: float) -> AlbAnswer:
+    """The ALB's answer to ``request`` forwarded to the HTTP target ``host:port`` within ``idle_timeout`` seconds."""
+    host, port = target.rsplit(":", 1)
+    headers = {
+        name: value
+        for name, value in request.headers
+        if name.lower() not in HOP_BY_HOP and not name.lower().startswith("x-forwarded-")
+    }
+    headers.update(forwarded_headers(request))
+    headers["Connection"] = "close"
+    try:
+        connection = http.client.HTTPConnection(host, int(port), timeout=idle_timeout)
+        # A target may answer (and close) before it has read the whole body: its answer is what the ALB sends.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            connection.request(request.method, request.path, body=request.body or None, headers=headers)
+        response = connection.getresponse()
+        payload = response.read()
+        connection.close()
+        return AlbAnswer(response.status, response.getheaders(), payload)
+    except TimeoutError:
+        return _error(504, "TargetTimeout", f"no answer within the idle timeout of {idle_timeout:g} s")
+    except OSError as error:
+        return _error(502, "TargetConnectionError", str(error))
+    except http.client.HTTPException as error:
+        return _error(502, "TargetResponseInvalid", f"{type(error).__name__}: {error}")
+
+
+def _error(status: int, reason: str, detail: str = "") -> AlbAnswer:
     phrase = {413: "Request Entity Too Large", 502: "Bad Gateway", 503: "Service Temporarily Unavailable"}.get(
         status, "Gateway Time-out"
     )
     body = f"<html><body><center><h1>{status} {phrase}</h1></center></body></html>".encode()
-    return status, [("Content-Type", "text/html")], body, reason
+    return AlbAnswer(status, [("Content-Type", "text/html")], body, reason, detail)
 
 
 def alb_event(config: TargetGroup, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes) -> dict:
-    """The event an ALB sends to a Lambda target (query values stay URL-encoded, as the ALB leaves them)."""
+    """The event an ALB sends to a Lambda target: query names and values stay URL-encoded, as the ALB leaves them
+    ("If the query parameters are URL-encoded, the load balancer does not decode them")."""
     parts = urlsplit(raw_path)
-    query = parse_qsl(parts.query, keep_blank_values=True)
+    query = [pair.partition("=")[::2] for pair in parts.query.split("&") if pair]
     try:
         text, encoded = body.decode("utf-8"), False
     except UnicodeDecodeError:
@@ -414,8 +515,13 @@ def alb_event(config: TargetGroup, method: str, raw_path: str, headers: list[tup
     return event
 
 
-def lambda_response(payload: dict) -> tuple[int, list[tuple[str, str]], bytes, str]:
-    """Translate a Lambda response for the ALB; a malformed one raises (the ALB answers 502)."""
+def lambda_response(payload: dict) -> AlbAnswer:
+    """Translate a Lambda response for the ALB; a malformed one raises (the ALB answers 502), and so does one whose
+    JSON is over 1 MB (:class:`ResponseTooLarge`: the ALB's limit is on the response JSON, headers and encoding
+    included)."""
+    size = len(json.dumps(payload).encode())
+    if size > MAX_LAMBDA_BODY:
+        raise ResponseTooLarge(f"a response of {size:,} bytes of JSON")
     status = int(payload["statusCode"])
     headers: list[tuple[str, str]] = []
     for name, values in (payload.get("multiValueHeaders") or {}).items():
@@ -424,6 +530,4 @@ def lambda_response(payload: dict) -> tuple[int, list[tuple[str, str]], bytes, s
         headers = [(name, str(value)) for name, value in (payload.get("headers") or {}).items()]
     body = payload.get("body") or ""
     data = base64.b64decode(body) if payload.get("isBase64Encoded") else str(body).encode()
-    if len(data) > MAX_LAMBDA_BODY:
-        raise ValueError("response larger than 1 MB")
-    return status, headers, data, ""
+    return AlbAnswer(status, headers, data)

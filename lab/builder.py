@@ -10,7 +10,8 @@ resources without running them. :mod:`lab.stack_fixture` composes a whole contra
 * :func:`cluster`, :func:`task_definition`, :func:`service`: the ECS side;
 * :func:`lambda_role`, :func:`function` and the zips :func:`app_zip`, :func:`scaler_zip`, :func:`stub_zip`,
   built with the collection's ``lambda_zip`` from what the roles give it (the trust policy is the
-  lambda_function role's too);
+  lambda_function role's too); the app is an :class:`App` (:func:`describe_app`: the spillover_app role's
+  description), whose function runs the collection's entry as :func:`app_function` says;
 * :func:`alarm_requests`, :func:`alarms`: the alarm role's alarms, rendered from the role's own files.
 
 ``tags`` are ``{key: value}``; each piece writes them in its service's shape. The pieces are made for the local
@@ -27,6 +28,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lab.collection import (
     ROOT,
@@ -36,8 +38,8 @@ from lab.collection import (
     referenced_names,
     render,
     render_role,
-    role_magic,
     role_task_arguments,
+    role_task_inputs,
     role_variables,
 )
 
@@ -300,56 +302,122 @@ def function(
     return arn
 
 
-def _run(argv: list[str], environ_update: dict[str, str]) -> tuple[int, str, str]:
+def run_command(argv: list[str], environ_update: dict[str, str]) -> tuple[int, str, str]:
     completed = subprocess.run(argv, env={**os.environ, **environ_update}, capture_output=True, text=True, check=False)
     return completed.returncode, completed.stdout, completed.stderr
 
 
-def _zip_task_inputs(role: str) -> dict:
-    """The ``src`` and ``extra_files`` of the role's lambda_zip task (``roles/<role>/tasks/function.yml``), rendered
-    with the role's ``role_path`` (``src`` may stay a reference to a role variable)."""
-    task = role_task_arguments(role, "function.yml", "spillover.lambda_ecs.lambda_zip")
-    return {
-        "src": task["arguments"].get("src"),
-        "extra_files": render(task["arguments"].get("extra_files") or [], role_magic(role)),
-    }
+@dataclass(frozen=True)
+class App:
+    """The app a stack deploys, as the spillover_app role describes it to both runtimes (site.yml passes it on)."""
+
+    src: Path
+    callable: str
+    interface: str
+    requirements: Path | None  # the app's pip requirements file; None: it has none
+    health_path: str
+    port: int
+
+    def lambda_function_variables(self) -> dict[str, str]:
+        """The lambda_function role's variables for this app, as site.yml sets them."""
+        return {
+            "lambda_function_src": str(self.src),
+            "lambda_function_requirements_file": str(self.requirements or ""),
+            "lambda_function_app_callable": self.callable,
+            "lambda_function_app_interface": self.interface,
+        }
 
 
-def zip_extra_files(role: str) -> list[Path]:
-    """What the role's zip packs at its root beside its sources (its lambda_zip task's ``extra_files``)."""
-    return [Path(path).resolve() for path in _zip_task_inputs(role)["extra_files"]]
+def describe_app(
+    src: Path | str | None = None,
+    callable: str | None = None,
+    interface: str | None = None,
+    requirements: Path | str | None = None,
+    health_path: str | None = None,
+    port: int | None = None,
+) -> App:
+    """The app of these ``spillover_app_*`` values, the spillover_app role's defaults (the demo app) for the others.
+
+    Paths are relative to the working directory, as for ansible-playbook. Without ``requirements`` the app's
+    ``requirements.txt`` is used when it has one, as the role does (``spillover_app__requirements``).
+    """
+    names = ("src", "callable", "interface", "requirements", "health_path", "port")
+    defaults = render_role("spillover_app", [f"spillover_app_{name}" for name in names])
+    source = Path(src or defaults["spillover_app_src"]).resolve()
+    found = requirements or defaults["spillover_app_requirements"]
+    if found:
+        found = Path(found).resolve()
+    elif (source / "requirements.txt").is_file():
+        found = source / "requirements.txt"
+    return App(
+        src=source,
+        callable=callable or defaults["spillover_app_callable"],
+        interface=interface or defaults["spillover_app_interface"],
+        requirements=found or None,
+        health_path=health_path or defaults["spillover_app_health_path"],
+        port=int(port or defaults["spillover_app_port"]),
+    )
 
 
-def app_zip(source: Path | None = None, cache_dir: Path = ZIP_CACHE) -> bytes:
-    """The app's zip as the lambda_function role builds it: its ``lambda_function_src`` (or ``source``) with its
-    ``lambda_function_requirements_file`` vendored by pip, once per requirement set into ``cache_dir``, and the
-    ``extra_files`` of its lambda_zip task (the EMF emitter)."""
-    role = render_role("lambda_function", ["lambda_function_src", "lambda_function_requirements_file"])
+def app_zip(app: App | None = None, cache_dir: Path = ZIP_CACHE) -> bytes:
+    """The app's zip as the lambda_function role builds it for ``app`` (the default app when None): the ``src``,
+    ``requirements_file``, ``extra_files`` (the collection's entry), Python version and architecture of its
+    lambda_zip task, the requirements vendored by pip once per requirement set into ``cache_dir``."""
+    app = app or describe_app()
+    inputs = role_task_inputs(
+        "lambda_function",
+        "function.yml",
+        "spillover.lambda_ecs.lambda_zip",
+        ("src", "requirements_file", "extra_files", "python_version", "architecture"),
+        app.lambda_function_variables(),
+    )
+    requirements = [line for path in inputs["requirements_file"] for line in lambda_zip.read_requirements_file(path)]
     data, _, _ = lambda_zip.build_package(
-        str(source or role["lambda_function_src"]),
-        lambda_zip.read_requirements_file(role["lambda_function_requirements_file"]),
+        inputs["src"],
+        requirements,
         lambda_zip.DEFAULT_EXCLUDE,
         str(cache_dir),
-        ZIP_PYTHON_VERSION,
+        inputs["python_version"],
         [],
-        _run,
+        run_command,
         sys.executable,
-        extra_files=[str(path) for path in zip_extra_files("lambda_function")],
+        extra_files=inputs["extra_files"] or [],
+        architecture=inputs["architecture"],
     )
     return data
 
 
+def zip_extra_files(role: str) -> list[Path]:
+    """What the role's zip packs at its root beside its sources (its lambda_zip task's ``extra_files``)."""
+    inputs = role_task_inputs(role, "function.yml", "spillover.lambda_ecs.lambda_zip", ("extra_files",))
+    return [Path(path).resolve() for path in inputs["extra_files"] or []]
+
+
+def app_function(app: App | None = None) -> dict[str, Any]:
+    """The handler and environment the lambda_function role gives the function of ``app`` (the collection's entry,
+    ``spillover_entry.handler``, told the app's callable and interface): :func:`function`'s ``handler`` and
+    ``environment``."""
+    inputs = role_task_inputs(
+        "lambda_function",
+        "function.yml",
+        "amazon.aws.lambda",
+        ("handler", "environment_variables"),
+        (app or describe_app()).lambda_function_variables(),
+    )
+    return {"handler": inputs["handler"], "environment": inputs["environment_variables"]}
+
+
 def scaler_zip() -> bytes:
     """The scaler's zip as the scaler role builds it: the ``src`` and ``extra_files`` of its lambda_zip task."""
-    inputs = _zip_task_inputs("scaler")
+    inputs = role_task_inputs("scaler", "function.yml", "spillover.lambda_ecs.lambda_zip", ("src", "extra_files"))
     data, _, _ = lambda_zip.build_package(
-        render(inputs["src"], role_magic("scaler")),
+        inputs["src"],
         [],
         lambda_zip.DEFAULT_EXCLUDE,
         str(ZIP_CACHE),  # not used: the scaler has no requirements
         ZIP_PYTHON_VERSION,
         [],
-        _run,
+        run_command,
         sys.executable,
         extra_files=inputs["extra_files"],
     )

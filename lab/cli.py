@@ -1,4 +1,8 @@
-"""``python -m lab run|compare``: deploy (or find) the lab stack, run the burst, report."""
+"""``python -m lab run|compare``: deploy (or find) the lab stack, run the burst, report.
+
+``python -m lab parity``: the app's answers through the lab's Lambda path and its container path, compared
+(:mod:`lab.parity`); nothing is deployed.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
-from lab import report
+from lab import parity, report
 from lab.aws import Aws, local_endpoint
+from lab.builder import App, describe_app
 from lab.load import BurstProfile, LoadGenerator
 from lab.runner import FAULTS, ROOT, SCALERS, RunSettings, run_burst
 from lab.stack import StackNotFound, discover
@@ -36,22 +41,44 @@ def _answers(endpoint: str) -> bool:
         return False
 
 
-def inventory_stack_name() -> str | None:
-    """``spillover_stack_name`` of the lab inventory's host, when the inventory exists."""
+def inventory_host() -> dict:
+    """The variables of the lab inventory's stack host (the first with ``spillover_stack_name``), as written there."""
     if not INVENTORY.exists():
-        return None
+        return {}
     command = [str(Path(sys.executable).with_name("ansible-inventory")), "-i", str(INVENTORY), "--list"]
     completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
     if completed.returncode != 0:
-        return None
+        return {}
     hostvars = json.loads(completed.stdout).get("_meta", {}).get("hostvars", {})
-    names = [
-        variables["spillover_stack_name"] for variables in hostvars.values() if "spillover_stack_name" in variables
-    ]
-    return names[0] if names else None
+    return next((variables for variables in hostvars.values() if "spillover_stack_name" in variables), {})
 
 
-def ensure_stack(aws: Aws, stack: str, deploy: str, app_dir: Path) -> None:
+def inventory_stack_name() -> str | None:
+    """``spillover_stack_name`` of the lab inventory's host, when the inventory exists."""
+    return inventory_host().get("spillover_stack_name")
+
+
+def lab_app(args: argparse.Namespace) -> App:
+    """The app of the ``--app-*`` options (with ``--app-dir`` the inventory is not read), else of the lab
+    inventory's ``spillover_app_*`` (paths relative to the repository, where the lab runs ansible-playbook), else the
+    spillover_app role's defaults (the demo app)."""
+    host = {} if args.app_dir else inventory_host()
+    given = {}
+    for name in ("src", "callable", "interface", "requirements", "health_path"):
+        value = getattr(args, "app_dir" if name == "src" else f"app_{name}")
+        if value is None and host.get(f"spillover_app_{name}"):
+            value = host[f"spillover_app_{name}"]
+            if "{{" in str(value):
+                raise SystemExit(f"lab: spillover_app_{name} of {INVENTORY} is a template: give it with --app-*")
+            value = str(ROOT / value) if name in ("src", "requirements") else value
+        given[name] = value
+    app = describe_app(**given)
+    if not app.src.is_dir():
+        raise SystemExit(f"lab: the app's directory {app.src} is not a directory (--app-dir, spillover_app_src)")
+    return app
+
+
+def ensure_stack(aws: Aws, stack: str, deploy: str, app: App) -> None:
     """Deploy with playbooks/site.yml -i inventories/lab, or (until they exist, or when asked) the fixture."""
     if deploy == "never":
         discover(aws, stack)
@@ -75,7 +102,7 @@ def ensure_stack(aws: Aws, stack: str, deploy: str, app_dir: Path) -> None:
 
     reason = "as asked" if deploy == "fixture" else "playbooks/site.yml or inventories/lab missing"
     print(f"lab: creating {stack} with lab/stack_fixture.py ({reason})")
-    create_stack(aws, FixtureSettings(stack=stack, app_dir=app_dir), ROOT / "build" / "lambda")
+    create_stack(aws, FixtureSettings(stack=stack, app=app), ROOT / "build" / "lambda")
 
 
 def _print_summary(summaries: dict[str, dict]) -> None:
@@ -103,7 +130,7 @@ def _external(args, profile: BurstProfile) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
-    parser.add_argument("command", choices=["run", "compare"])
+    parser.add_argument("command", choices=["run", "compare", "parity"])
     parser.add_argument("--stack", help="stack name (default: spillover_stack_name of inventories/lab)")
     parser.add_argument("--endpoint", default=os.environ.get("LAB_AWS_ENDPOINT") or local_endpoint())
     parser.add_argument("--region", default="us-east-1")
@@ -114,7 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-delay", type=float, default=float(os.environ.get("LAB_START_DELAY", "15")))
     parser.add_argument("--schedule-seconds", type=float, help="run the schedule rule this often (default: step time)")
     parser.add_argument("--output", default=str(ROOT / "lab" / "output"))
-    parser.add_argument("--app-dir", default=str(ROOT / "files" / "app"), help="the app's source (image) directory")
+    parser.add_argument("--app-dir", help="the app's directory (default: spillover_app_src of inventories/lab)")
+    parser.add_argument("--app-callable", help="the app's module:attribute (default: spillover_app_callable)")
+    parser.add_argument("--app-interface", choices=["wsgi", "asgi"], help="default: spillover_app_interface")
+    parser.add_argument("--app-requirements", help="the app's requirements file (default: spillover_app_requirements)")
+    parser.add_argument("--app-health-path", help="default: spillover_app_health_path")
+    parser.add_argument("--requests", type=Path, help="parity: a JSON file of requests (default: the app's routes)")
     parser.add_argument("--target", default=os.environ.get("TARGET"), help="a real ALB URL: run only the load")
     parser.add_argument("--reserved-concurrency", type=int, default=10, help="with --target: the function's limit")
     parser.add_argument("--quiet", action="store_true")
@@ -123,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     profile = PROFILES[args.profile]
     if args.target:
         return _external(args, profile)
+    if args.command == "parity":
+        return parity.main(lab_app(args), args.requests, Path(args.output))
 
     started_local_aws = False
     local_aws = str(ROOT / "scripts" / "local-aws.sh")
@@ -137,9 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         aws = Aws(args.endpoint, args.region)
         stack_name = args.stack or inventory_stack_name() or "spillover-lab"
-        if not (Path(args.app_dir) / "app.py").exists():
-            raise SystemExit(f"lab: {args.app_dir}/app.py not found: the app is needed (files/app)")
-        ensure_stack(aws, stack_name, args.deploy, Path(args.app_dir))
+        app = lab_app(args)
+        ensure_stack(aws, stack_name, args.deploy, app)
         stack = discover(aws, stack_name)
         settings = RunSettings(
             stack=stack_name,
@@ -152,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             start_delay=args.start_delay,
             schedule_seconds=args.schedule_seconds,
             progress=not args.quiet,
-            app_dir=Path(args.app_dir),
+            app_dir=app.src,
         )
         if args.command == "run":
             _, summary, directory = run_burst(settings, stack)

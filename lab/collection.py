@@ -5,8 +5,9 @@
   ``ansible_collections.spillover.lambda_ecs`` is importable only once ``build/collections`` links to it.
 * The roles' variables (``defaults/main.yml``, ``vars/main.yml``) and task arguments, rendered with Jinja as
   Ansible renders them: a string that is one ``{{ expression }}`` gives the expression's value (a number, a list,
-  a dict), any other string with ``{{`` gives text. Only the Jinja of the plain ``jinja2`` package is known here;
-  a variable that needs an Ansible filter cannot be rendered and says so.
+  a dict), any other string with ``{{`` gives text. The filters are plain Jinja's and those of Ansible's core
+  filter plugin that plain Jinja lacks (``combine``, ``regex_replace``, ``hash``...); a variable that needs another
+  Ansible plugin (a lookup, a collection's filter) cannot be rendered and says so.
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ from typing import Any
 import jinja2
 import jinja2.meta
 import yaml
+from ansible.plugins.filter.core import FilterModule as AnsibleCoreFilters
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE_UTILS = ROOT / "plugins" / "module_utils"
 ROLES = ROOT / "roles"
 _ONE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expression>(?:(?!\}\}).)*)\}\}\s*$", re.S)
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+_JINJA.filters.update(
+    {name: function for name, function in AnsibleCoreFilters().filters().items() if name not in _JINJA.filters}
+)
 
 
 def _module_util(name: str) -> ModuleType:
@@ -45,7 +50,7 @@ lambda_zip = _module_util("lambda_zip")
 
 
 class RoleRenderError(ValueError):
-    """A role variable cannot be rendered here (unknown name, a cycle, or Jinja the plain package lacks)."""
+    """A role variable cannot be rendered here (unknown name, a cycle, or a plugin only Ansible has)."""
 
 
 def role_variables(role: str) -> dict[str, Any]:
@@ -146,3 +151,15 @@ def role_task_arguments(role: str, task_file: str, module: str) -> dict[str, Any
     if len(found) != 1:
         raise RoleRenderError(f"roles/{role}/tasks/{task_file} has {len(found)} tasks of {module}, not one")
     return {"arguments": found[0][module], "loop": found[0].get("loop")}
+
+
+def role_task_inputs(
+    role: str, task_file: str, module: str, keys: tuple[str, ...], overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The arguments ``keys`` of the task of ``roles/<role>/tasks/<task_file>`` that calls ``module``, rendered as
+    the role renders them, with ``overrides`` for some of its variables (see :func:`render_role`)."""
+    task = role_task_arguments(role, task_file, module)
+    arguments = {key: task["arguments"].get(key) for key in keys}
+    magic = role_magic(role)
+    context = render_role(role, sorted(referenced_names(arguments) - set(magic)), overrides)
+    return render(arguments, {**magic, **context})

@@ -28,16 +28,18 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.aws import Aws
 from lab.background import Periodic
 from lab.balancer import LoadBalancer
-from lab.stack import Stack
+from lab.builder import APP_DIR, ZIP_CACHE, App, describe_app, run_command
+from lab.collection import lambda_zip, render_role
+from lab.stack import Container, Stack
 
 LOG = logging.getLogger(__name__)
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -58,23 +60,209 @@ class Task:
         return f"{self.ip}:{self.port}"
 
 
-def image_command(dockerfile: Path) -> list[str]:
-    """ENTRYPOINT + CMD of the app's Dockerfile (exec form), used when the task definition sets neither."""
-    if not dockerfile.exists():
-        raise FileNotFoundError(
-            f"{dockerfile} not found and the task definition sets no command: nothing to run as the container"
-        )
-    entry, command = [], []
+@dataclass(frozen=True)
+class Image:
+    """What a Dockerfile gives a container: its environment, working directory, copied files and command."""
+
+    environment: dict[str, str]
+    workdir: str
+    copies: list[tuple[list[str], str]]  # (context sources, image destination) of each COPY
+    entrypoint: list[str]
+    cmd: list[str]
+
+
+def _substitute(text: str, variables: Mapping[str, str]) -> str:
+    """``$NAME`` and ``${NAME}`` replaced as the builder replaces them (an unknown name is empty)."""
+    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda match: variables.get(match[1] or match[2], ""), text)
+
+
+def _instructions(dockerfile: Path):
+    """``(INSTRUCTION, arguments)`` of each instruction, continuation lines joined, comments left out."""
+    pending = ""
     for line in dockerfile.read_text().splitlines():
-        match = re.match(r"^\s*(ENTRYPOINT|CMD)\s+(.*)$", line)
-        if match:
-            value = match.group(2).strip()
-            words = json.loads(value) if value.startswith("[") else ["/bin/sh", "-c", value]
-            if match.group(1) == "ENTRYPOINT":
-                entry = words
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        instruction, _, arguments = (pending + stripped).partition(" ")
+        pending = ""
+        yield instruction.upper(), arguments.strip()
+
+
+def _words(arguments: str) -> list[str]:
+    """The exec form (a JSON array) as it is, the shell form through ``/bin/sh -c``."""
+    return json.loads(arguments) if arguments.startswith("[") else ["/bin/sh", "-c", arguments]
+
+
+def read_dockerfile(dockerfile: Path, build_args: Mapping[str, str]) -> Image:
+    """The :class:`Image` of ``dockerfile`` built with ``build_args`` (``--build-arg``); ARGs and ENVs substituted.
+
+    Only what a container's process sees is read (ARG, ENV, WORKDIR, COPY, ENTRYPOINT, CMD): the lab runs no
+    RUN step, and USER, EXPOSE and HEALTHCHECK do not change the process (the ALB's health checks count).
+    """
+    variables: dict[str, str] = {}
+    environment: dict[str, str] = {}
+    workdir, copies, entrypoint, cmd = "/", [], [], []
+    for instruction, arguments in _instructions(dockerfile):
+        if instruction == "ARG":
+            name, has_default, default = arguments.partition("=")
+            variables[name] = build_args.get(name, _substitute(default, variables) if has_default else "")
+        elif instruction == "ENV":
+            words = shlex.split(arguments)
+            pairs = (
+                [word.partition("=")[::2] for word in words] if "=" in words[0] else [(words[0], " ".join(words[1:]))]
+            )
+            for name, value in pairs:
+                environment[name] = variables[name] = _substitute(value, variables)
+        elif instruction == "WORKDIR":
+            workdir = _substitute(arguments, variables)
+        elif instruction == "COPY":
+            words = [_substitute(word, variables) for word in shlex.split(arguments) if not word.startswith("--")]
+            copies.append((words[:-1], words[-1]))
+        elif instruction == "ENTRYPOINT":
+            entrypoint, cmd = _words(arguments), []  # a new ENTRYPOINT resets CMD, as the builder does
+        elif instruction == "CMD":
+            cmd = _words(arguments)
+    return Image(environment, workdir, copies, entrypoint, cmd)
+
+
+@dataclass(frozen=True)
+class ContainerProcess:
+    """A task's container as a local process: its command, environment (the image's, then the task definition's)
+    and working directory."""
+
+    command: list[str]
+    environment: dict[str, str]
+    cwd: Path
+
+
+def recipe_process(app: App, container: Container, cache_dir: Path) -> ContainerProcess:
+    """The container of the collection's recipe (files/container) for ``app``, as ecr_push builds it, as a process.
+
+    The image is the recipe built with ecr_push's build arguments for the app; its paths become the files they were
+    copied from, in the context that roles/ecr_push/tasks/context.yml assembles (the recipe's files at its root, the
+    app's requirements as app-requirements.txt, the app's directory as app/). Its ``python`` is this interpreter
+    without its site-packages (``-S``), with what the image installs (the recipe's and the app's requirements) on
+    PYTHONPATH, installed by pip once per requirement set into ``cache_dir``.
+    """
+    role = render_role(
+        "ecr_push",
+        ["ecr_push__recipe_dir", "ecr_push__recipe_files", "ecr_push__recipe_args"],
+        {
+            "ecr_push_app_dir": str(app.src),
+            "ecr_push_app_callable": app.callable,
+            "ecr_push_app_interface": app.interface,
+            "ecr_push_app_requirements": str(app.requirements or ""),
+            "ecr_push_app_health_path": app.health_path,
+            "ecr_push_app_port": app.port,
+        },
+    )
+    recipe_dir = Path(role["ecr_push__recipe_dir"]).resolve()
+    context = {name: recipe_dir / name for name in role["ecr_push__recipe_files"]}
+    context["app-requirements.txt"] = app.requirements
+    context["app"] = app.src
+    image = read_dockerfile(recipe_dir / "Dockerfile", role["ecr_push__recipe_args"])
+    places: dict[str, Path] = {}  # image path: local path
+    for sources, destination in image.copies:
+        for source in sources:
+            if source.rstrip("/") not in context:
+                raise ValueError(f"{recipe_dir / 'Dockerfile'} copies {source}, which ecr_push's context does not hold")
+            local = context[source.rstrip("/")]
+            if source.endswith("/"):  # a directory's contents
+                places[destination.rstrip("/")] = local
             else:
-                command = words
-    return entry + command
+                places[destination + Path(source).name if destination.endswith("/") else destination] = local
+
+    def local(word: str) -> str:
+        for image_path in sorted(places, key=len, reverse=True):
+            if word == image_path or word.startswith(image_path + "/"):
+                return str(places[image_path]) + word[len(image_path) :]
+        return word
+
+    command = [local(word) for word in container.entry_point + container.command or image.entrypoint + image.cmd]
+    if command and command[0] in ("python", "python3"):
+        command[:1] = [sys.executable, "-S"]
+    requirements = lambda_zip.read_requirements_file(str(context["requirements.txt"]))
+    if app.requirements:
+        requirements += lambda_zip.read_requirements_file(str(app.requirements))
+    installed = lambda_zip.vendor_requirements(requirements, str(cache_dir), None, [], run_command, sys.executable)
+    environment = {name: local(value) for name, value in image.environment.items()}
+    return ContainerProcess(
+        command, {**environment, "PYTHONPATH": installed, **container.environment}, Path(local(image.workdir))
+    )
+
+
+def container_process(app: App, container: Container, cache_dir: Path = ZIP_CACHE) -> ContainerProcess:
+    """How the lab runs the task definition ``container`` of ``app``'s image.
+
+    The image is the app's own Dockerfile when it has one (ecr_push builds that instead of the recipe): its
+    ENTRYPOINT and CMD run in the app's directory with the lab's Python environment, which must hold what the app
+    needs. Otherwise it is the collection's recipe (:func:`recipe_process`). The task definition's entry point and
+    command win over the image's, its environment over the image's.
+    """
+    own = app.src / "Dockerfile"
+    if not own.exists():
+        return recipe_process(app, container, cache_dir)
+    image = read_dockerfile(own, {})
+    command = container.entry_point + container.command or image.entrypoint + image.cmd
+    if not command:
+        raise ValueError(f"{own} sets no ENTRYPOINT or CMD and the task definition no command: nothing to run")
+    return ContainerProcess(command, dict(container.environment), app.src)
+
+
+def start_container(
+    container: ContainerProcess, ip: str, port: int, log_path: Path, command: list[str] | None = None
+) -> subprocess.Popen:
+    """``container`` started as a task of its own listening on ``ip:port`` (HOST, PORT; ``awsvpc`` gives each task
+    its address), in a session of its own, its output appended to ``log_path``; ``command`` replaces its command."""
+    environment = {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        **container.environment,
+        "PORT": str(port),
+        "HOST": ip,
+        "ECS_CONTAINER_METADATA_URI_V4": "http://127.0.0.1:1/lab",
+    }
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            command or container.command,
+            cwd=container.cwd,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop_container(process: subprocess.Popen, timeout: float) -> None:
+    """Stop a container's processes as ECS does: SIGTERM, then SIGKILL after ``timeout`` seconds (its stop
+    timeout); returns once the container's main process is gone."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()
+
+
+def deployed_app(stack: Stack, app_dir: Path) -> App:
+    """The app ``stack`` runs, its sources in ``app_dir``: site.yml gives both runtimes one description, so the
+    callable and interface are the function's (APP_CALLABLE, APP_INTERFACE), the health path the ECS target
+    group's and the port the task definition's."""
+    environment = stack.app_function.environment
+    return describe_app(
+        app_dir,
+        environment.get("APP_CALLABLE"),
+        environment.get("APP_INTERFACE"),
+        health_path=stack.ecs_target_group.health_check_path,
+        port=stack.service.container.port,
+    )
 
 
 def _bindable(ip: str, port: int) -> bool:
@@ -105,10 +293,11 @@ class EcsFollower(Periodic):
         balancer: LoadBalancer,
         log_dir: Path,
         start_delay: float = 15.0,
-        app_dir: Path = ROOT / "files" / "app",
+        app_dir: Path = APP_DIR,
         stop_timeout: float = 10.0,
         never_healthy: bool = False,
         poll_seconds: float = 1.0,
+        cache_dir: Path = ZIP_CACHE,
     ) -> None:
         super().__init__("lab-ecs", 0.2, poll_seconds)
         self.aws = aws
@@ -116,7 +305,6 @@ class EcsFollower(Periodic):
         self.balancer = balancer
         self.log_dir = log_dir
         self.start_delay = start_delay
-        self.app_dir = app_dir
         self.stop_timeout = stop_timeout
         self.never_healthy = never_healthy
         self.target_group = stack.ecs_target_group
@@ -125,8 +313,7 @@ class EcsFollower(Periodic):
         self.events: list[tuple[float, str]] = []
         self._rng = random.Random()
         self._lock = threading.RLock()
-        container = stack.service.container
-        self.command = container.entry_point + container.command or image_command(app_dir / "Dockerfile")
+        self.container = container_process(deployed_app(stack, app_dir), stack.service.container, cache_dir)
         balancer.health_listeners.append(self._on_health)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -199,30 +386,17 @@ class EcsFollower(Periodic):
                     threading.Thread(target=self._terminate, args=(task, self.stop_timeout), daemon=True).start()
 
     def _launch(self, task: Task) -> None:
-        container = self.stack.service.container
-        env = {
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "LANG": "C.UTF-8",
-            "PYTHONUNBUFFERED": "1",
-            **container.environment,
-            "PORT": str(task.port),
-            "HOST": task.ip,
-            "ECS_CONTAINER_METADATA_URI_V4": "http://127.0.0.1:1/lab",
-        }
-        command = self.command
+        command = None
         if self.never_healthy:  # fault: the container starts but the app never answers
             command = [sys.executable, "-c", "import time; time.sleep(3600)"]
-        log = open(self.log_dir / f"task-{task.id[:8]}.log", "ab")  # noqa: SIM115 (handed to the child)
         try:
-            task.process = subprocess.Popen(
-                command, cwd=self.app_dir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            task.process = start_container(
+                self.container, task.ip, task.port, self.log_dir / f"task-{task.id[:8]}.log", command
             )
         except OSError as error:
-            self._note(f"task {task.id[:8]} failed to start: {error} ({shlex.join(command)})")
+            self._note(f"task {task.id[:8]} failed to start: {error} ({shlex.join(command or self.container.command)})")
             task.state = "STOPPED"
             return
-        finally:
-            log.close()
         task.state = "RUNNING"
         self._note(f"task {task.id[:8]} running at {task.target}")
         self.balancer.attach(self.target_group.arn, task.target)
@@ -251,17 +425,8 @@ class EcsFollower(Periodic):
                 LOG.exception("ECS follower: DeregisterTargets failed")
 
     def _terminate(self, task: Task, timeout: float) -> None:
-        if task.process and task.process.poll() is None:
-            try:
-                os.killpg(task.process.pid, signal.SIGTERM)
-                task.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(task.process.pid, signal.SIGKILL)
-                task.process.wait()
-            except ProcessLookupError:
-                pass
         if task.process:
-            task.process.wait()
+            stop_container(task.process, timeout)
         if task.state != "STOPPED":
             self._note(f"task {task.id[:8]} stopped")
         task.state = "STOPPED"

@@ -134,6 +134,8 @@ class LambdaRuntime:
             **(extra_environment or {}),
             "AWS_LAMBDA_FUNCTION_NAME": function.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            # /var/task in Lambda: the collection's entry imports the app at init (the cold start) when it is set.
+            "LAMBDA_TASK_ROOT": str(code_dir),
             "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime or 'python3.12'}",
             "LAB_FUNCTION_ARN": function.arn,
@@ -186,7 +188,8 @@ class LambdaRuntime:
             self._publish("Duration", reply["duration_ms"], "Milliseconds")
             if "error" in reply:
                 self._publish("Errors", 1)
-                return Invocation("error", error=reply["error"], duration_ms=reply["duration_ms"], cold_start=cold)
+                error = f"{reply['error']}: {reply['message']}" if reply.get("message") else reply["error"]
+                return Invocation("error", error=error, duration_ms=reply["duration_ms"], cold_start=cold)
             return Invocation("ok", payload=reply["result"], duration_ms=reply["duration_ms"], cold_start=cold)
         except RuntimeError as error:
             self._publish("Errors", 1)

@@ -1,10 +1,10 @@
 """The burst: a Locust load profile, run headless in its own process.
 
 The profile is a list of stages ``(seconds, users)``; the users of a stage ramp linearly from the previous
-stage's count. Each user sends ``GET /sleep?seconds=S`` once every ``pacing`` seconds (constant pacing),
-so the offered load is ``users / pacing`` requests per second whatever the answers are, and each request
-holds a Lambda execution environment for ``S`` seconds. ``TARGET`` (environment) or ``--target`` points
-the same profile at a real ALB.
+stage's count. Each user sends ``GET /sleep?seconds=S`` (the profile's ``path``: any app's route that takes
+``S`` seconds) once every ``pacing`` seconds (constant pacing), so the offered load is ``users / pacing`` requests
+per second whatever the answers are, and each request holds a Lambda execution environment for ``S`` seconds.
+``TARGET`` (environment) or ``--target`` points the same profile at a real ALB.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class BurstProfile:
     peak_factor: float = 3.0
     sleep_seconds: float = 1.0
     pacing: float = 2.0
+    path: str = "/sleep?seconds={seconds}"  # the request; {seconds} is sleep_seconds
 
     @property
     def duration(self) -> float:

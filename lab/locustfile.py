@@ -46,9 +46,8 @@ class BurstUser(HttpUser):
 
     @task
     def sleep(self):
-        with self.client.get(
-            f"/sleep?seconds={PROFILE['sleep_seconds']}", name="/sleep", catch_response=True
-        ) as response:
+        path = PROFILE.get("path", "/sleep?seconds={seconds}").format(seconds=PROFILE["sleep_seconds"])
+        with self.client.get(path, name=path.partition("?")[0], catch_response=True) as response:
             if response.status_code >= 500 or response.status_code == 0:
                 response.failure(f"HTTP {response.status_code}")
             else:

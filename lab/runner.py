@@ -18,6 +18,7 @@ from lab import report
 from lab.alarms import AlarmEvaluator
 from lab.aws import Aws
 from lab.balancer import LoadBalancer
+from lab.builder import ZIP_CACHE
 from lab.ecs import EcsFollower
 from lab.events import EventBus
 from lab.lambda_runtime import LambdaRuntime, extract_code
@@ -40,6 +41,7 @@ class RunSettings:
     output: Path = ROOT / "lab" / "output"
     build_dir: Path = ROOT / "build" / "lambda"
     app_dir: Path = ROOT / "files" / "app"
+    zip_cache: Path = ZIP_CACHE  # where pip installs what the app's image installs (lab/ecs.py)
     profile: BurstProfile = field(default_factory=BurstProfile)
     scaler: str = "project"
     faults: tuple[str, ...] = ()
@@ -145,6 +147,7 @@ def run_burst(settings: RunSettings, stack: Stack | None = None) -> tuple[report
             start_delay=settings.start_delay,
             app_dir=settings.app_dir,
             never_healthy="never_healthy" in settings.faults,
+            cache_dir=settings.zip_cache,
         ).start()
         cleanup.callback(follower.stop)
         invokers = {}

@@ -20,7 +20,7 @@ from lab.stack import STACK_TAG
 @dataclass
 class FixtureSettings:
     stack: str = "spillover-lab"
-    app_dir: Path | None = None  # the app's sources; None: the lambda_function role's (files/app)
+    app: builder.App | None = None  # None: the spillover_app role's default app (the demo app, files/app)
     reserved_concurrency: int = 10
     alarm_period: int = 10
     spill_concurrency_share: float = 0.9
@@ -64,9 +64,13 @@ def create_stack(aws: Aws, settings: FixtureSettings, build_dir: Path) -> dict[s
         (build_dir / f"{stack}-{name}.zip").write_bytes(code)
         return builder.function(lam, f"{stack}-{name}", role, code, tags=tags, **settings)
 
-    app_zip = builder.app_zip(settings.app_dir, settings.zip_cache)
+    described = settings.app or builder.describe_app()
     app = function(
-        "app", app_zip, reserved_concurrency=settings.reserved_concurrency, Timeout=settings.function_timeout
+        "app",
+        builder.app_zip(described, settings.zip_cache),
+        reserved_concurrency=settings.reserved_concurrency,
+        Timeout=settings.function_timeout,
+        **builder.app_function(described),
     )
 
     load_balancer = builder.load_balancer(elbv2, stack, where, f"{stack}-alb", tags)
@@ -80,7 +84,7 @@ def create_stack(aws: Aws, settings: FixtureSettings, build_dir: Path) -> dict[s
         {"deregistration_delay.timeout_seconds": str(settings.deregistration_delay)},
         tags,
         HealthCheckProtocol="HTTP",
-        HealthCheckPath="/health",
+        HealthCheckPath=described.health_path,
         HealthCheckIntervalSeconds=settings.health_check_interval,
         HealthCheckTimeoutSeconds=settings.health_check_timeout,
         HealthyThresholdCount=settings.healthy_threshold,

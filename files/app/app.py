@@ -1,17 +1,19 @@
-"""The spillover app: one codebase served by AWS Lambda (behind an ALB) and by granian in an ECS task.
+"""The demo app: a plain WSGI app (Bottle), served by AWS Lambda (behind an ALB) and by granian in an ECS task.
 
-- Lambda: handler ``app.lambda_handler`` receives ALB target-group events (single- or multi-value headers and
-  query strings, whichever the target group sends) through apig-wsgi.
-- Container: ``python serve.py`` (granian, settings from the environment) serves the same Bottle ``app``.
+It is only the default of ``spillover_app_src`` (callable ``app:app``): it has no Lambda handler and no server of
+its own, like any app the collection deploys.
+
+- Lambda: the collection's entry (files/lambda_entry/spillover_entry.py, handler ``spillover_entry.handler``) turns
+  ALB target-group events (single- or multi-value headers and query strings) into WSGI calls through apig-wsgi.
+- Container: the collection's image recipe (files/container) runs ``serve.py`` (granian) on the same ``app``.
 
 Every answer is JSON with a ``Content-Type`` header (the ALB rejects Lambda responses without headers), and
-every request writes one JSON log line to stdout (CloudWatch Logs on both runtimes); on Lambda every invocation
-also writes one CloudWatch embedded-metric-format line (files/lambda_entry/metrics.py).
+every request writes one JSON log line to stdout (CloudWatch Logs on both runtimes); on Lambda the collection's entry
+also writes one CloudWatch embedded-metric-format line per invocation (files/lambda_entry/spillover_metrics.py).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -19,7 +21,6 @@ import time
 from typing import Any
 
 import bottle
-from apig_wsgi import make_lambda_handler
 
 JSON = "application/json"
 DEFAULT_SLEEP_SECONDS = 15.0  # as in the seed
@@ -67,8 +68,8 @@ class App(bottle.Bottle):
             nonlocal status
             status = status_line
             # Bottle passes exc_info with its JSON 500 (the traceback is already in wsgi.errors). No header has
-            # been sent at this point, so the server should just use these headers, but apig-wsgi re-raises
-            # any exc_info, which would turn the 500 into a failed invocation (an ALB 502).
+            # been sent at this point, so the server should just use these headers, but apig-wsgi (the Lambda
+            # entry's adapter) re-raises any exc_info, which would turn the 500 into a failed invocation (a 502).
             return start_response(status_line, headers)
 
         try:
@@ -122,24 +123,3 @@ def sleep_seconds(raw: str | None) -> float:
 def sleep() -> str:
     time.sleep(sleep_seconds(bottle.request.query.get("seconds")))
     return json_response({"message": "awaken"})
-
-
-_alb_handler = make_lambda_handler(app)
-
-
-@functools.cache
-def _metered_alb_handler() -> Any:
-    # metrics.py (files/lambda_entry) is packed beside this file in the Lambda zip only (the lambda_function role's
-    # extra_files); the container image has no Lambda handler, so it is imported here, on the first invocation.
-    from metrics import metered
-
-    return metered(_alb_handler)
-
-
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Serve one ALB target-group event; the response uses ``multiValueHeaders`` when the event did.
-
-    Every invocation, also a failed one, writes its CloudWatch embedded-metric-format line (count, duration, cold
-    start; files/lambda_entry/metrics.py), which the alarm role's pressure alarms read.
-    """
-    return _metered_alb_handler()(event, context)

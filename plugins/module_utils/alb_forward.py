@@ -244,7 +244,7 @@ class SelectedAction:
             )
 
 
-def _describe_all(client, operation, key, **kwargs):
+def describe_all(client, operation, key, **kwargs):
     """Every item of a Marker-paginated elbv2 Describe call, each page retried on throttling."""
     method = getattr(client, operation)
     items = []
@@ -280,7 +280,7 @@ def select_action(client, params):
     if priority is not None:
         rules = aws_call(
             "list the listener's rules",
-            lambda: _describe_all(client, "describe_rules", "Rules", ListenerArn=listener_arn),
+            lambda: describe_all(client, "describe_rules", "Rules", ListenerArn=listener_arn),
             {"ListenerNotFound": f"Listener {listener_arn} does not exist."},
         )
         for rule in rules:
@@ -313,7 +313,7 @@ def _listener_by_port(client, load_balancer, port):
     )["LoadBalancers"][0]
     listeners = aws_call(
         "list the load balancer's listeners",
-        lambda: _describe_all(client, "describe_listeners", "Listeners", LoadBalancerArn=found["LoadBalancerArn"]),
+        lambda: describe_all(client, "describe_listeners", "Listeners", LoadBalancerArn=found["LoadBalancerArn"]),
     )
     for listener in listeners:
         if listener["Port"] == port:

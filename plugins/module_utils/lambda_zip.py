@@ -24,7 +24,14 @@ import zipfile
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o644
 DIR_MODE = 0o755
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+# Lambda's limits for a zip uploaded with the function (Lambda quotas: deployment package size).
+MAX_ZIPPED_BYTES = 50 * 1024 * 1024
+MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
+# pip's machine name of each Lambda architecture, and the glibc of the Lambda Python runtimes (python3.12 and later
+# run on Amazon Linux 2023, glibc 2.34): a wheel tagged manylinux for glibc 2.17 to 2.34 runs there.
+ARCHITECTURES = {"x86_64": "x86_64", "arm64": "aarch64"}
+LAMBDA_GLIBC_MINORS = range(17, 35)
 
 # Never packaged, whatever ``exclude`` says: byte code is machine- and time-dependent.
 ALWAYS_EXCLUDE = ("__pycache__", "*.pyc", "*.pyo")
@@ -35,12 +42,10 @@ DEFAULT_EXCLUDE = [
     "test_*.py",
     "conftest.py",
     "Dockerfile",
-    "serve.py",
     "requirements*.txt",
 ]
 # pip's per-installation records: they name the installing machine's paths and tools, not the package.
 DIST_INFO_DROP = ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")
-COMPILED_SUFFIXES = (".so", ".pyd", ".dylib")
 
 
 class LambdaZipError(Exception):
@@ -115,36 +120,62 @@ def read_requirements_file(path, _seen=None):
     return requirements
 
 
-def requirements_key(requirements, python_version, pip_args):
-    """The cache key of a requirement set: the same set, Python version and pip options give the same key."""
+def requirements_key(requirements, python_version, pip_args, architecture="x86_64"):
+    """The cache key of a requirement set: the same set, target and pip options give the same key.
+
+    ``python_version`` None is the Python that runs pip (its own platform), not a Lambda runtime.
+    """
     identity = {
         "format": CACHE_FORMAT,
         "requirements": sorted(set(requirement.strip() for requirement in requirements)),
         "python_version": python_version,
+        "architecture": architecture if python_version else None,
         "pip_args": list(pip_args),
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def pip_command(python, target, requirements, python_version, pip_args):
-    """Install pure-Python wheels only (``py3-none-any``), for the Lambda runtime's Python version."""
+def platform_options(python_version, architecture):
+    """pip's options that select wheels for a Lambda runtime: CPython ``python_version`` on Amazon Linux 2023.
+
+    Compiled wheels (manylinux, glibc 2.17 to 2.34, of the architecture) and pure-Python ones; never an sdist,
+    which would be built for the controller rather than for Lambda.
+    """
+    if architecture not in ARCHITECTURES:
+        raise LambdaZipError(
+            f"architecture {architecture!r} is not a Lambda architecture; use one of {', '.join(ARCHITECTURES)}"
+        )
+    machine = ARCHITECTURES[architecture]
+    abi = "cp" + python_version.replace(".", "")
+    platforms = [f"manylinux2014_{machine}"] + [f"manylinux_2_{minor}_{machine}" for minor in LAMBDA_GLIBC_MINORS]
+    options = ["--only-binary=:all:", "--implementation", "cp", "--python-version", python_version]
+    for tag in (abi, "abi3", "none"):
+        options += ["--abi", tag]
+    for tag in platforms:
+        options += ["--platform", tag]
+    return options
+
+
+def pip_command(python, target, requirements, python_version, pip_args, architecture="x86_64"):
+    """``pip install --target`` of ``requirements`` for a Lambda runtime (or, ``python_version`` None, for
+    ``python`` itself)."""
+    selection = platform_options(python_version, architecture) if python_version else []
     return [
         *(python, "-m", "pip", "install", "--target", target, "--no-compile", "--no-input"),
-        *("--only-binary=:all:", "--implementation", "py", "--abi", "none", "--platform", "any"),
-        *("--python-version", python_version),
+        *selection,
         *pip_args,
         *sorted(set(requirements)),
     ]
 
 
-def vendor_requirements(requirements, cache_dir, python_version, pip_args, run_command, python):
+def vendor_requirements(requirements, cache_dir, python_version, pip_args, run_command, python, architecture="x86_64"):
     """The directory holding ``requirements`` installed with pip, filled on the first call for this set.
 
     ``run_command(argv, environ_update)`` runs a command and returns ``(rc, stdout, stderr)``. A new set is
     installed into a temporary directory beside its final place and renamed into it, so concurrent builds
     never see a half-filled cache entry.
     """
-    key = requirements_key(requirements, python_version, pip_args)
+    key = requirements_key(requirements, python_version, pip_args, architecture)
     final = os.path.join(cache_dir, key)
     if os.path.isdir(final):
         return final
@@ -154,25 +185,19 @@ def vendor_requirements(requirements, cache_dir, python_version, pip_args, run_c
     except OSError as error:
         raise LambdaZipError(f"cannot create the requirements cache in {cache_dir}: {error}") from error
     try:
-        argv = pip_command(python, staging, requirements, python_version, pip_args)
+        argv = pip_command(python, staging, requirements, python_version, pip_args, architecture)
         rc, stdout, stderr = run_command(
             argv, {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYTHONDONTWRITEBYTECODE": "1", "PIP_NO_INPUT": "1"}
         )
         if rc != 0:
-            raise LambdaZipError(
-                "pip could not vendor {} (pure-Python wheels for Python {} only): {}".format(
-                    ", ".join(sorted(requirements)), python_version, (stderr or stdout).strip()[-2000:]
-                )
+            target = (
+                f"wheels for Lambda's Python {python_version} on {architecture}"
+                if python_version
+                else f"the Python of {python}"
             )
-        compiled = sorted(
-            relative
-            for relative in collect_files(staging, [])
-            if relative.endswith(COMPILED_SUFFIXES) and not is_vendored_record(relative)
-        )
-        if compiled:
             raise LambdaZipError(
-                "the requirements contain compiled extensions ({}); only pure-Python packages can be vendored".format(
-                    ", ".join(compiled)
+                "pip could not vendor {} ({}): {}".format(
+                    ", ".join(sorted(requirements)), target, (stderr or stdout).strip()[-2000:]
                 )
             )
         try:
@@ -249,10 +274,39 @@ def read_extra_files(paths):
     return contents
 
 
-def build_package(src, requirements, exclude, cache_dir, python_version, pip_args, run_command, python, extra_files=()):
+def check_size(contents, data):
+    """Refuse a package that Lambda would refuse: over 50 MB zipped or 250 MB unzipped."""
+    unzipped = sum(len(item) for item in contents.values())
+    if len(data) > MAX_ZIPPED_BYTES or unzipped > MAX_UNZIPPED_BYTES:
+        largest = sorted(contents, key=lambda name: len(contents[name]), reverse=True)[:3]
+        raise LambdaZipError(
+            "the package is {:.1f} MB zipped and {:.1f} MB unzipped; Lambda takes at most {} MB zipped and {} MB "
+            "unzipped (largest files: {}): trim the requirements or exclude what the function does not need".format(
+                len(data) / 1e6,
+                unzipped / 1e6,
+                MAX_ZIPPED_BYTES // (1024 * 1024),
+                MAX_UNZIPPED_BYTES // (1024 * 1024),
+                ", ".join(largest),
+            )
+        )
+
+
+def build_package(
+    src,
+    requirements,
+    exclude,
+    cache_dir,
+    python_version,
+    pip_args,
+    run_command,
+    python,
+    extra_files=(),
+    architecture="x86_64",
+):
     """Build the package; returns ``(zip bytes, vendored distributions, vendor directory or None)``.
 
     ``extra_files`` are paths of files packed at the zip root under their own names (``exclude`` does not apply).
+    Requirements are vendored as wheels for Lambda's ``python_version`` on ``architecture``.
     """
     if not os.path.isdir(src):
         raise LambdaZipError(f"src {src} is not a directory")
@@ -264,7 +318,9 @@ def build_package(src, requirements, exclude, cache_dir, python_version, pip_arg
         raise LambdaZipError(f"src {src} holds no file to package once exclude patterns are applied")
     vendor_dir, vendored = None, []
     if requirements:
-        vendor_dir = vendor_requirements(requirements, cache_dir, python_version, pip_args, run_command, python)
+        vendor_dir = vendor_requirements(
+            requirements, cache_dir, python_version, pip_args, run_command, python, architecture
+        )
         vendored = vendored_distributions(vendor_dir)
         for relative, path in collect_files(vendor_dir, exclude).items():
             if is_vendored_record(relative):
@@ -281,4 +337,6 @@ def build_package(src, requirements, exclude, cache_dir, python_version, pip_arg
                 f"{name} is in extra_files and also in src or the vendored requirements; rename or exclude one of them"
             )
         contents[name] = data
-    return zip_bytes(contents), vendored, vendor_dir
+    data = zip_bytes(contents)
+    check_size(contents, data)
+    return data, vendored, vendor_dir

@@ -9,18 +9,21 @@ module: lambda_zip
 version_added: 0.1.0
 short_description: Build a reproducible AWS Lambda deployment package (zip) from sources and pip requirements
 description:
-  - Packs the files of the directory O(src) and, optionally, pure-Python pip requirements vendored into the zip
-    root, into the zip file O(dest), for the C(Code.ZipFile) of a Lambda function.
+  - Packs the files of the directory O(src) and, optionally, pip requirements vendored into the zip root, into the
+    zip file O(dest), for the C(Code.ZipFile) of a Lambda function.
   - The same inputs give the same bytes, so an unchanged function is not re-deployed. Entries are sorted, every
     entry is dated 1980-01-01 00:00:00, files have mode 0644 and directories 0755 (each directory has its own
     entry), and nothing that depends on the build machine or time is packaged (C(__pycache__), C(*.pyc),
     pip's C(bin/) scripts and the C(RECORD), C(INSTALLER), C(REQUESTED) and C(direct_url.json) files of
     C(*.dist-info) directories).
   - Requirements are installed with C(python -m pip install --target) of the Python that runs this module,
-    C(--no-compile), pure-Python wheels only (C(py3-none-any)) for O(python_version), into a directory of
-    O(cache_dir) named by a hash of the requirement set, O(python_version) and O(pip_args). Later builds of the
-    same set reuse that directory without running pip, so version ranges resolve once per cache. Pin exact
-    versions (C(name==version)) for identical packages on different machines.
+    C(--no-compile), as wheels for the Lambda runtime whatever the controller is, that is pure-Python wheels and
+    compiled ones for CPython O(python_version) on Amazon Linux 2023 (C(manylinux) for glibc 2.17 to 2.34) of
+    O(architecture), never an sdist. They go into a directory of O(cache_dir) named by a hash of the requirement
+    set, O(python_version), O(architecture) and O(pip_args). Later builds of the same set reuse that directory
+    without running pip, so version ranges resolve once per cache. Pin exact versions (C(name==version)) for
+    identical packages on different machines.
+  - A package over Lambda's limits (50 MB zipped, 250 MB unzipped) is refused with its sizes and largest files.
   - O(dest) is only written when its bytes would change; when it already holds the same bytes the result is
     C(changed=false) and the file is left untouched.
   - This module runs where the task runs (usually the controller, with C(delegate_to=localhost)); it makes no AWS
@@ -57,10 +60,12 @@ options:
     elements: str
   requirements_file:
     description:
-      - A pip requirements file to vendor into the zip root. C(-r)/C(--requirement) includes are followed;
-        comments and blank lines are ignored; other pip options are refused (use O(pip_args)).
+      - A pip requirements file, or a list of them, to vendor into the zip root as one requirement set (for
+        example an app's own file and the file of the handler that serves it). C(-r)/C(--requirement) includes
+        are followed; comments and blank lines are ignored; other pip options are refused (use O(pip_args)).
       - Mutually exclusive with O(requirements).
-    type: path
+    type: list
+    elements: path
   exclude:
     description:
       - Glob patterns (C(fnmatch), case-sensitive) of paths not to package, from O(src) and from the vendored
@@ -69,8 +74,7 @@ options:
       - Setting this replaces the default list. C(__pycache__), C(*.pyc) and C(*.pyo) are always excluded.
     type: list
     elements: str
-    default: [".*", "*.egg-info", "tests", "test_*.py", "conftest.py", "Dockerfile", "serve.py",
-              "requirements*.txt"]
+    default: [".*", "*.egg-info", "tests", "test_*.py", "conftest.py", "Dockerfile", "requirements*.txt"]
   cache_dir:
     description:
       - Directory of the vendored requirement sets, one subdirectory per set. Safe to share between builds and
@@ -80,9 +84,15 @@ options:
   python_version:
     description:
       - Python version (C(major.minor)) of the Lambda runtime, for which pip selects the requirement versions
-        (C(pip --python-version)).
+        and wheels (C(pip --python-version)).
     type: str
     default: "3.12"
+  architecture:
+    description:
+      - Instruction set of the Lambda function, for which compiled wheels are selected.
+    type: str
+    choices: [x86_64, arm64]
+    default: x86_64
   pip_args:
     description:
       - Extra arguments for C(pip install), for example V([--index-url, https://pypi.example.com/simple]) or
@@ -99,12 +109,14 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Package the app with Bottle and apig-wsgi vendored
+- name: Package the app with Bottle and apig-wsgi vendored, and the collection's handler beside it
   spillover.lambda_ecs.lambda_zip:
     src: "{{ role_path }}/../../files/app"
     requirements:
       - bottle>=0.13.0,<0.14.0
       - apig-wsgi>=2.18.0,<3.0.0
+    extra_files:
+      - "{{ role_path }}/../../files/lambda_entry/spillover_entry.py"
     dest: "{{ playbook_dir }}/build/lambda/app.zip"
   delegate_to: localhost
   register: app_zip
@@ -113,8 +125,11 @@ EXAMPLES = r"""
   amazon.aws.lambda:
     name: app
     runtime: python3.12
-    handler: app.lambda_handler
+    handler: spillover_entry.handler
     role: "{{ lambda_role_arn }}"
+    environment_variables:
+      APP_CALLABLE: app:app
+      APP_INTERFACE: wsgi
     zip_file: "{{ app_zip.dest }}"
 
 - name: Package the scaler with the collection's forward-action codec and target-health counting beside it
@@ -125,10 +140,21 @@ EXAMPLES = r"""
       - "{{ role_path }}/../../plugins/module_utils/target_health.py"
     dest: /tmp/scaler.zip
 
+- name: Vendor an app's requirements (FastAPI's compiled pydantic-core too) and the handler's, for arm64
+  spillover.lambda_ecs.lambda_zip:
+    src: examples/fastapi
+    requirements_file:
+      - examples/fastapi/requirements.txt
+      - "{{ role_path }}/../../files/lambda_entry/requirements-asgi.txt"
+    extra_files:
+      - "{{ role_path }}/../../files/lambda_entry/spillover_entry.py"
+    architecture: arm64
+    dest: build/api.zip
+
 - name: Vendor from a requirements file through a private index
   spillover.lambda_ecs.lambda_zip:
     src: files/app
-    requirements_file: requirements/app.txt
+    requirements_file: files/app/requirements.txt
     pip_args: [--index-url, "https://pypi.example.com/simple"]
     dest: build/app.zip
 """
@@ -215,8 +241,8 @@ def ensure_zip(module):
 
     try:
         requirements = params["requirements"] or []
-        if params["requirements_file"]:
-            requirements = read_requirements_file(params["requirements_file"])
+        for path in params["requirements_file"] or []:
+            requirements = requirements + read_requirements_file(path)
         data, vendored, vendor_dir = build_package(
             src=params["src"],
             requirements=requirements,
@@ -227,6 +253,7 @@ def ensure_zip(module):
             run_command=run_command,
             python=sys.executable,
             extra_files=params["extra_files"],
+            architecture=params["architecture"],
         )
     except LambdaZipError as error:
         raise SpilloverError(str(error)) from error
@@ -255,10 +282,11 @@ def main():
             dest=dict(type="path", required=True),
             extra_files=dict(type="list", elements="path", default=[]),
             requirements=dict(type="list", elements="str"),
-            requirements_file=dict(type="path"),
+            requirements_file=dict(type="list", elements="path"),
             exclude=dict(type="list", elements="str", default=list(DEFAULT_EXCLUDE)),
             cache_dir=dict(type="path", default="~/.cache/spillover.lambda_ecs/lambda_zip"),
             python_version=dict(type="str", default="3.12"),
+            architecture=dict(type="str", default="x86_64", choices=["x86_64", "arm64"]),
             pip_args=dict(type="list", elements="str", default=[]),
         ),
         mutually_exclusive=[["requirements", "requirements_file"]],

@@ -1,8 +1,10 @@
-"""The container entry (granian through files/app/serve.py) started for real on a loopback port.
+"""The container entry of the collection's recipe (granian through files/container/serve.py) started for real on a
+loopback port.
 
-No container engine runs here: the image's CMD runs as a local process in files/app, as the image's WORKDIR
-holds the same three files (tests/integration/test_role_ecr_push.py builds the image itself with buildah). The
-WSGI app is files/app's; the ASGI one is benchmarks/asgi_app.py, the same routes, served by the same command.
+No container engine runs here: the image's CMD runs as a local process in files/app, as the image's WORKDIR /app
+holds the app and /opt/spillover the server (tests/integration/test_role_ecr_push.py builds the image itself with
+buildah). The WSGI app is files/app's; the ASGI one is benchmarks/asgi_app.py, the same routes, served by the same
+command.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import time
 
 import pytest
 
-from tests.support.app_support import APP_DIR, ROOT, VENV_BIN, Server, dockerfile_command
+from tests.support.app_support import APP_DIR, CONTAINER_DIR, ROOT, VENV_BIN, Server, dockerfile_command
 
 pytestmark = pytest.mark.integration
 
-FROM_REPOSITORY_ROOT = [str(VENV_BIN / "python"), "files/app/serve.py"]
+FROM_REPOSITORY_ROOT = [str(VENV_BIN / "python"), "files/container/serve.py"]
+DEMO_APP = {"APP_DIR": "files/app"}
 ASGI_APP = {"APP_INTERFACE": "asgi", "APP_CALLABLE": "asgi_app:app", "PYTHONPATH": str(ROOT / "benchmarks")}
 
 
@@ -29,12 +32,13 @@ def log_lines(stdout: str) -> list[dict]:
 
 
 def image_command() -> list[str]:
+    """The image's CMD with this machine's Python, and the server where the image has it (/opt/spillover)."""
     command = dockerfile_command()
     command[0] = str(VENV_BIN / command[0])
-    return command
+    return [part.replace("/opt/spillover", str(CONTAINER_DIR)) for part in command]
 
 
-@pytest.mark.parametrize("environment", [{}, ASGI_APP], ids=["wsgi", "asgi"])
+@pytest.mark.parametrize("environment", [DEMO_APP, {**DEMO_APP, **ASGI_APP}], ids=["wsgi", "asgi"])
 def test_routes_over_http_from_the_repository_root_command(environment):
     server = Server(FROM_REPOSITORY_ROOT, cwd=ROOT, env=environment).wait_ready()
     try:
@@ -87,10 +91,11 @@ def test_image_command_healthcheck_and_sigterm_while_a_request_is_in_flight(envi
         in_flight["answer"] = server.request("/sleep?seconds=2")
 
     try:
-        healthcheck = re.search(r"^HEALTHCHECK .* CMD (\[.*\])$", (APP_DIR / "Dockerfile").read_text(), re.M)
+        healthcheck = re.search(r"^HEALTHCHECK .* CMD (\[.*\])$", (CONTAINER_DIR / "Dockerfile").read_text(), re.M)
         probe = json.loads(healthcheck.group(1))
         probe[0] = str(VENV_BIN / probe[0])
-        probed = subprocess.run(probe, env={**os.environ, "PORT": str(server.port)}, capture_output=True, check=False)
+        image_env = {"PORT": str(server.port), "APP_HEALTH_PATH": "/health"}  # the image's ENV sets both
+        probed = subprocess.run(probe, env={**os.environ, **image_env}, capture_output=True, check=False)
         assert probed.returncode == 0, probed.stderr
 
         client = threading.Thread(target=slow_request)

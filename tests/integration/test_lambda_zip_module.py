@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,37 +18,42 @@ import zipfile
 import pytest
 
 from tests.support.ansible_run import ROOT, run_module
-from tests.support.app_support import APP_DIR, APP_EXTRA_FILES, ZIP_CACHE
+from tests.support.app_support import APP_DIR, APP_EXTRA_FILES, ENTRY_DIR, ZIP_CACHE
 from tests.support.scaler_stack import SCALER_DIR, SCALER_EXTRA_FILES
 
 pytestmark = pytest.mark.integration
 
-REQUIREMENTS = ROOT / "requirements" / "app.txt"
+# The demo app's own requirements and those of the collection's entry that serves a WSGI app (as lambda_function packs).
+REQUIREMENTS = [str(APP_DIR / "requirements.txt"), str(ENTRY_DIR / "requirements-wsgi.txt")]
+# What the lambda_function role packs beside the app: the entry and the EMF emitter it imports.
+ENTRY = [str(path) for path in APP_EXTRA_FILES]
 
+# Run as python -I -S with the zip (a path to it) first on sys.path, APP_CALLABLE/APP_INTERFACE in the environment,
+# as the function's handler spillover_entry.handler; argv: zip path, request path, modules that must come from the zip.
 SERVE_FROM_ZIP_ONLY = """
-import json, sys
-zip_path = sys.argv[1]
+import importlib, json, sys
+zip_path, path, modules = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
 sys.path.insert(0, zip_path)
-import app, apig_wsgi, bottle, metrics
-for module in (app, apig_wsgi, bottle, metrics):
-    assert module.__file__.startswith(zip_path), module.__file__
+import spillover_entry
 event = {
     "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/a/b"}},
-    "httpMethod": "GET", "path": "/pong", "queryStringParameters": {}, "headers": {"host": "alb"},
+    "httpMethod": "GET", "path": path, "queryStringParameters": {}, "headers": {"host": "alb"},
     "isBase64Encoded": False, "body": "",
 }
-print("RESPONSE " + json.dumps(app.lambda_handler(event, None)))
+response = spillover_entry.handler(event, None)
+for module in ["spillover_entry", *modules]:
+    assert importlib.import_module(module).__file__.startswith(zip_path), module
+print("RESPONSE " + json.dumps(response))
 """
 
 
 def zip_args(src, dest, **extra):
-    """The app's build as roles/lambda_function runs it: the sources, requirements/app.txt, APP_EXTRA_FILES."""
     return {
         "src": str(src),
         "dest": str(dest),
-        "requirements_file": str(REQUIREMENTS),
+        "requirements_file": REQUIREMENTS,
+        "extra_files": ENTRY,
         "cache_dir": str(ZIP_CACHE),
-        "extra_files": [str(path) for path in APP_EXTRA_FILES],
         **extra,
     }
 
@@ -68,13 +74,14 @@ def test_build_check_mode_idempotence_and_diff(tmp_path):
     assert base64.b64decode(built["code_sha256"]) == hashlib.sha256(data).digest()
     assert built["size"] == len(data) < 1024 * 1024  # the Lambda zip stays under 1 MB
     assert {name.split("==")[0] for name in built["vendored"]} == {"bottle", "apig_wsgi"}
+    assert "spillover_entry.py" in built["diff"]["after"]["entries"]
     assert built["diff"]["before"] == {}
     assert "app.py" in built["diff"]["after"]["entries"]
     with zipfile.ZipFile(dest) as archive:
         listed = archive.namelist()
     assert built["entries"] == len(listed)
-    assert {"app.py", "metrics.py", "bottle.py", "apig_wsgi/__init__.py"} <= set(listed)
-    assert not {"Dockerfile", "serve.py", "requirements.txt", ".dockerignore"} & set(listed)
+    assert {"app.py", "spillover_entry.py", "spillover_metrics.py", "bottle.py", "apig_wsgi/__init__.py"} <= set(listed)
+    assert not {"Dockerfile", "requirements.txt", ".dockerignore"} & set(listed)
     assert not [name for name in listed if name.startswith("bin/") or name.endswith(("RECORD", ".pyc"))]
 
     inode, mtime = dest.stat().st_ino, dest.stat().st_mtime_ns
@@ -155,25 +162,55 @@ def test_refusals_are_clear(tmp_path):
     assert not (tmp_path / "x.zip").exists()
 
 
-def test_zip_alone_imports_and_serves_an_alb_event_in_a_fresh_interpreter(tmp_path):
-    dest = tmp_path / "app.zip"
-    assert not run_module("lambda_zip", zip_args(APP_DIR, dest), endpoint="unused").get("failed")
-
-    # -I -S: no site-packages, no user site, no PYTHONPATH: bottle and apig_wsgi can only come from the zip.
+def serve_from_zip(dest, tmp_path, path, modules, callable_="app:app", interface="wsgi") -> tuple[dict, list[str]]:
+    """Unpack the zip as Lambda does (/var/task) and serve one ALB event through spillover_entry.handler in a fresh
+    interpreter with -I -S: no site-packages, no user site, no PYTHONPATH, so the app's requirements and the entry's
+    can only come from the zip."""
+    task = tmp_path / "task"
+    with zipfile.ZipFile(dest) as archive:
+        archive.extractall(task)
     completed = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", SERVE_FROM_ZIP_ONLY, str(dest)],
+        [sys.executable, "-I", "-S", "-c", SERVE_FROM_ZIP_ONLY, str(task), path, ",".join(modules)],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=task,
+        env={"PATH": os.environ["PATH"], "APP_CALLABLE": callable_, "APP_INTERFACE": interface},
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
-    response = json.loads(next(line for line in lines if line.startswith("RESPONSE "))[len("RESPONSE ") :])
+    return json.loads(next(line for line in lines if line.startswith("RESPONSE "))[len("RESPONSE ") :]), lines
+
+
+def test_zip_alone_imports_and_serves_an_alb_event_in_a_fresh_interpreter(tmp_path):
+    dest = tmp_path / "app.zip"
+    assert not run_module("lambda_zip", zip_args(APP_DIR, dest), endpoint="unused").get("failed")
+    response, lines = serve_from_zip(dest, tmp_path, "/pong", ["app", "apig_wsgi", "bottle", "spillover_metrics"])
     assert response["statusCode"] == 200
     assert response["headers"]["Content-Type"] == "application/json"
     assert json.loads(response["body"]) == {"message": "ping"}
     log = json.loads(lines[0])
     assert (log["path"], log["status"]) == ("/pong", 200)
-    emf = json.loads(lines[1])  # the invocation's metrics line, by the metrics module packed in the zip
+    emf = json.loads(lines[1])  # the invocation's metrics line, by the emitter packed in the zip
     assert (emf["Invocations"], emf["ColdStart"]) == (1, 1)
+
+
+def test_a_fastapi_zip_gets_the_compiled_pydantic_core_of_the_lambda_platform_and_serves_from_the_zip(tmp_path):
+    """FastAPI needs pydantic-core, a compiled wheel: the zip gets the manylinux x86_64 one for CPython 3.12."""
+    app_dir = ROOT / "examples" / "fastapi"
+    dest = tmp_path / "api.zip"
+    requirements = [str(app_dir / "requirements.txt"), str(ENTRY_DIR / "requirements-asgi.txt")]
+    built = run_module("lambda_zip", zip_args(app_dir, dest, requirements_file=requirements), endpoint="unused")
+    assert not built.get("failed"), built
+    assert {"fastapi", "pydantic_core", "mangum"} <= {name.split("==")[0] for name in built["vendored"]}
+    with zipfile.ZipFile(dest) as archive:
+        compiled = [name for name in archive.namelist() if name.endswith(".so")]
+    assert any(name.startswith("pydantic_core/") and "cpython-312-x86_64-linux-gnu" in name for name in compiled)
+    # Larger than the demo app's (under Lambda's 50 MB zipped / 250 MB unzipped, which lambda_zip enforces).
+    print(f"FastAPI example zip: {built['size'] / 1e6:.1f} MB, {built['entries']} entries")
+    assert 1024 * 1024 < built["size"] < 50 * 1024 * 1024
+
+    response, _ = serve_from_zip(
+        dest, tmp_path, "/items/1", ["main", "fastapi", "pydantic_core", "mangum"], "main:api", "asgi"
+    )
+    assert (response["statusCode"], json.loads(response["body"])["name"]) == (200, "kettle")

@@ -8,7 +8,9 @@ registry is reachable here). The repository and its settings are asserted in mot
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import urllib.request
 
 import pytest
@@ -87,7 +89,7 @@ def test_build_push_skip_rebuild_then_absent_twice(local_aws, aws_client, regist
     assert second.facts["ecr_push__image_uri"] == uri
 
     # A changed source is a new tag, built and pushed next to the old one.
-    (app / "serve.py").write_text((app / "serve.py").read_text() + "\n# changed\n")
+    (app / "app.py").write_text((app / "app.py").read_text() + "\n# changed\n")
     checked = apply_role("ecr_push", local_aws.endpoint, role_vars, check=True)
     assert checked.changed > 0 and registry_tags(registry, repository) == [tag]
     third = apply_role("ecr_push", local_aws.endpoint, role_vars)
@@ -104,3 +106,81 @@ def test_build_push_skip_rebuild_then_absent_twice(local_aws, aws_client, regist
     assert apply_role("ecr_push", local_aws.endpoint, absent).changed > 0
     assert ecr.describe_repositories()["repositories"] == []
     assert apply_role("ecr_push", local_aws.endpoint, absent).changed == 0
+
+
+def buildah(*argv: str) -> str:
+    completed = subprocess.run(
+        ["buildah", "--storage-driver", "vfs", *argv],
+        env={**os.environ, "BUILDAH_ISOLATION": "chroot"},
+        stdin=subprocess.DEVNULL,  # buildah run would make a shared stdin non-blocking (ansible-playbook refuses that)
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout
+
+
+def test_an_app_without_a_dockerfile_gets_the_recipe_and_an_own_dockerfile_wins(
+    local_aws, registry, base_image, tmp_path
+):
+    app = tmp_path / "flask"
+    shutil.copytree(ROOT / "examples" / "flask", app, ignore=shutil.ignore_patterns("__pycache__"))
+    (app / "app.py").chmod(0o600)  # readable by the image's user all the same
+    role_vars = {
+        "ecr_push_stack_name": STACK,
+        "ecr_push_app_dir": str(app),
+        "ecr_push_app_requirements": str(app / "requirements.txt"),
+        "ecr_push_app_health_path": "/health",
+        "ecr_push_app_port": 9000,
+        "ecr_push_registry_override": registry,
+        "ecr_push_base_image": base_image,
+        "ecr_push_builder": "buildah",
+        "ecr_push_keep_local_image": True,
+    }
+    built = apply_role("ecr_push", local_aws.endpoint, role_vars)
+    reference = built.facts["ecr_push__image_uri"].partition("@")[0]
+    config = json.loads(buildah("inspect", "--type", "image", reference))["Docker"]["config"]
+    environment = dict(item.split("=", 1) for item in config["Env"])
+    assert config["Cmd"] == ["python", "/opt/spillover/serve.py"]
+    assert config["User"] == "10001:10001"
+    assert {
+        key: environment[key] for key in ("APP_DIR", "APP_CALLABLE", "APP_INTERFACE", "APP_HEALTH_PATH", "PORT")
+    } == {
+        "APP_DIR": "/app",
+        "APP_CALLABLE": "app:app",
+        "APP_INTERFACE": "wsgi",
+        "APP_HEALTH_PATH": "/health",
+        "PORT": "9000",
+    }
+    assert "APP_HEALTH_PATH" in " ".join(config["Healthcheck"]["Test"])  # /health, from the environment above
+    container = buildah("from", reference).strip()
+    try:
+        # The app's requirements and the server are installed; the app's files are there, readable by the user.
+        imported = buildah(
+            "run",
+            "--user",
+            "10001:10001",
+            container,
+            "--",
+            "python",
+            "-c",
+            "import flask, granian.server, app; print(app.app.name)",
+        )
+        assert imported.strip() == "app"
+    finally:
+        buildah("rm", container)
+
+    # Another callable is another image; the same sources again are the same tag (no build, no push).
+    again = apply_role("ecr_push", local_aws.endpoint, role_vars)
+    assert again.changed == 0 and again.facts["ecr_push__image_uri"] == built.facts["ecr_push__image_uri"]
+    other = apply_role("ecr_push", local_aws.endpoint, {**role_vars, "ecr_push_app_callable": "app:application"})
+    assert other.facts["ecr_push__image_tag"] != built.facts["ecr_push__image_tag"]
+
+    (app / "Dockerfile").write_text(f'FROM {base_image}\nCOPY app.py /srv/\nCMD ["python", "/srv/app.py"]\n')
+    own = apply_role("ecr_push", local_aws.endpoint, role_vars)
+    config = json.loads(buildah("inspect", "--type", "image", own.facts["ecr_push__image_uri"].partition("@")[0]))
+    assert config["Docker"]["config"]["Cmd"] == ["python", "/srv/app.py"]
+    for run in (built, other, own):
+        buildah("rmi", run.facts["ecr_push__image_uri"].partition("@")[0])

@@ -33,7 +33,9 @@ def test_function_converges_then_goes_away_twice(local_aws, aws_client, tmp_path
     assert facts["lambda_function__function_name"] == FUNCTION
     assert facts["lambda_function__function_arn"] == ":".join(configuration["FunctionArn"].split(":")[:7])
     assert facts["lambda_function__function_arn"].endswith(f":function:{FUNCTION}")
-    assert (configuration["Runtime"], configuration["Handler"]) == ("python3.12", "app.lambda_handler")
+    assert (configuration["Runtime"], configuration["Handler"]) == ("python3.12", "spillover_entry.handler")
+    assert configuration["Environment"]["Variables"] == {"APP_CALLABLE": "app:app", "APP_INTERFACE": "wsgi"}
+    assert configuration["Architectures"] == ["x86_64"]
     assert configuration["Role"].endswith(f":role/{STACK}-app-lambda")
     assert lambda_.get_function_concurrency(FunctionName=FUNCTION)["ReservedConcurrentExecutions"] == 7
     assert (tmp_path / f"{FUNCTION}.zip").exists()

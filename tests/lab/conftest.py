@@ -55,8 +55,18 @@ def quick_settings(**overrides) -> FixtureSettings:
 
 
 @pytest.fixture
-def lab_stack(local_aws, tmp_path) -> LabStack:
-    aws = Aws(local_aws.endpoint)
-    settings = quick_settings()
-    arns = create_stack(aws, settings, tmp_path / "build")
-    return LabStack(aws, discover(aws, settings.stack), tmp_path / "build", arns)
+def lab_stack_of(local_aws, tmp_path):
+    """A contract stack of :func:`quick_settings` with these ``overrides`` (``app``: the app it deploys)."""
+
+    def make(**overrides) -> LabStack:
+        aws = Aws(local_aws.endpoint)
+        settings = quick_settings(**overrides)
+        arns = create_stack(aws, settings, tmp_path / "build")
+        return LabStack(aws, discover(aws, settings.stack), tmp_path / "build", arns)
+
+    return make
+
+
+@pytest.fixture
+def lab_stack(lab_stack_of) -> LabStack:
+    return lab_stack_of()

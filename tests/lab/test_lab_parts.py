@@ -10,30 +10,20 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from contextlib import ExitStack
 from datetime import UTC, datetime
 
 import pytest
 
+from lab import builder
 from lab.alarms import AlarmEvaluator, alarm_event
-from lab.balancer import LoadBalancer
 from lab.builder import APP_DIR
-from lab.ecs import EcsFollower
 from lab.events import EventBus
-from lab.lambda_runtime import LambdaRuntime, extract_code
 from lab.metrics import MetricsPublisher
+from tests.support.lab_plane import data_plane, wait_for
 from tests.support.local_aws import free_port
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(condition, timeout: float = 20.0, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {message}")
 
 
 def get(url: str) -> tuple[int, dict, str]:
@@ -47,28 +37,20 @@ def get(url: str) -> tuple[int, dict, str]:
 @pytest.fixture
 def plane(lab_stack, tmp_path):
     """Lambda runtime + load balancer + ECS follower of the lab stack; everything stopped afterwards."""
-    started = []
+    with ExitStack() as started:
 
-    def make(reserved: int | None = None, start_delay: float = 0.0):
-        if reserved is not None:
-            lab_stack.aws.client("lambda").put_function_concurrency(
-                FunctionName=lab_stack.stack.app_function.name, ReservedConcurrentExecutions=reserved
+        def make(reserved: int | None = None, start_delay: float = 0.0):
+            if reserved is not None:
+                lab_stack.aws.client("lambda").put_function_concurrency(
+                    FunctionName=lab_stack.stack.app_function.name, ReservedConcurrentExecutions=reserved
+                )
+            stack = lab_stack.rediscover()
+            parts = started.enter_context(
+                data_plane(lab_stack.aws, stack, lab_stack.build_dir, APP_DIR, tmp_path, start_delay)
             )
-        stack = lab_stack.rediscover()
-        metrics = MetricsPublisher(lab_stack.aws)
-        code = extract_code(lab_stack.build_dir / f"{stack.name}-app.zip", stack.app_function, tmp_path / "code")
-        runtime = LambdaRuntime(stack.app_function, code, tmp_path / "lambda.log", metrics=metrics)
-        balancer = LoadBalancer(lab_stack.aws, stack, runtime, tmp_path / "access.log", metrics=metrics, seed=7)
-        balancer.start()
-        follower = EcsFollower(
-            lab_stack.aws, stack, balancer, tmp_path, start_delay=start_delay, app_dir=APP_DIR, poll_seconds=0.3
-        ).start()
-        started.extend([follower.stop, balancer.stop, runtime.close])
-        return runtime, balancer, follower, metrics
+            return parts.runtime, parts.balancer, parts.follower, parts.metrics
 
-    yield make
-    for stop in started:
-        stop()
+        yield make
 
 
 def scale(lab_stack, count: int) -> None:
@@ -103,6 +85,26 @@ def test_routes_by_the_listener_weights_and_logs_every_request(lab_stack, plane,
     assert {get(balancer.url + "/env")[2] for _ in range(10)} == {'{"message": "lambda"}'}
     log = [json.loads(line) for line in (tmp_path / "access.log").read_text().splitlines()]
     assert len(log) == 70 and {"target_group", "status", "latency_ms", "target"} <= set(log[0])
+
+
+def test_a_path_rule_forwards_its_paths_whatever_the_weights(lab_stack, plane):
+    stack = lab_stack.stack
+    ecs_only = [builder.weighted_forward({stack.ecs_target_group.arn: 1})]
+    builder.rule(lab_stack.aws.client("elbv2"), stack.listener_arn, 1, "/en?", ecs_only)
+    _, balancer, _, _ = plane()
+    scale(lab_stack, 1)
+    wait_for(lambda: healthy_in_aws(lab_stack), message="a healthy ECS task")
+
+    answers = {path: get(balancer.url + path) for path in ("/env", "/env?x=1", "/pong", "/envy")}
+    served = {path: (status, headers["X-Lab-Target-Group"]) for path, (status, headers, _) in answers.items()}
+    # The pattern matches the path alone (not its query string), each ? one character; the weights send the rest.
+    assert served == {
+        "/env": (200, "ecs"),
+        "/env?x=1": (200, "ecs"),
+        "/pong": (200, "lambda"),
+        "/envy": (404, "lambda"),
+    }
+    assert json.loads(answers["/env"][2]) == {"message": "server"}
 
 
 def test_throttled_invocations_answer_502_and_publish_the_alarm_metrics(lab_stack, plane):

@@ -1,4 +1,5 @@
-"""Helpers for the app's tests: load files/app/app.py, build ALB events, call the WSGI app, run gunicorn."""
+"""Helpers for the app's tests: load files/app/app.py and the Lambda entry, build ALB events, call the WSGI app, run
+the container's server."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import importlib.util
 import io
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -18,16 +18,19 @@ from pathlib import Path
 from types import ModuleType
 from wsgiref.util import setup_testing_defaults
 
+from lab.ecs import read_dockerfile
 from tests.support.local_aws import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = ROOT / "files" / "app"
-# What the app's zip packs beside app.py (lambda_zip's extra_files in roles/lambda_function/tasks/function.yml), at the
-# zip root: the collection's EMF emitter, which the handler imports as the top-level module ``metrics``.
-APP_EXTRA_FILES = (ROOT / "files" / "lambda_entry" / "metrics.py",)
+ENTRY_DIR = ROOT / "files" / "lambda_entry"
+# What the app's zip packs beside the app (lambda_zip's extra_files, roles/lambda_function/vars/main.yml), at the zip
+# root: the collection's entry, and the EMF emitter it imports as the top-level module ``spillover_metrics``.
+APP_EXTRA_FILES = (ENTRY_DIR / "spillover_entry.py", ENTRY_DIR / "spillover_metrics.py")
 # Where the tests keep the Lambda zip's vendored requirements (lambda_zip's cache_dir): pip reaches the package index
 # only on the first run of a fresh clone.
 ZIP_CACHE = ROOT / "build" / "test-cache" / "lambda-zip"
+CONTAINER_DIR = ROOT / "files" / "container"
 VENV_BIN = Path(sys.executable).parent
 TARGET_GROUP_ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/app-lambda/6d0ecf831eec9f09"
 # The headers of the ALB event example in the ALB documentation (lambda-functions.html).
@@ -46,24 +49,42 @@ ALB_HEADERS = {
 
 
 def load_lambda_entry_metrics() -> ModuleType:
-    """files/lambda_entry/metrics.py imported once as ``metrics``, the top-level name the app's zip gives it."""
-    if "metrics" not in sys.modules:
-        (path,) = APP_EXTRA_FILES
+    """files/lambda_entry/spillover_metrics.py imported once under that name, the top-level one the app's zip gives
+    it (where the entry imports it)."""
+    path = ENTRY_DIR / "spillover_metrics.py"
+    if path.stem not in sys.modules:
         spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[path.stem] = module
         spec.loader.exec_module(module)
-    return sys.modules["metrics"]
+    return sys.modules[path.stem]
 
 
 def load_app(name: str = "spillover_app") -> ModuleType:
-    """A fresh copy of files/app/app.py as module ``name`` (not ``app``, which other tests may use), with the modules
-    its zip packs beside it (APP_EXTRA_FILES) importable as there."""
-    load_lambda_entry_metrics()
+    """A fresh copy of files/app/app.py as module ``name`` (not ``app``, which other tests may use)."""
     spec = importlib.util.spec_from_file_location(name, APP_DIR / "app.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_entry(name: str = "spillover_entry_under_test") -> ModuleType:
+    """A fresh copy of the collection's Lambda entry (files/lambda_entry/spillover_entry.py) as module ``name``.
+
+    Outside Lambda (no LAMBDA_TASK_ROOT) it imports no app until its handler is first called. The EMF emitter it
+    imports is importable as in the zip.
+    """
+    load_lambda_entry_metrics()
+    spec = importlib.util.spec_from_file_location(name, ENTRY_DIR / "spillover_entry.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def lambda_handler_of(app, interface: str = "wsgi"):
+    """The handler the function runs (``spillover_entry.handler``: the adapter, metered) around ``app``, a WSGI or
+    ASGI callable."""
+    return load_entry().metered_handler(app, interface)
 
 
 @dataclass
@@ -107,6 +128,18 @@ def alb_event(
         event["queryStringParameters"] = {key: values[-1] for key, values in query.items()}
         event["headers"] = {key: values[-1] for key, values in all_headers.items()}
     return event
+
+
+def json_post_event(path: str, body: bytes, *, multi_value: bool, base64_body: bool = False) -> dict:
+    """The ALB event of a POST of ``body`` as JSON, with the content-type and content-length a client sends."""
+    return alb_event(
+        path,
+        "POST",
+        body=body,
+        multi_value=multi_value,
+        base64_body=base64_body,
+        headers={"content-type": ["application/json"], "content-length": [str(len(body))]},
+    )
 
 
 @dataclass
@@ -155,10 +188,9 @@ def call_wsgi(app, path: str, method: str = "GET", query: str = "", body: bytes 
     return Answer(int(captured["status"].split()[0]), headers, data)
 
 
-def dockerfile_command(dockerfile: Path = APP_DIR / "Dockerfile") -> list[str]:
-    """The image's CMD (exec form), the command ECS runs in the container."""
-    commands = [line for line in dockerfile.read_text().splitlines() if re.match(r"^CMD\s", line)]
-    return json.loads(commands[-1].split(None, 1)[1])
+def dockerfile_command(dockerfile: Path = CONTAINER_DIR / "Dockerfile") -> list[str]:
+    """The image's CMD, the command ECS runs in the container (as the lab reads it)."""
+    return read_dockerfile(dockerfile, {}).cmd
 
 
 class Server:

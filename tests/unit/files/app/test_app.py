@@ -1,4 +1,5 @@
-"""files/app/app.py in process: every route through lambda_handler (ALB events) and through the WSGI app."""
+"""files/app/app.py in process: every route through the collection's Lambda entry (ALB events) and through the WSGI
+app itself."""
 
 from __future__ import annotations
 
@@ -6,9 +7,19 @@ import json
 
 import pytest
 
-from tests.support.app_support import LambdaContext, alb_event, answer_of_lambda, call_wsgi, load_app
+from tests.support.app_support import (
+    LambdaContext,
+    alb_event,
+    answer_of_lambda,
+    call_wsgi,
+    json_post_event,
+    lambda_handler_of,
+    load_app,
+)
 
 app_module = load_app()
+# The handler the function runs (spillover_entry.handler), around this copy of the app.
+lambda_handler = lambda_handler_of(app_module.app)
 
 # (path, query, status, body) of GET requests; the same on both runtimes.
 ROUTES = [
@@ -36,8 +47,8 @@ def server_runtime(monkeypatch):
 
 @pytest.mark.parametrize("multi_value", [False, True], ids=["single-value", "multi-value"])
 @pytest.mark.parametrize(("path", "query", "status", "body"), ROUTES)
-def test_route_same_through_lambda_handler_and_wsgi(path, query, status, body, multi_value):
-    response = app_module.lambda_handler(alb_event(path, query=query, multi_value=multi_value), LambdaContext())
+def test_route_same_through_the_lambda_entry_and_wsgi(path, query, status, body, multi_value):
+    response = lambda_handler(alb_event(path, query=query, multi_value=multi_value), LambdaContext())
     via_lambda = answer_of_lambda(response)
     via_wsgi = call_wsgi(app_module.app, path, query=query_string(query))
 
@@ -49,8 +60,8 @@ def test_route_same_through_lambda_handler_and_wsgi(path, query, status, body, m
 
 
 def test_lambda_response_uses_the_header_shape_of_the_event():
-    single = app_module.lambda_handler(alb_event("/pong", multi_value=False), LambdaContext())
-    multi = app_module.lambda_handler(alb_event("/pong", multi_value=True), LambdaContext())
+    single = lambda_handler(alb_event("/pong", multi_value=False), LambdaContext())
+    multi = lambda_handler(alb_event("/pong", multi_value=True), LambdaContext())
 
     assert single["headers"]["Content-Type"] == "application/json"
     assert "multiValueHeaders" not in single
@@ -64,7 +75,7 @@ def test_lambda_response_uses_the_header_shape_of_the_event():
 @pytest.mark.parametrize("multi_value", [False, True], ids=["single-value", "multi-value"])
 def test_sleep_refuses_seconds_out_of_bounds_with_json_400(seconds, multi_value):
     event = alb_event("/sleep", query={"seconds": [seconds]}, multi_value=multi_value)
-    via_lambda = answer_of_lambda(app_module.lambda_handler(event, LambdaContext()))
+    via_lambda = answer_of_lambda(lambda_handler(event, LambdaContext()))
     via_wsgi = call_wsgi(app_module.app, "/sleep", query=f"seconds={seconds}")
 
     for answer in (via_lambda, via_wsgi):
@@ -81,7 +92,7 @@ def test_repeated_query_parameter_uses_the_last_value_like_a_single_value_alb():
     assert single["queryStringParameters"] == {"seconds": "0"}
 
     for event in (multi, single):
-        answer = answer_of_lambda(app_module.lambda_handler(event, LambdaContext()))
+        answer = answer_of_lambda(lambda_handler(event, LambdaContext()))
         assert (answer.status, answer.json()) == (200, {"message": "awaken"})
     assert call_wsgi(app_module.app, "/sleep", query="seconds=abc&seconds=0").status == 200
 
@@ -90,7 +101,7 @@ def test_sleep_defaults_to_the_seeds_fifteen_seconds(monkeypatch):
     slept = []
     monkeypatch.setattr(app_module.time, "sleep", slept.append)
 
-    answer = answer_of_lambda(app_module.lambda_handler(alb_event("/sleep", multi_value=False), LambdaContext()))
+    answer = answer_of_lambda(lambda_handler(alb_event("/sleep", multi_value=False), LambdaContext()))
 
     assert (answer.status, slept) == (200, [15.0])
     assert call_wsgi(app_module.app, "/sleep", query="seconds=900").status == 200
@@ -102,15 +113,8 @@ def test_sleep_defaults_to_the_seeds_fifteen_seconds(monkeypatch):
 @pytest.mark.parametrize("path", ["/", "/health", "/pong", "/sleep", "/env", "/bang"])
 def test_post_with_a_body_to_a_get_route_is_a_json_405(path, multi_value, base64_body):
     body = b'{"payload": "\xc3\xa9t\xc3\xa9"}'
-    event = alb_event(
-        path,
-        "POST",
-        body=body,
-        multi_value=multi_value,
-        base64_body=base64_body,
-        headers={"content-type": ["application/json"], "content-length": [str(len(body))]},
-    )
-    via_lambda = answer_of_lambda(app_module.lambda_handler(event, LambdaContext()))
+    event = json_post_event(path, body, multi_value=multi_value, base64_body=base64_body)
+    via_lambda = answer_of_lambda(lambda_handler(event, LambdaContext()))
     via_wsgi = call_wsgi(app_module.app, path, "POST", body=body)
 
     for answer in (via_lambda, via_wsgi):
@@ -130,40 +134,40 @@ def test_request_body_reaches_the_app_decoded_from_base64(monkeypatch):
 
     for multi_value in (False, True):
         event = alb_event("/echo-length", "POST", body=body, multi_value=multi_value, base64_body=True)
-        answer = answer_of_lambda(app.lambda_handler(event, LambdaContext()))
+        answer = answer_of_lambda(lambda_handler_of(app.app)(event, LambdaContext()))
         assert answer.json() == {"length": 256}
 
 
 def test_unknown_path_with_any_method_is_a_json_404():
     for method in ("GET", "POST", "PUT", "DELETE"):
-        answer = answer_of_lambda(app_module.lambda_handler(alb_event("/x", method, multi_value=True), None))
+        answer = answer_of_lambda(lambda_handler(alb_event("/x", method, multi_value=True), None))
         assert (answer.status, answer.json()) == (404, {"message": "not found"})
         assert answer.headers["content-type"] == "application/json"
 
 
 def test_head_answers_headers_without_a_body():
     for multi_value in (False, True):
-        answer = answer_of_lambda(app_module.lambda_handler(alb_event("/", "HEAD", multi_value=multi_value), None))
+        answer = answer_of_lambda(lambda_handler(alb_event("/", "HEAD", multi_value=multi_value), None))
         assert (answer.status, answer.body) == (200, b"")
         assert answer.headers["content-type"] == "application/json"
 
 
 def test_env_says_lambda_inside_the_lambda_runtime_and_server_elsewhere(monkeypatch):
     event = alb_event("/env", multi_value=False)
-    assert answer_of_lambda(app_module.lambda_handler(event, LambdaContext())).json() == {"message": "server"}
+    assert answer_of_lambda(lambda_handler(event, LambdaContext())).json() == {"message": "server"}
     assert call_wsgi(app_module.app, "/env").json() == {"message": "server"}
 
     monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")  # the Lambda runtime sets it
-    assert answer_of_lambda(app_module.lambda_handler(event, LambdaContext())).json() == {"message": "lambda"}
+    assert answer_of_lambda(lambda_handler(event, LambdaContext())).json() == {"message": "lambda"}
 
 
 def test_one_json_log_line_per_request(capsys, monkeypatch):
     capsys.readouterr()
-    app_module.lambda_handler(alb_event("/pong", multi_value=True), LambdaContext(aws_request_id="req-1"))
+    lambda_handler(alb_event("/pong", multi_value=True), LambdaContext(aws_request_id="req-1"))
     call_wsgi(app_module.app, "/nowhere")
     call_wsgi(app_module.app, "/pong", "POST", body=b"x")
     monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")
-    app_module.lambda_handler(alb_event("/sleep", query={"seconds": ["0.02"]}, multi_value=False), LambdaContext())
+    lambda_handler(alb_event("/sleep", query={"seconds": ["0.02"]}, multi_value=False), LambdaContext())
 
     written = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     # Each Lambda invocation also writes its EMF metrics line (tests/unit/files/lambda_entry checks those).
@@ -191,7 +195,9 @@ def test_unhandled_error_is_a_json_500_and_logged(capsys):
 
     capsys.readouterr()
     for multi_value in (False, True):
-        answer = answer_of_lambda(app.lambda_handler(alb_event("/fail", multi_value=multi_value), LambdaContext()))
+        answer = answer_of_lambda(
+            lambda_handler_of(app.app)(alb_event("/fail", multi_value=multi_value), LambdaContext())
+        )
         assert (answer.status, answer.json()) == (500, {"message": "internal server error"})
         assert answer.headers["content-type"] == "application/json"
     written = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

@@ -1,4 +1,5 @@
-"""The container packaging of the app: requirements kept in sync, Dockerfile facts, the server's settings."""
+"""The collection's container recipe (files/container): requirements kept in sync, Dockerfile facts, the server's
+settings."""
 
 from __future__ import annotations
 
@@ -8,11 +9,20 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lab.builder import zip_extra_files
-from tests.support.app_support import APP_DIR, APP_EXTRA_FILES, ROOT, VENV_BIN, dockerfile_command
+from tests.support.app_support import (
+    APP_DIR,
+    APP_EXTRA_FILES,
+    CONTAINER_DIR,
+    ENTRY_DIR,
+    ROOT,
+    VENV_BIN,
+    dockerfile_command,
+)
 
-DOCKERFILE = (APP_DIR / "Dockerfile").read_text()
+DOCKERFILE = (CONTAINER_DIR / "Dockerfile").read_text()
 
 
 def requirement_lines(path: Path) -> set[str]:
@@ -27,45 +37,57 @@ def requirement_lines(path: Path) -> set[str]:
     return found
 
 
-def test_image_requirements_equal_app_plus_container_requirements():
+def test_the_dev_venv_has_what_both_runtimes_install_for_the_demo_app():
     container = requirement_lines(ROOT / "requirements" / "container.txt")
-    assert {"bottle", "apig-wsgi", "granian"} <= {re.split(r"[<>=!~ ;\[]", line)[0] for line in container}
-    assert requirement_lines(APP_DIR / "requirements.txt") == container
+    assert {"bottle", "apig-wsgi", "mangum", "granian"} <= {re.split(r"[<>=!~ ;\[]", line)[0] for line in container}
+    runtimes = (
+        requirement_lines(APP_DIR / "requirements.txt")
+        | requirement_lines(CONTAINER_DIR / "requirements.txt")
+        | requirement_lines(ENTRY_DIR / "requirements-wsgi.txt")
+        | requirement_lines(ENTRY_DIR / "requirements-asgi.txt")
+    )
+    assert runtimes == container
 
 
 def test_dockerfile_passes_hadolint():
     completed = subprocess.run(
-        [str(VENV_BIN / "hadolint"), str(APP_DIR / "Dockerfile")], capture_output=True, text=True, check=False
+        [str(VENV_BIN / "hadolint"), str(CONTAINER_DIR / "Dockerfile")], capture_output=True, text=True, check=False
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
-def test_dockerfile_runs_the_server_as_non_root_on_8080_with_a_python_healthcheck():
+def test_dockerfile_runs_the_server_as_non_root_on_the_apps_port_with_a_python_healthcheck_of_its_path():
     assert re.search(r"^ARG BASE_IMAGE=python:3\.12-slim\S*$", DOCKERFILE, re.M)
     assert re.search(r"^FROM \$\{BASE_IMAGE\}$", DOCKERFILE, re.M)
     users = re.findall(r"^USER (\S+)$", DOCKERFILE, re.M)
     assert users and users[-1].split(":")[0] not in ("root", "0")
-    assert re.search(r"^EXPOSE 8080$", DOCKERFILE, re.M)
+    assert re.search(r"^ARG APP_PORT=8080$", DOCKERFILE, re.M) and re.search(
+        r"^EXPOSE \$\{APP_PORT\}$", DOCKERFILE, re.M
+    )
+    assert re.search(r"^ARG APP_HEALTH_PATH=/health$", DOCKERFILE, re.M)
     assert "--no-cache-dir" in DOCKERFILE
     healthcheck = re.search(r"^HEALTHCHECK .* CMD (\[.*\])$", DOCKERFILE, re.M).group(1)
-    assert '"python"' in healthcheck and "/health" in healthcheck and "curl" not in DOCKERFILE
-    assert dockerfile_command() == ["python", "serve.py"]
-    assert re.search(r"^RUN pip install .*&& python -c \"import granian.server\"$", DOCKERFILE, re.M)  # fails the build
+    assert '"python"' in healthcheck and "APP_HEALTH_PATH" in healthcheck and "curl" not in DOCKERFILE
+    assert dockerfile_command() == ["python", "/opt/spillover/serve.py"]
+    assert re.search(r'&& python -c "import granian.server"$', DOCKERFILE, re.M)  # fails the build
 
 
-def test_dockerignore_admits_exactly_what_the_dockerfile_copies():
+def test_the_recipe_copies_exactly_what_ecr_push_assembles_around_the_app():
     copied = set()
     for line in re.findall(r"^COPY (.+)$", DOCKERFILE, re.M):
         copied |= set(line.split()[:-1])
-    rules = [line for line in (APP_DIR / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
-    assert rules[0] == "*"
-    assert {rule[1:] for rule in rules[1:]} == copied
-    assert all((APP_DIR / name).is_file() for name in copied)
+    recipe_files = yaml.safe_load((ROOT / "roles" / "ecr_push" / "vars" / "main.yml").read_text())[
+        "ecr_push__recipe_files"
+    ]
+    # roles/ecr_push/tasks/context.yml: the recipe's files, the app's requirements and the app's directory.
+    assert copied == ({"serve.py", "requirements.txt"} | {"app-requirements.txt", "app/"})
+    assert {"serve.py", "requirements.txt", "Dockerfile", ".dockerignore"} == set(recipe_files)
+    assert all((CONTAINER_DIR / name).is_file() for name in recipe_files)
 
 
 def load_serve():
-    """files/app/serve.py as a module (its name is not ``serve``, which nothing else may import)."""
-    spec = importlib.util.spec_from_file_location("spillover_serve", APP_DIR / "serve.py")
+    """files/container/serve.py as a module (its name is not ``serve``, which nothing else may import)."""
+    spec = importlib.util.spec_from_file_location("spillover_serve", CONTAINER_DIR / "serve.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -117,7 +139,8 @@ def test_server_settings_become_the_granian_server():
     )
     assert (granian.workers, granian.blocking_threads, granian.workers_kill_timeout) == (1, 32, 20)
     assert granian.http1_settings.header_read_timeout == 75_000  # how long an idle keep-alive connection stays
-    assert granian.working_dir == APP_DIR  # app:app imports from serve.py's directory, whatever the cwd
+    assert granian.working_dir == Path.cwd()  # app:app imports from APP_DIR, the working directory by default
+    assert serve.server(serve.settings({"APP_DIR": str(APP_DIR)})).working_dir == APP_DIR
     assert granian.log_access is False  # the app logs one JSON line per request itself
 
 
@@ -139,7 +162,7 @@ def test_bad_server_settings_name_the_variable_and_what_it_accepts(environ, mess
 
 def test_a_bad_setting_stops_the_server_before_it_listens():
     completed = subprocess.run(
-        [str(VENV_BIN / "python"), str(APP_DIR / "serve.py")],
+        [str(VENV_BIN / "python"), str(CONTAINER_DIR / "serve.py")],
         env={"PATH": str(VENV_BIN), "SERVER_WORKERS": "many"},
         capture_output=True,
         text=True,
@@ -151,6 +174,8 @@ def test_a_bad_setting_stops_the_server_before_it_listens():
 
 
 def test_the_lambda_function_role_packs_what_the_handler_imports_beside_the_app():
-    """roles/lambda_function's zip task packs APP_EXTRA_FILES (the EMF emitter the handler imports as ``metrics``)."""
+    """roles/lambda_function's zip task packs APP_EXTRA_FILES: the entry and the EMF emitter it imports as
+    ``spillover_metrics`` (a name an app's own module is unlikely to have)."""
     assert zip_extra_files("lambda_function") == list(APP_EXTRA_FILES)
-    assert "from metrics import metered" in (APP_DIR / "app.py").read_text()
+    assert "from spillover_metrics import metered" in (ENTRY_DIR / "spillover_entry.py").read_text()
+    assert not (APP_DIR / "spillover_metrics.py").exists() and "lambda_handler" not in (APP_DIR / "app.py").read_text()

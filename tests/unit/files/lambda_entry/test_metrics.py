@@ -1,4 +1,4 @@
-"""files/lambda_entry/metrics.py: the EMF lines of each invocation, checked against AWS's EMF specification.
+"""files/lambda_entry/spillover_metrics.py: the EMF lines of each invocation, checked against AWS's EMF specification.
 
 The schema below transcribes the specification's rules ("Specification: Embedded metric format", CloudWatch user
 guide): the root carries ``_aws`` with an integer ``Timestamp`` (milliseconds since the epoch) and a
@@ -22,7 +22,14 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.support.app_support import ROOT, LambdaContext, alb_event, load_app, load_lambda_entry_metrics
+from tests.support.app_support import (
+    ROOT,
+    LambdaContext,
+    alb_event,
+    lambda_handler_of,
+    load_app,
+    load_lambda_entry_metrics,
+)
 from tests.support.imports import imported_modules
 
 metrics = load_lambda_entry_metrics()
@@ -179,14 +186,14 @@ def test_the_function_name_comes_from_the_runtime_else_the_context(capsys, monke
         jsonschema.validate(document, EMF_SCHEMA)
 
 
-def test_the_apps_lambda_handler_writes_one_line_per_invocation_even_when_it_fails(capsys, monkeypatch):
+def test_the_entrys_handler_writes_one_line_per_invocation_of_any_app_even_when_it_fails(capsys, monkeypatch):
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "shop-app")
     monkeypatch.delenv("AWS_LAMBDA_RUNTIME_API", raising=False)
-    app = load_app("spillover_app_metered")
+    handler = lambda_handler_of(load_app("spillover_app_metered").app)
     capsys.readouterr()
-    app.lambda_handler(alb_event("/pong", multi_value=False), LambdaContext())
+    handler(alb_event("/pong", multi_value=False), LambdaContext())
     with pytest.raises(KeyError):  # not an ALB event: apig-wsgi fails the invocation (an ALB 502)
-        app.lambda_handler({}, LambdaContext())
+        handler({}, LambdaContext())
     documents = emf_documents(capsys.readouterr().out)
     assert [(document["FunctionName"], document["Invocations"]) for document in documents] == [("shop-app", 1)] * 2
     assert [document["ColdStart"] for document in documents] == [1, 0]

@@ -29,7 +29,7 @@ APP_SOURCES = {
     "pkg/__init__.py": "",
     "pkg/helpers.py": "VALUE = 1\n",
     "Dockerfile": "FROM scratch\n",
-    "serve.py": "import granian\n",
+    "serve.py": "# an app module of that name is the app's, not a server to leave out\n",
     "requirements.txt": "bottle\n",
     ".dockerignore": "*\n",
     "tests/test_app.py": "def test(): pass\n",
@@ -144,6 +144,7 @@ def test_only_the_runtime_files_go_in(tmp_path, src):
         "pkg/",
         "pkg/__init__.py",
         "pkg/helpers.py",
+        "serve.py",
         "bottle.py",
         "bottle-0.13.4.dist-info/",
         "bottle-0.13.4.dist-info/METADATA",
@@ -180,15 +181,39 @@ def test_requirements_are_installed_once_per_set(tmp_path, src):
     assert not [name for name in os.listdir(tmp_path / "cache") if name.startswith(".")]  # no staging left
 
 
-def test_pip_is_asked_for_pure_python_wheels_of_the_lambda_python():
+def test_pip_is_asked_for_wheels_of_the_lambda_runtime_whatever_the_controller_is():
     argv = lz.pip_command("/usr/bin/python3", "/tmp/t", ["b", "a", "a"], "3.12", ["--no-index"])
     assert argv[:4] == ["/usr/bin/python3", "-m", "pip", "install"]
     assert argv[argv.index("--target") + 1] == "/tmp/t"
-    assert "--no-compile" in argv and "--only-binary=:all:" in argv
-    for option, value in (("--platform", "any"), ("--abi", "none"), ("--implementation", "py")):
-        assert argv[argv.index(option) + 1] == value
+    assert "--no-compile" in argv and "--only-binary=:all:" in argv  # never an sdist built for the controller
+    assert argv[argv.index("--implementation") + 1] == "cp"
     assert argv[argv.index("--python-version") + 1] == "3.12"
+    values = {
+        option: [argv[i + 1] for i, item in enumerate(argv) if item == option] for option in ("--abi", "--platform")
+    }
+    assert values["--abi"] == ["cp312", "abi3", "none"]
+    # Amazon Linux 2023 (glibc 2.34): every manylinux wheel from glibc 2.17 to 2.34 runs there, no later one.
+    assert {"manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64"} <= set(
+        values["--platform"]
+    )
+    assert "manylinux_2_35_x86_64" not in values["--platform"]
     assert argv[-3:] == ["--no-index", "a", "b"]
+
+
+def test_pip_selects_arm_wheels_for_arm64_and_refuses_an_unknown_architecture():
+    argv = lz.pip_command("python", "/tmp/t", ["a"], "3.13", [], "arm64")
+    platforms = [argv[i + 1] for i, item in enumerate(argv) if item == "--platform"]
+    assert platforms and all(tag.endswith("_aarch64") for tag in platforms)
+    assert "cp313" in argv
+    with pytest.raises(
+        lz.LambdaZipError, match=r"architecture 'sparc' is not a Lambda architecture; use one of x86_64, arm64"
+    ):
+        lz.pip_command("python", "/tmp/t", ["a"], "3.12", [], "sparc")
+
+
+def test_pip_for_the_controller_itself_has_no_platform_options():
+    argv = lz.pip_command("python", "/tmp/t", ["a"], None, [])
+    assert not {"--platform", "--abi", "--implementation", "--python-version"} & set(argv)
 
 
 def test_cache_key_depends_on_the_set_the_python_and_pip_options_only():
@@ -197,6 +222,8 @@ def test_cache_key_depends_on_the_set_the_python_and_pip_options_only():
     assert key != lz.requirements_key(["a", "b"], "3.13", [])
     assert key != lz.requirements_key(["a", "b"], "3.12", ["--no-index"])
     assert key != lz.requirements_key(["a"], "3.12", [])
+    assert key != lz.requirements_key(["a", "b"], "3.12", [], "arm64")
+    assert key != lz.requirements_key(["a", "b"], None, [])  # the controller's own Python: another set
 
 
 def test_pip_failure_is_one_clear_error_and_leaves_no_cache_entry(tmp_path, src):
@@ -205,11 +232,21 @@ def test_pip_failure_is_one_clear_error_and_leaves_no_cache_entry(tmp_path, src)
     assert os.listdir(tmp_path / "cache") == []
 
 
-def test_compiled_extensions_are_refused(tmp_path, src):
+def test_compiled_extensions_of_the_lambda_platform_are_packaged(tmp_path, src):
     pip = FakePip(extra_files={"fast/_speedups.cpython-312-x86_64-linux-gnu.so": "ELF"})
-    with pytest.raises(lz.LambdaZipError, match=r"compiled extensions.*_speedups"):
-        build(src, tmp_path / "cache", run_command=pip)
-    assert os.listdir(tmp_path / "cache") == []
+    listed = names(build(src, tmp_path / "cache", run_command=pip))
+    assert "fast/_speedups.cpython-312-x86_64-linux-gnu.so" in listed
+
+
+def test_a_package_over_lambdas_size_limits_is_refused_with_its_sizes(tmp_path, src, monkeypatch):
+    (src / "data.bin").write_bytes(os.urandom(64 * 1024))
+    monkeypatch.setattr(lz, "MAX_ZIPPED_BYTES", 32 * 1024)
+    with pytest.raises(lz.LambdaZipError, match=r"zipped.*Lambda takes at most 0 MB zipped.*largest files: data\.bin"):
+        build(src, tmp_path / "cache", requirements=())
+    monkeypatch.setattr(lz, "MAX_ZIPPED_BYTES", 50 * 1024 * 1024)
+    monkeypatch.setattr(lz, "MAX_UNZIPPED_BYTES", 16 * 1024)
+    with pytest.raises(lz.LambdaZipError, match=r"unzipped"):
+        build(src, tmp_path / "cache", requirements=())
 
 
 def test_a_source_file_that_a_requirement_also_provides_is_refused(tmp_path, src):
@@ -277,9 +314,11 @@ def test_requirements_file_follows_includes_and_refuses_pip_options(tmp_path):
 def test_the_repository_requirements_files_parse():
     from tests.support.ansible_run import ROOT
 
+    # requirements/app.txt includes the demo app's file and the Lambda entry's, relative to itself.
     assert [line.split(">=")[0] for line in lz.read_requirements_file(str(ROOT / "requirements" / "app.txt"))] == [
         "bottle",
         "apig-wsgi",
+        "mangum",
     ]
 
 

@@ -25,8 +25,10 @@ byte code, cold import of ``app.lambda_handler`` in a fresh interpreter, median 
 so this module writes the three metrics itself, with the standard library only; tests/unit/files/lambda_entry
 checks every line against the specification.
 
-Standard library only, and importable as the top-level module ``metrics``: the lambda_function role packs this file
-at the root of the function's zip (lambda_zip's ``extra_files``), beside the app and the collection's entry module.
+Standard library only, and importable as the top-level module ``spillover_metrics``: the lambda_function role packs
+this file at the root of the function's zip (lambda_zip's ``extra_files``), beside the app and the collection's entry
+(spillover_entry.py), whose handler it wraps, so that every app the collection deploys gets these metrics. The
+``spillover_`` prefix keeps it clear of an app's own ``metrics`` module (lambda_zip refuses a name in both).
 """
 
 from __future__ import annotations

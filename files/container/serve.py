@@ -1,13 +1,15 @@
-"""The app's container server: granian (a Rust HTTP server) serving a WSGI or an ASGI callable.
+"""The container's server for any app: granian (a Rust HTTP server) serving a WSGI or an ASGI callable.
 
-Run from this directory: ``python serve.py`` (the image's CMD), or from the repository root:
-``python files/app/serve.py``. ``make bench-app`` compares it with gunicorn, uvicorn and wsgiref under a
-Fargate task's budget (0.25 vCPU, 512 MiB).
+The collection's image recipe (files/container/Dockerfile) runs it as ``python /opt/spillover/serve.py`` with the app
+in /app; from the repository root the demo app runs with ``APP_DIR=files/app python files/container/serve.py``.
+``make bench-app`` compares it with gunicorn, uvicorn and wsgiref under a Fargate task's budget (0.25 vCPU, 512 MiB).
 
 Environment (all optional):
   HOST, PORT                address to listen on (default 0.0.0.0:8080)
-  APP_CALLABLE              the ``module:attribute`` to serve (default app:app), imported from this file's directory
-                            or from PYTHONPATH
+  APP_DIR                   the app's directory, where APP_CALLABLE is imported from (default the working directory;
+                            the image sets /app)
+  APP_CALLABLE              the ``module:attribute`` to serve (default app:app), the same variable as the Lambda
+                            entry's (files/lambda_entry/spillover_entry.py)
   APP_INTERFACE             wsgi or asgi (default wsgi)
   SERVER_WORKERS            worker processes (default 1: a quarter of a vCPU gains nothing from a second one)
   SERVER_THREADS            WSGI only: threads per worker that run the app (default 32: requests that wait, such as
@@ -67,8 +69,12 @@ def settings(environ: Mapping[str, str]) -> dict[str, Any]:
         raise SettingError(f"APP_CALLABLE must be module:attribute, such as app:app, not {target!r}")
     if interface == "asgi" and environ.get("SERVER_THREADS", "").strip() not in ("", "1"):
         raise SettingError("SERVER_THREADS applies to WSGI apps only: an ASGI app runs on one event loop thread")
+    app_dir = Path(environ.get("APP_DIR", "").strip() or os.getcwd()).resolve()
+    if not app_dir.is_dir():
+        raise SettingError(f"APP_DIR must be the app's directory, not {environ['APP_DIR']!r} (no such directory)")
     return {
         "target": target,
+        "app_dir": app_dir,
         "interface": interface,
         "address": environ.get("HOST", "").strip() or "0.0.0.0",
         "port": _integer(environ, "PORT", 8080, 1, 65535),
@@ -100,7 +106,7 @@ def server(config: dict[str, Any]):
         workers_kill_timeout=config["graceful_timeout"],
         log_level=LogLevels(config["log_level"]),
         log_access=False,
-        working_dir=Path(__file__).resolve().parent,
+        working_dir=config["app_dir"],
     )
 
 

@@ -1,0 +1,235 @@
+"""The collection's Lambda entry: serve any WSGI or ASGI app to an ALB, with no handler in the app's code.
+
+The lambda_function role packs this file at the root of the function's zip, beside the app and its vendored
+requirements, and sets the function's handler to ``spillover_entry.handler``. The app is named by the same two
+environment variables the container's server (serve.py) reads, so both runtimes serve the same callable:
+
+  APP_CALLABLE    ``module:attribute`` of the app (default app:app); the attribute may be dotted (``api:server.app``)
+  APP_INTERFACE   wsgi or asgi (default wsgi)
+
+WSGI apps go through apig-wsgi, ASGI apps through Mangum (its ALB handler, lifespan ``auto``). Both answer an ALB
+event in the header shape it came in: ``multiValueHeaders`` when the target group sends them (the lambda_function
+role turns them on), ``headers`` otherwise. Every invocation, a failed one too, also writes its CloudWatch
+embedded-metric-format line (spillover_metrics.py, packed beside this file: count, duration, cold start), which the
+alarm role's pressure alarms read. The app is imported once per execution environment (the cold start); a
+callable that does not import, or a bad setting, fails the environment's init with a message that names it.
+
+``python spillover_entry.py check ...`` is the deployment's pre-flight check (the app_check module runs it in a
+fresh interpreter with only the app and its requirements on the path): import the app, tell WSGI from ASGI, and send
+one ALB event for the health path through this same handler.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import inspect
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+INTERFACES = ("wsgi", "asgi")
+DEFAULT_CALLABLE = "app:app"
+
+
+class EntryError(ValueError):
+    """The app cannot be served as configured; the message says which setting and what it accepts."""
+
+
+def app_settings(environ: Mapping[str, str]) -> tuple[str, str]:
+    """``(APP_CALLABLE, APP_INTERFACE)`` from the environment, checked."""
+    target = environ.get("APP_CALLABLE", "").strip() or DEFAULT_CALLABLE
+    module, _colon, attribute = target.partition(":")
+    if not module or not attribute:
+        raise EntryError(f"APP_CALLABLE must be module:attribute, such as app:app, not {target!r}")
+    interface = environ.get("APP_INTERFACE", "").strip().lower() or "wsgi"
+    if interface not in INTERFACES:
+        raise EntryError(f"APP_INTERFACE must be one of {', '.join(INTERFACES)}, not {environ['APP_INTERFACE']!r}")
+    return target, interface
+
+
+def load_callable(target: str) -> Any:
+    """The object ``module:attribute`` names (the module is imported; its own errors propagate)."""
+    module_name, _colon, attribute = target.partition(":")
+    found: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        try:
+            found = getattr(found, part)
+        except AttributeError:
+            raise EntryError(f"APP_CALLABLE {target}: module {module_name} has no attribute {attribute}") from None
+    if not callable(found):
+        raise EntryError(f"APP_CALLABLE {target} is a {type(found).__name__}, not a WSGI or ASGI callable")
+    return found
+
+
+def interface_of(app: Any) -> str | None:
+    """``asgi`` for a coroutine callable ``(scope, receive, send)``, ``wsgi`` for ``(environ, start_response)``.
+
+    None when the signature says neither (the caller then trusts the declared interface and the health check).
+    """
+    call = app if inspect.isroutine(app) else getattr(app, "__call__", None)  # noqa: B004 (the bound method)
+    if inspect.iscoroutinefunction(call):
+        return "asgi"
+    try:
+        parameters = inspect.signature(app).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return {2: "wsgi", 3: "asgi"}.get(len(positional))
+
+
+def buffered_start_response(app: Any) -> Callable:
+    """``app`` with ``exc_info`` handled as PEP 3333 says for headers not sent yet: the new status replaces the old.
+
+    apig-wsgi buffers the whole answer, so no header is ever sent before the app returns, yet it re-raises any
+    ``exc_info`` (Bottle passes one with its 500 page), which would make a 500 a failed invocation (an ALB 502)
+    where the container's server answers the 500.
+    """
+
+    def wsgi(environ: dict, start_response: Callable) -> Any:
+        def start(status: str, headers: list, exc_info: Any = None) -> Any:
+            return start_response(status, headers)
+
+        return app(environ, start)
+
+    return wsgi
+
+
+def make_handler(app: Any, interface: str) -> Callable[[dict, Any], dict]:
+    """The ALB event handler of ``app``: apig-wsgi for WSGI, Mangum for ASGI."""
+    if interface == "wsgi":
+        from apig_wsgi import make_lambda_handler
+
+        return make_lambda_handler(buffered_start_response(app))
+    from mangum import Mangum
+
+    return Mangum(app, lifespan="auto")
+
+
+def metered_handler(app: Any, interface: str) -> Callable[[dict, Any], dict]:
+    """:func:`make_handler`'s handler of ``app``, writing one line of invocation metrics per invocation."""
+    from spillover_metrics import metered  # beside this file in the zip; the pre-flight check does without it
+
+    return metered(make_handler(app, interface))
+
+
+def handler_from_environment() -> Callable[[dict, Any], dict]:
+    """The handler the function runs: the app that ``APP_CALLABLE`` and ``APP_INTERFACE`` name, metered."""
+    target, interface = app_settings(os.environ)
+    return metered_handler(load_callable(target), interface)
+
+
+# In Lambda (which sets LAMBDA_TASK_ROOT) the app is imported with this module, in the execution environment's init
+# phase: the cold start, where an app that does not import fails the init. Elsewhere (tests, tools) on the first call.
+_serve = handler_from_environment() if os.environ.get("LAMBDA_TASK_ROOT") and __name__ != "__main__" else None
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Serve one ALB target-group event with the app."""
+    global _serve
+    if _serve is None:
+        _serve = handler_from_environment()
+    return _serve(event, context)
+
+
+# -- the pre-flight check ------------------------------------------------------------------------------------------
+class _CheckContext:
+    """The attributes of a Lambda context object that apps and adapters read."""
+
+    function_name = "spillover-check"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:spillover-check"
+    memory_limit_in_mb = 512
+    aws_request_id = "spillover-check"
+    log_group_name = "/aws/lambda/spillover-check"
+    log_stream_name = "check"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+def health_event(path: str) -> dict[str, Any]:
+    """An ALB event of ``GET path`` as a target group with multi-value headers sends it."""
+    return {
+        "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:::targetgroup/check/0"}},
+        "httpMethod": "GET",
+        "path": path,
+        "multiValueQueryStringParameters": {},
+        "multiValueHeaders": {
+            "host": ["spillover-check.invalid"],
+            "user-agent": ["ELB-HealthChecker/2.0"],
+            "x-forwarded-for": ["127.0.0.1"],
+            "x-forwarded-port": ["80"],
+            "x-forwarded-proto": ["http"],
+        },
+        "body": "",
+        "isBase64Encoded": False,
+    }
+
+
+def check(health_path: str) -> dict[str, Any]:
+    """Import the app named by the environment, tell its interface, and GET ``health_path`` through the handler.
+
+    Returns ``{"ok": bool, "problem": "callable"|"interface"|"health"|None, "message", "interface", "status"}``; the
+    app's own traceback is printed to stderr.
+    """
+    try:
+        target, declared = app_settings(os.environ)
+    except EntryError as error:
+        return {"ok": False, "problem": "callable", "message": str(error)}
+    try:
+        app = load_callable(target)
+    except EntryError as error:
+        return {"ok": False, "problem": "callable", "message": str(error)}
+    except BaseException as error:  # the app's own import error, whatever it is
+        traceback.print_exc()
+        return {"ok": False, "problem": "callable", "message": f"importing {target} failed: {error!r}"}
+    found = interface_of(app)
+    if found is not None and found != declared:
+        return {
+            "ok": False,
+            "problem": "interface",
+            "interface": found,
+            "message": f"{target} is an {found.upper()} app, not {declared.upper()}",
+        }
+    try:
+        response = make_handler(app, declared)(health_event(health_path), _CheckContext())
+    except BaseException as error:
+        traceback.print_exc()
+        return {
+            "ok": False,
+            "problem": "health",
+            "interface": found or declared,
+            "message": f"GET {health_path} raised {error!r}",
+        }
+    status = int(response.get("statusCode", 0))
+    body = response.get("body") or ""
+    if response.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode("utf-8", "replace")
+    result = {"ok": status == 200, "problem": None, "interface": found or declared, "status": status}
+    if status != 200:
+        result.update(problem="health", message=f"GET {health_path} answered {status}, not 200: {body[:300]!r}")
+    return result
+
+
+def main(argv: list[str]) -> int:
+    """``check RESULT_FILE HEALTH_PATH [PATH...]``: PATHs go first on sys.path (the interpreter runs with -I -S)."""
+    if len(argv) < 3 or argv[0] != "check":
+        sys.stderr.write("usage: spillover_entry.py check RESULT_FILE HEALTH_PATH [PATH...]\n")
+        return 2
+    result_file, health_path, paths = argv[1], argv[2], argv[3:]
+    sys.path[:0] = paths
+    if paths:
+        os.chdir(paths[0])  # the app's directory, as /var/task is in Lambda
+    result = check(health_path)
+    with open(result_file, "w") as handle:
+        json.dump(result, handle)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
