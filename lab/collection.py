@@ -53,17 +53,35 @@ class RoleRenderError(ValueError):
     """A role variable cannot be rendered here (unknown name, a cycle, or a plugin only Ansible has)."""
 
 
+class UnsafeText(str):
+    """A value tagged ``!unsafe``: Ansible never templates it (a builder's own ``{{.Os}}`` format, say)."""
+
+
+class _RoleLoader(yaml.SafeLoader):
+    """YAML as Ansible reads a role's files: safe, plus the ``!unsafe`` tag."""
+
+
+_RoleLoader.add_constructor("!unsafe", lambda loader, node: UnsafeText(loader.construct_scalar(node)))
+
+
+def load_role_yaml(text: str) -> Any:
+    """``text`` (a role's YAML) loaded as Ansible loads it, ``!unsafe`` values as :class:`UnsafeText`."""
+    return yaml.load(text, Loader=_RoleLoader)
+
+
 def role_variables(role: str) -> dict[str, Any]:
     """The raw (unrendered) variables of ``role``: its defaults, overridden by its vars, as Ansible merges them."""
     variables: dict[str, Any] = {}
     for part in ("defaults", "vars"):
         path = ROLES / role / part / "main.yml"
         if path.exists():
-            variables.update(yaml.safe_load(path.read_text()) or {})
+            variables.update(load_role_yaml(path.read_text()) or {})
     return variables
 
 
 def _templates(value: Any):
+    if isinstance(value, UnsafeText):
+        return
     if isinstance(value, str):
         if "{{" in value or "{%" in value:
             yield value
@@ -89,7 +107,7 @@ def render(value: Any, context: Mapping[str, Any]) -> Any:
         return {key: render(item, context) for key, item in value.items()}
     if isinstance(value, list):
         return [render(item, context) for item in value]
-    if not isinstance(value, str) or not ("{{" in value or "{%" in value):
+    if not isinstance(value, str) or isinstance(value, UnsafeText) or not ("{{" in value or "{%" in value):
         return value
     one = _ONE_EXPRESSION.match(value)
     if one and "{{" not in one.group("expression"):
@@ -146,7 +164,7 @@ def render_role_template(role: str, template: str, variables: Mapping[str, Any])
 
 def role_task_arguments(role: str, task_file: str, module: str) -> dict[str, Any]:
     """The raw arguments and loop of the task of ``roles/<role>/tasks/<task_file>`` that calls ``module``."""
-    tasks = yaml.safe_load((ROLES / role / "tasks" / task_file).read_text())
+    tasks = load_role_yaml((ROLES / role / "tasks" / task_file).read_text())
     found = [task for task in tasks if module in task]
     if len(found) != 1:
         raise RoleRenderError(f"roles/{role}/tasks/{task_file} has {len(found)} tasks of {module}, not one")

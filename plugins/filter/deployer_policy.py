@@ -384,11 +384,21 @@ def deployer_policy(data):
             ],
             [arn("elasticloadbalancing", f"loadbalancer/app/{load_balancer}/*")],
         ),
-        # Listeners: deleted with the load balancer, their weights moved by shift.yml.
+        # Listeners: deleted with the load balancer, their weights moved by shift.yml, their ECS-only path rules
+        # created on them (alb_path_rules) and then reordered or deleted as rules.
         _statement(
             "StackListeners",
-            ["elasticloadbalancing:DeleteListener", "elasticloadbalancing:ModifyListener"],
+            [
+                "elasticloadbalancing:CreateRule",
+                "elasticloadbalancing:DeleteListener",
+                "elasticloadbalancing:ModifyListener",
+            ],
             [arn("elasticloadbalancing", f"listener/app/{load_balancer}/*/*")],
+        ),
+        _statement(
+            "StackListenerRules",
+            ["elasticloadbalancing:DeleteRule", "elasticloadbalancing:SetRulePriorities"],
+            [arn("elasticloadbalancing", f"listener-rule/app/{load_balancer}/*/*/*")],
         ),
         _statement(
             "StackTargetGroups",

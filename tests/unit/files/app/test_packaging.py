@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from lab.builder import zip_extra_files
+from lab.collection import role_variables
 from tests.support.app_support import (
     APP_DIR,
     APP_EXTRA_FILES,
@@ -76,9 +76,7 @@ def test_the_recipe_copies_exactly_what_ecr_push_assembles_around_the_app():
     copied = set()
     for line in re.findall(r"^COPY (.+)$", DOCKERFILE, re.M):
         copied |= set(line.split()[:-1])
-    recipe_files = yaml.safe_load((ROOT / "roles" / "ecr_push" / "vars" / "main.yml").read_text())[
-        "ecr_push__recipe_files"
-    ]
+    recipe_files = role_variables("ecr_push")["ecr_push__recipe_files"]
     # roles/ecr_push/tasks/context.yml: the recipe's files, the app's requirements and the app's directory.
     assert copied == ({"serve.py", "requirements.txt"} | {"app-requirements.txt", "app/"})
     assert {"serve.py", "requirements.txt", "Dockerfile", ".dockerignore"} == set(recipe_files)
