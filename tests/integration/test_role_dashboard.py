@@ -306,3 +306,28 @@ def test_a_body_cloudwatch_rejects_fails_with_its_message_and_changes_nothing(lo
     assert "Should NOT have more than 2 items" in output and "/widgets/2/properties/metrics/0" in output
     assert stored(aws_client) == before
     assert json.dumps(before).count('"value": 7') == 1  # the previous body, whole
+
+
+@pytest.mark.parametrize(
+    ("partition", "region", "url"),
+    [
+        ("aws", "eu-west-1", "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1"),
+        ("aws-cn", "cn-north-1", "https://cn-north-1.console.amazonaws.cn/cloudwatch/home?region=cn-north-1"),
+        ("aws-us-gov", "us-gov-west-1", "https://console.amazonaws-us-gov.com/cloudwatch/home?region=us-gov-west-1"),
+        ("aws-iso", "us-iso-east-1", ""),  # no console reachable from the internet
+    ],
+)
+def test_the_names_entry_point_gives_the_console_url_of_the_stacks_partition_and_region(partition, region, url):
+    load_balancer = f"arn:{partition}:elasticloadbalancing:{region}:123456789012:loadbalancer/app/{STACK}/0123abcd"
+    variables = {"dashboard_stack_name": STACK, "dashboard_load_balancer_arn": load_balancer}
+    names = apply_role("dashboard", "http://127.0.0.1:9", {**variables, "infra_entry_points": ["names"]})
+    expected = f"{url}#dashboards/dashboard/{STACK}" if url else ""
+    assert names.facts["dashboard__names"] == {"dashboard": STACK, "console_url": expected} and names.changed == 0
+
+
+def test_without_the_load_balancer_the_names_entry_point_gives_the_name_only():
+    """What playbooks/tasks/names.yml needs (the name, for the deployer policy) with no ARN to read a region from."""
+    nameless = apply_role(
+        "dashboard", "http://127.0.0.1:9", {"dashboard_stack_name": STACK, "infra_entry_points": ["names"]}
+    )
+    assert nameless.facts["dashboard__names"] == {"dashboard": STACK, "console_url": ""}
