@@ -25,10 +25,15 @@ byte code, cold import of ``app.lambda_handler`` in a fresh interpreter, median 
 so this module writes the three metrics itself, with the standard library only; tests/unit/files/lambda_entry
 checks every line against the specification.
 
-Standard library only, and importable as the top-level module ``spillover_metrics``: the lambda_function role packs
-this file at the root of the function's zip (lambda_zip's ``extra_files``), beside the app and the collection's entry
-(spillover_entry.py), whose handler it wraps, so that every app the collection deploys gets these metrics. The
-``spillover_`` prefix keeps it clear of an app's own ``metrics`` module (lambda_zip refuses a name in both).
+The scaler (files/scaler/scaler.py) writes its own metrics through the same emitter: ``emf_members`` gives the EMF
+members of any set of metrics (the ``_aws`` directive and the root members), which the scaler adds to its decision
+line, so that one line is both the decision (for Logs Insights) and its metrics.
+
+Standard library only, and importable as the top-level module ``spillover_metrics``: the lambda_function and scaler
+roles pack this file at the root of their function's zip (lambda_zip's ``extra_files``), beside the handler. In the
+app's zip it sits beside the app and the collection's entry (spillover_entry.py), whose handler it wraps, so that
+every app the collection deploys gets these metrics. The ``spillover_`` prefix keeps it clear of an app's own
+``metrics`` module (lambda_zip refuses a name in both).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 NAMESPACE = "Spillover"
@@ -48,27 +53,45 @@ UNITS = {INVOCATIONS: "Count", DURATION: "Milliseconds", COLD_START: "Count"}
 STORAGE_RESOLUTION = 1  # seconds: high resolution (standard is 60)
 
 
-def emf_line(function_name: str, started: float, duration_ms: float, cold_start: bool, request_id: str = "") -> str:
-    """One EMF document, as one line: the three metrics of one invocation that started at ``started`` (epoch s)."""
-    document: dict[str, Any] = {
+def emf_members(
+    timestamp: float, dimensions: Mapping[str, str], values: Mapping[str, tuple[float, str]], namespace: str = NAMESPACE
+) -> dict[str, Any]:
+    """The members of one EMF document: the ``_aws`` directive (``Timestamp`` ``timestamp``, epoch s) of the metrics
+    ``values`` (``{name: (value, unit)}``) under the one dimension set ``dimensions`` (``{name: value}``), at 1 s
+    storage resolution, and the root members that carry the dimensions' and the metrics' values."""
+    return {
         "_aws": {
-            "Timestamp": int(started * 1000),
+            "Timestamp": int(timestamp * 1000),
             "CloudWatchMetrics": [
                 {
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [[DIMENSION]],
+                    "Namespace": namespace,
+                    "Dimensions": [list(dimensions)],
                     "Metrics": [
                         {"Name": name, "Unit": unit, "StorageResolution": STORAGE_RESOLUTION}
-                        for name, unit in UNITS.items()
+                        for name, (_value, unit) in values.items()
                     ],
                 }
             ],
         },
-        DIMENSION: function_name,
-        INVOCATIONS: 1,
-        DURATION: round(duration_ms, 3),
-        COLD_START: 1 if cold_start else 0,
+        **dimensions,
+        **{name: value for name, (value, _unit) in values.items()},
     }
+
+
+def current_function_name(context: Any) -> str:
+    """The name of the running function: the runtime's ``AWS_LAMBDA_FUNCTION_NAME``, else the context's, else
+    ``unknown`` (a benchmark or a test calling the handler directly)."""
+    return os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or getattr(context, "function_name", "") or "unknown"
+
+
+def emf_line(function_name: str, started: float, duration_ms: float, cold_start: bool, request_id: str = "") -> str:
+    """One EMF document, as one line: the three metrics of one invocation that started at ``started`` (epoch s)."""
+    values = {
+        INVOCATIONS: (1, UNITS[INVOCATIONS]),
+        DURATION: (round(duration_ms, 3), UNITS[DURATION]),
+        COLD_START: (1 if cold_start else 0, UNITS[COLD_START]),
+    }
+    document = emf_members(started, {DIMENSION: function_name}, values)
     if request_id:
         document["requestId"] = request_id  # a plain member: kept in the log event, not a metric
     return json.dumps(document, separators=(",", ":"))
@@ -87,14 +110,8 @@ def metered(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
             return handler(event, context)
         finally:
             duration_ms = (time.perf_counter() - begin) * 1000
-            function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or getattr(context, "function_name", "")
-            line = emf_line(
-                function_name or "unknown",
-                started,
-                duration_ms,
-                cold_start,
-                getattr(context, "aws_request_id", "") or "",
-            )
+            request_id = getattr(context, "aws_request_id", "") or ""
+            line = emf_line(current_function_name(context), started, duration_ms, cold_start, request_id)
             # One write per line, so that the lines of concurrent threads never interleave.
             sys.stdout.write(line + "\n")
             sys.stdout.flush()

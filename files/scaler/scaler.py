@@ -14,6 +14,14 @@ health check (interval x healthy threshold) plus a margin and never past its own
 takes the step the moment enough targets are healthy. A timeout loses nothing: the record says so and the next
 event or the schedule carries on. With nothing being health-checked it does not sleep at all.
 
+What it did, as metrics: the decision line also carries embedded-metric-format members (the app's emitter,
+``emf_members``), namespace ``Spillover``, dimension ``FunctionName`` (this function, ``<stack>-scaler``), at
+1-second resolution: the gauges ``EcsShare`` (percent of traffic the forward action sends to ECS after the
+invocation), ``DesiredCount`` (the service's desired count after it), ``RunningCount`` and ``HealthyTargets`` (as
+read), and a count of 1 under the action's own metric (``ACTION_METRICS``: ``StepUp``, ``Noop``...). An ignored event
+or an error counts its action only. So the weights, the tasks and the decisions plot over time (the dashboard role's
+widgets), and Logs Insights still reads the decision from the same line.
+
 Configuration comes from ``SPILLOVER_*`` environment variables and is validated when the module is
 imported. Importing never raises: an invalid configuration is kept and raised as ``ConfigError`` (listing
 every problem) by each ``handler`` call, so the invocation fails visibly while tests and tools can still
@@ -36,8 +44,9 @@ import boto3
 from botocore.config import Config
 
 # The collection's standard-library modules, packed beside this file into the zip (roles/scaler, lambda_zip's
-# extra_files): the one forward-action codec and the one count of healthy targets.
+# extra_files): the one forward-action codec, the one count of healthy targets, and the app's EMF emitter.
 from forward_action import read_forward, reweighted, write_forward
+from spillover_metrics import DIMENSION, current_function_name, emf_members
 from target_health import count_healthy
 
 LAST_MOVE_TAG = "spillover:last-move"
@@ -61,6 +70,19 @@ DEFAULT_HEALTH_CHECK_INTERVAL, DEFAULT_HEALTHY_THRESHOLD = 30, 5
 FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}$")
 
 ALARM, OK = "ALARM", "OK"
+# Every action of a decision record (Decision.action, and the record's own "ignored" and "error"), and the EMF metric
+# that counts it.
+ACTION_METRICS = {
+    "noop": "Noop",
+    "warm": "Warm",
+    "scale_out": "ScaleOut",
+    "step_up": "StepUp",
+    "step_down": "StepDown",
+    "scale_in": "ScaleIn",
+    "fail_back": "FailBack",
+    "ignored": "Ignored",
+    "error": "Error",
+}
 _ARN = r"arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:"
 ARN_PATTERNS = {
     "SPILLOVER_LISTENER_ARN": re.compile(_ARN + r"listener/app/[^/]+/[0-9a-f]+/[0-9a-f]+$"),
@@ -589,8 +611,25 @@ def _parse_iso(value: str | None) -> datetime | None:
     return moment if moment is None or moment.tzinfo else None
 
 
-def emit(record: dict) -> None:
-    """Log one JSON line (CloudWatch Logs keeps each print of the Lambda runtime as one event)."""
+def decision_metrics(record: dict, function_name: str, now: datetime) -> dict:
+    """The EMF members of a decision record (see the module's documentation): its action's count, and the gauges
+    when it decided something."""
+    values = {ACTION_METRICS[record["action"]]: (1, "Count")}
+    if record["action"] not in ("ignored", "error"):
+        weights = record["weights"]
+        values.update(
+            EcsShare=(ecs_share(weights["lambda"], weights["ecs"]), "Percent"),
+            DesiredCount=(record["desired_count"], "Count"),
+            RunningCount=(record["inputs"]["running_count"], "Count"),
+            HealthyTargets=(record["healthy_targets"], "Count"),
+        )
+    return emf_members(now.timestamp(), {DIMENSION: function_name}, values)
+
+
+def emit(record: dict, function_name: str, now: datetime) -> None:
+    """Add the record's EMF members (``decision_metrics``, stamped ``now``) to it and log it as one JSON line
+    (CloudWatch Logs keeps each print of the Lambda runtime as one event): what is returned is what is logged."""
+    record.update(decision_metrics(record, function_name, now))
     sys.stdout.write(json.dumps(record, default=str, separators=(",", ":")) + "\n")
     sys.stdout.flush()
 
@@ -866,13 +905,14 @@ class Scaler:
     def handle(self, event: object, context: object = None) -> dict:
         """One decision for ``event``; ``context`` (the Lambda context) bounds the health gate's wait."""
         now = self.clock()
+        function_name = current_function_name(context)
         record: dict = {"level": "INFO", "time": _iso(now)}
         ignored = classify_event(event, self.config)
         if ignored:
             record.update(action="ignored", reason=ignored, weights=None, desired_count=None, healthy_targets=None)
             if ignored.startswith("malformed"):
                 record.update(level="WARNING", event=repr(event)[:500])
-            emit(record)
+            emit(record, function_name, now)
             return record
         record["trigger"] = _trigger(event)
         try:
@@ -900,9 +940,9 @@ class Scaler:
                     )
         except Exception as error:
             record.update(level="ERROR", action="error", reason=f"{type(error).__name__}: {error}")
-            emit(record)
+            emit(record, function_name, now)
             raise
-        emit(record)
+        emit(record, function_name, now)
         return record
 
 
@@ -932,6 +972,8 @@ except ConfigError as error:
 def handler(event: object, context: object) -> dict:
     """Lambda entry point: one level-triggered decision per invocation; returns the decision record."""
     if STARTUP_ERROR is not None:
-        emit({"level": "ERROR", "time": _iso(utc_now()), "action": "error", "reason": str(STARTUP_ERROR)})
+        now = utc_now()
+        record = {"level": "ERROR", "time": _iso(now), "action": "error", "reason": str(STARTUP_ERROR)}
+        emit(record, current_function_name(context), now)
         raise STARTUP_ERROR
     return SCALER.handle(event, context)

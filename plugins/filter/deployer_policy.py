@@ -12,11 +12,11 @@ description:
     resources (their C(names) entry points; C(playbooks/deployer_policy.yml) prints it for each inventory host).
   - Every action is scoped to the stack's own resources by name where AWS has a resource type for it (functions,
     roles, log groups, the cluster, service and task definition family, the load balancer, its listeners, rules and
-    target groups, the repository, the alarms and the rules). EC2 names resources by IDs that do not exist before the
-    stack, so the network's statements are scoped to the account, region and resource type (and security groups are
-    created only in the named VPC when the stack uses an existing one). Actions AWS authorizes on C(*) only (the
-    C(Describe*) of EC2 and ELB, C(iam:ListRoles), C(lambda:GetAccountSettings), C(ecr:GetAuthorizationToken) ...)
-    are in statements whose C(Sid) says so.
+    target groups, the repository, the alarms, the rules and the dashboard). EC2 names resources by IDs that do not
+    exist before the stack, so the network's statements are scoped to the account, region and resource type (and
+    security groups are created only in the named VPC when the stack uses an existing one). Actions AWS authorizes on
+    C(*) only (the C(Describe*) of EC2 and ELB, C(iam:ListRoles), C(lambda:GetAccountSettings),
+    C(ecr:GetAuthorizationToken) ...) are in statements whose C(Sid) says so.
   - C(iam:PassRole) is granted on the stack's three roles only, each with the C(iam:PassedToService) it is passed
     to; C(iam:CreateServiceLinkedRole) only for ECS and Elastic Load Balancing, with C(iam:AWSServiceName).
   - The VPC's own statements (create, route, delete) are there only when the stack creates its VPC.
@@ -76,6 +76,10 @@ options:
         description: C(eventbridge__names) (C(rules)).
         type: dict
         required: true
+      dashboard:
+        description: C(dashboard__names) (C(dashboard)).
+        type: dict
+        required: true
       deployer_role_arn:
         description: The deployment role itself, which the preflight lets simulate its own permissions.
         type: str
@@ -100,6 +104,7 @@ EXAMPLES = r"""
       alb: "{{ alb__names }}"
       scaler: "{{ scaler__names }}"
       eventbridge: "{{ eventbridge__names }}"
+      dashboard: "{{ dashboard__names }}"
       alarms: "{{ alarm__spill_alarm_names + alarm__warm_alarm_names }}"
 """
 
@@ -129,6 +134,7 @@ _NAME_KEYS = {
     "alb": ("load_balancer",),
     "scaler": ("function", "log_group", "role"),
     "eventbridge": ("rules",),
+    "dashboard": ("dashboard",),
 }
 _PATTERNS = {
     "account_id": r"[0-9]{12}",
@@ -217,6 +223,8 @@ def deployer_policy(data):
     repository = arn("ecr", f"repository/{data['ecr_push']['repository']}")
     alarms = [arn("cloudwatch", f"alarm:{name}") for name in dict.fromkeys(data["alarms"])]
     rules = [arn("events", f"rule/{name}") for name in data["eventbridge"]["rules"]]
+    # A dashboard is global: its ARN has no region.
+    dashboard = arn("cloudwatch", f"dashboard/{data['dashboard']['dashboard']}", regional=False)
 
     statements = [
         # Only "*": AWS has no resource type for these (Describe* of EC2 and ELB, account-wide lists and settings, the
@@ -385,20 +393,20 @@ def deployer_policy(data):
             [arn("elasticloadbalancing", f"loadbalancer/app/{load_balancer}/*")],
         ),
         # Listeners: deleted with the load balancer, their weights moved by shift.yml, their ECS-only path rules
-        # created on them (alb_path_rules) and then reordered or deleted as rules.
+        # created on them (alb_path_rules); the rules are then reordered or deleted as rules.
         _statement(
-            "StackListeners",
+            "StackListenersAndRules",
             [
                 "elasticloadbalancing:CreateRule",
                 "elasticloadbalancing:DeleteListener",
+                "elasticloadbalancing:DeleteRule",
                 "elasticloadbalancing:ModifyListener",
+                "elasticloadbalancing:SetRulePriorities",
             ],
-            [arn("elasticloadbalancing", f"listener/app/{load_balancer}/*/*")],
-        ),
-        _statement(
-            "StackListenerRules",
-            ["elasticloadbalancing:DeleteRule", "elasticloadbalancing:SetRulePriorities"],
-            [arn("elasticloadbalancing", f"listener-rule/app/{load_balancer}/*/*/*")],
+            [
+                arn("elasticloadbalancing", f"listener/app/{load_balancer}/*/*"),
+                arn("elasticloadbalancing", f"listener-rule/app/{load_balancer}/*/*/*"),
+            ],
         ),
         _statement(
             "StackTargetGroups",
@@ -414,16 +422,19 @@ def deployer_policy(data):
             ],
             target_groups,
         ),
-        # Alarms are created with tags (cloudwatch:TagResource).
+        # Alarms are created with tags (cloudwatch:TagResource); the dashboard is the stack's too.
         _statement(
-            "StackAlarms",
+            "StackAlarmsAndDashboard",
             [
                 "cloudwatch:DeleteAlarms",
+                "cloudwatch:DeleteDashboards",
                 "cloudwatch:DescribeAlarms",
+                "cloudwatch:GetDashboard",
+                "cloudwatch:PutDashboard",
                 "cloudwatch:PutMetricAlarm",
                 "cloudwatch:TagResource",
             ],
-            alarms,
+            [*alarms, dashboard],
         ),
         _statement(
             "StackRules",
@@ -444,7 +455,7 @@ def deployer_policy(data):
             [ec2("security-group"), ec2("vpc", "*" if network["create_vpc"] else network["vpc"])],
         ),
         _statement(
-            "SecurityGroupsByTypeIdsUnknownBeforehand",
+            "SecurityGroupsByTypeIdsNotKnownYet",
             [
                 "ec2:AuthorizeSecurityGroupIngress",
                 "ec2:DeleteSecurityGroup",
@@ -459,7 +470,7 @@ def deployer_policy(data):
         tagged += [ec2(kind) for kind in ("vpc", "subnet", "internet-gateway", "route-table")]
         statements += [
             _statement(
-                "VpcByTypeIdsUnknownBeforehand",
+                "VpcByTypeIdsNotKnownYet",
                 [
                     "ec2:AssociateRouteTable",
                     "ec2:AttachInternetGateway",
@@ -481,7 +492,7 @@ def deployer_policy(data):
                 [ec2(kind) for kind in ("vpc", "subnet", "internet-gateway", "route-table")],
             ),
         ]
-    statements.append(_statement("NetworkTagsByTypeIdsUnknownBeforehand", ["ec2:CreateTags"], tagged))
+    statements.append(_statement("NetworkTagsByTypeIdsNotKnownYet", ["ec2:CreateTags"], tagged))
     if data.get("deployer_role_arn"):
         statements.append(
             _statement(

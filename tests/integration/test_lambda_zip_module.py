@@ -117,14 +117,15 @@ def test_changed_source_changes_the_zip_and_check_mode_leaves_the_old_one(tmp_pa
 
 
 def test_the_scaler_zip_with_its_extra_files_is_byte_identical_on_a_re_run(tmp_path):
-    """The scaler's build as roles/scaler runs it: files/scaler plus the collection's codec and health count."""
+    """The scaler's build as roles/scaler runs it: files/scaler plus the collection's codec, health count and EMF
+    emitter."""
     args = {"src": str(SCALER_DIR), "dest": str(tmp_path / "scaler.zip"), "cache_dir": str(ZIP_CACHE)}
     args["extra_files"] = [str(path) for path in SCALER_EXTRA_FILES]
     built = run_module("lambda_zip", args, endpoint="unused")
     assert not built.get("failed"), built
     data = (tmp_path / "scaler.zip").read_bytes()
     with zipfile.ZipFile(tmp_path / "scaler.zip") as archive:
-        assert archive.namelist() == ["forward_action.py", "scaler.py", "target_health.py"]
+        assert archive.namelist() == ["forward_action.py", "scaler.py", "spillover_metrics.py", "target_health.py"]
         for path in SCALER_EXTRA_FILES:
             assert archive.read(path.name) == path.read_bytes()
 

@@ -129,6 +129,8 @@ def test_readme_commands_deploy_show_shift_and_tear_down_from_a_plain_shell(
     assert '"spillover-local-lambda": 100' in status.stdout and '"spillover-local-ecs": 0' in status.stdout
     assert '"spillover-local-spill-throttles": ' in status.stdout
     assert '"desired": "0"' in status.stdout or '"desired": 0' in status.stdout
+    dashboard = "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards/dashboard/"
+    assert f'"dashboard": "{dashboard}spillover-local"' in status.stdout
 
     # No ECS target is healthy: a positive share is refused and nothing changes; 0 % is what the listener has.
     refused = readme("shift.yml", "-e", "ecs_share=50")

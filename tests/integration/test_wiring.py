@@ -21,6 +21,7 @@ import yaml
 from lab.events import matches as lab_matches
 from lab.stack import read_weights, write_weights
 from tests.support.ansible_run import ROOT, run_playbook
+from tests.support.dashboard_check import add_code_metrics, deployed_body, read_stack_facts, widget_problems
 from tests.support.local_aws import REGION
 from tests.support.local_registry import needs_image_tools
 from tests.support.scaler_stack import load_scaler_module, task_event
@@ -135,6 +136,12 @@ def test_wiring_converges_rerun_and_check_write_nothing(local_aws, recorder, aws
     )
     assert pressure["Dimensions"] == [{"Name": "FunctionName", "Value": f"{STACK}-app"}]
     assert pressure["Threshold"] == 0.9 * 10 * 10 * 1000  # share x reserved concurrency x period x 1000 ms
+    # The dashboard, with the states of all six alarms.
+    body = deployed_body(aws_client("cloudwatch"), STACK)
+    (alarm_status,) = [widget["properties"] for widget in body["widgets"] if widget["type"] == "alarm"]
+    assert sorted(arn.rsplit(":", 1)[1] for arn in alarm_status["alarms"]) == sorted(
+        f"{STACK}-{name}" for name in alarms
+    )
 
 
 @needs_reserved_concurrency
@@ -213,7 +220,7 @@ def test_rerun_keeps_the_weights_the_scaler_set(local_aws, recorder, aws_client,
 @needs_reserved_concurrency
 def test_wiring_teardown_twice_leaves_none_of_its_resources(local_aws, aws_client, prerequisites):
     recap(run_wiring(local_aws.endpoint, prerequisites))
-    reverse = ["eventbridge", "scaler", "alarm", "alb"]
+    reverse = ["dashboard", "eventbridge", "scaler", "alarm", "alb"]
     first = recap(run_wiring(local_aws.endpoint, prerequisites, wiring_state="absent", wiring_roles=reverse))
     second = recap(run_wiring(local_aws.endpoint, prerequisites, wiring_state="absent", wiring_roles=reverse))
     assert first["localhost"]["changed"] > 0
@@ -231,6 +238,7 @@ def test_wiring_teardown_twice_leaves_none_of_its_resources(local_aws, aws_clien
         item for item in left if item not in theirs and not item.startswith(("ECS service", "task def", "security"))
     ] == []
     assert aws_client("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{STACK}-scaler")["logGroups"] == []
+    assert aws_client("cloudwatch").list_dashboards(DashboardNamePrefix=STACK)["DashboardEntries"] == []
 
 
 def _client_factory(endpoint: str, credentials: dict | None = None, region: str = REGION):
@@ -266,6 +274,20 @@ def test_site_converges_check_is_clean_and_teardown_twice_empties(
     assert sorted((listener["Protocol"], listener["Port"]) for listener in listeners) == [("HTTP", 80), ("HTTPS", 443)]
     [group] = ec2.describe_security_groups(GroupIds=balancer["SecurityGroups"])["SecurityGroups"]
     assert sorted(rule["FromPort"] for rule in group["IpPermissions"]) == [80, 443]
+    # The dashboard shows this stack: every widget's metric one AWS documents or the stack's code emits, with the
+    # real resources' dimensions, and every alarm, log group and log field it names real.
+    lambda_ = aws_client("lambda")
+    environment = lambda_.get_function_configuration(FunctionName="spillover-local-scaler")["Environment"]["Variables"]
+    facts = read_stack_facts(aws_client, REGION)
+    add_code_metrics(facts, "spillover-local-app", "spillover-local-scaler", {**environment, "AWS_REGION": REGION})
+    body = deployed_body(aws_client("cloudwatch"), "spillover-local")
+    assert widget_problems(body, facts) == []
+    reserved = lambda_.get_function_concurrency(FunctionName="spillover-local-app")["ReservedConcurrentExecutions"]
+    assert [
+        line["value"]
+        for widget in body["widgets"]
+        for line in widget["properties"].get("annotations", {}).get("horizontal", [])
+    ] == [reserved]
 
     recorder.reset()
     recorder_port = recorder.endpoint.rsplit(":", 1)[1]

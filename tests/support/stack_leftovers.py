@@ -47,6 +47,8 @@ def stack_leftovers(client: Callable[[str], object], stack: str) -> list[str]:
 
     alarms = _names(cloudwatch.describe_alarms(AlarmNamePrefix=f"{stack}-")["MetricAlarms"], "AlarmName")
     left += [f"alarm {name}" for name in alarms]
+    dashboards = _names(cloudwatch.list_dashboards(DashboardNamePrefix=stack)["DashboardEntries"], "DashboardName")
+    left += [f"dashboard {name}" for name in dashboards if name == stack]
     rules = _names(events.list_rules(NamePrefix=f"{stack}-")["Rules"], "Name")
     left += [f"EventBridge rule {name}" for name in rules]
     roles = _names(iam.list_roles()["Roles"], "RoleName")

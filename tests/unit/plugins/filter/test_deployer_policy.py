@@ -58,6 +58,7 @@ def names(stack: str = "shop", create_vpc: bool = True, region: str = REGION) ->
             "role": f"{stack}-scaler",
         },
         "eventbridge": {"rules": [f"{stack}-alarm-state", f"{stack}-task-state", f"{stack}-schedule"]},
+        "dashboard": {"dashboard": stack, "console_url": ""},
         "alarms": [
             f"{stack}-{name}"
             for name in (
@@ -111,13 +112,20 @@ def test_writes_are_scoped_to_the_stacks_names():
     assert found["lambda:CreateFunction"] == {arn + "shop-app", arn + "shop-scaler"}
     assert found["ecs:UpdateService"] == {f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/shop/shop-app"}
     assert found["ecs:RegisterTaskDefinition"] == {f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/shop-app:*"}
-    assert found["elasticloadbalancing:ModifyListener"] == {
-        f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:listener/app/shop/*/*"
+    # The listeners, and alb_path_rules' ECS-only rules: created on them, reordered and deleted as rules.
+    listeners = {
+        f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:listener/app/shop/*/*",
+        f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:listener-rule/app/shop/*/*/*",
     }
+    for action in ("ModifyListener", "CreateRule", "DeleteRule", "SetRulePriorities"):
+        assert found[f"elasticloadbalancing:{action}"] == listeners
+    # The dashboard is global: no region in its ARN.
+    assert {f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/shop"} <= found["cloudwatch:PutDashboard"]
+    assert found["cloudwatch:PutDashboard"] == found["cloudwatch:DeleteDashboards"] == found["cloudwatch:GetDashboard"]
     assert found["ecr:PutImage"] == {f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/shop-app"}
-    assert found["cloudwatch:PutMetricAlarm"] == {
-        f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}" for name in names("shop")["alarms"]
-    }
+    alarms = {f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}" for name in names("shop")["alarms"]}
+    # One statement for the stack's alarms and its dashboard (the policy must fit IAM's inline limit).
+    assert found["cloudwatch:PutMetricAlarm"] == alarms | {f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/shop"}
     assert found["iam:CreateRole"] == {
         f"arn:aws:iam::{ACCOUNT}:role/{name}" for name in ("shop-app-lambda", "shop-scaler", "shop-app-task-exec")
     }
