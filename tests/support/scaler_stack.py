@@ -34,10 +34,7 @@ APP_FUNCTION = "app"  # the app function the step-down guard reads (SPILLOVER_FU
 # What the scaler's zip packs beside scaler.py (lambda_zip's extra_files in roles/scaler/tasks/function.yml), each
 # at the zip root: standard-library modules of plugins/module_utils, and the app's EMF emitter, that the scaler
 # imports as top-level modules.
-SCALER_EXTRA_FILES = (
-    *(ROOT / "plugins" / "module_utils" / name for name in ("forward_action.py", "target_health.py")),
-    ROOT / "files" / "lambda_entry" / "metrics.py",
-)
+SCALER_EXTRA_FILES = tuple(builder.zip_extra_files("scaler"))
 
 
 def load_scaler_module():
