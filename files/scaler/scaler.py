@@ -12,7 +12,8 @@ The health gate: when the step that is due waits only for healthy ECS targets an
 health-checked, the invocation polls DescribeTargetHealth (a sleep between polls), for at most the target group's
 health check (interval x healthy threshold) plus a margin and never past its own remaining time less a margin, and
 takes the step the moment enough targets are healthy. A timeout loses nothing: the record says so and the next
-event or the schedule carries on. With nothing being health-checked it does not sleep at all.
+event or the schedule carries on. With nothing being health-checked it does not sleep at all. ``SPILLOVER_HEALTH_GATE``
+``false`` turns the gate off: such a step then waits for the next event or the schedule.
 
 Configuration comes from ``SPILLOVER_*`` environment variables and is validated when the module is
 imported. Importing never raises: an invalid configuration is kept and raised as ``ConfigError`` (listing
@@ -102,6 +103,7 @@ class ScalerConfig:
     function_name: str | None = None
     step_down_max_share: float = 0.6  # of the app function's reserved concurrency
     metric_period_seconds: int = 60
+    health_gate: bool = True  # wait in the invocation for the targets a due step needs (SPILLOVER_HEALTH_GATE)
 
     @property
     def state_arn(self) -> str:
@@ -209,6 +211,9 @@ def load_config(environ: Mapping[str, str]) -> ScalerConfig:
         problems.append(
             f"SPILLOVER_METRIC_PERIOD_SECONDS must be 1, 5, 10, 30 or a multiple of 60, got {metric_period}"
         )
+    raw_gate = environ.get("SPILLOVER_HEALTH_GATE", "").strip().lower() or "true"
+    if raw_gate not in ("true", "false"):
+        problems.append(f"SPILLOVER_HEALTH_GATE must be true or false, got {environ['SPILLOVER_HEALTH_GATE']!r}")
     if not (environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")):
         problems.append("AWS_REGION is not set")
     if problems:
@@ -231,6 +236,7 @@ def load_config(environ: Mapping[str, str]) -> ScalerConfig:
         function_name=function_name,
         step_down_max_share=step_down_max_share,
         metric_period_seconds=metric_period,
+        health_gate=raw_gate == "true",
     )
 
 
@@ -849,7 +855,9 @@ class Scaler:
             decision, state, actions, fields = self.decide_once(config, now)
             record.update(fields)
             record.update(self.apply(decision, state, actions, now))
-            if decision.healthy_needed is not None:
+            if decision.healthy_needed is not None and not config.health_gate:
+                record["health_wait"] = {"needed": decision.healthy_needed, "outcome": "not waited: the gate is off"}
+            elif decision.healthy_needed is not None:
                 wait = self.wait_for_health(state, decision.healthy_needed, context)
                 record["health_wait"] = wait
                 if wait["outcome"] == "healthy":
