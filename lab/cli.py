@@ -228,7 +228,7 @@ def ratio(a: int, b: int) -> str:
     return f"{a / b:.3f}" if b else ("0 of 0" if not a else "inf")
 
 
-def comparison_lines(summaries: dict[str, dict], floor_parts: dict[str, float]) -> list[str]:
+def comparison_lines(summaries: dict[str, dict]) -> list[str]:
     """What ``compare`` prints below the table: failed requests, the ratios of the runs (each run over every run
     before it, in the order off, seed, project, fast), and per run the health-to-weight time and the first throttle
     to the first ECS-served request beside the floor and its parts."""
@@ -242,7 +242,7 @@ def comparison_lines(summaries: dict[str, dict], floor_parts: dict[str, float]) 
         lines.append(f"[{name}] healthy -> first weight (s): {report.fmt(summary['healthy_to_weight_s'])}")
         lines.append(
             f"[{name}] first throttle -> first ECS-served (s): {report.fmt(summary['throttle_to_ecs_s'])}; floor "
-            f"{report.floor_text(summary, floor_parts)}; above the floor {report.fmt(summary['over_floor_s'])} s"
+            f"{report.floor_text(summary)}; above the floor {report.fmt(summary['over_floor_s'])} s"
         )
     return lines
 
@@ -256,7 +256,7 @@ def compare(settings: RunSettings, stack: Stack) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     plot = settings.output / f"compare-{stamp}.png"
     report.compare_plot(runs, plot)
-    lines = comparison_lines(summaries, runs["fast"].floor_parts)
+    lines = comparison_lines(summaries)
     lines += [f"report ({name}): {directory / 'report.md'}" for name, directory in directories.items()]
     print("\n".join(lines))
     comparison = settings.output / f"compare-{stamp}.md"

@@ -23,7 +23,9 @@ class RunData:
     alarm_changes: list[tuple[float, str, str]]
     scaler_actions: list[tuple[float, str, str]]  # time, action, reason
     task_events: list[tuple[float, str]]
-    floor_parts: dict[str, float] = field(default_factory=dict)  # task start, health, propagation (seconds)
+    # What no scaler can beat after the alarm asking for capacity (seconds): "task start", "health" (its minimum, used
+    # when no task turned healthy: the run's own is measured), "propagation".
+    floor_parts: dict[str, float] = field(default_factory=dict)
     spill_alarms: list[str] = field(default_factory=list)
     capacity_alarms: list[str] = field(default_factory=list)  # the alarms whose ALARM asks the scaler for tasks
     weight_moves: list[tuple[float, int]] = field(default_factory=list)  # time, ECS share written (percent)
@@ -50,13 +52,15 @@ def summarize(data: RunData) -> dict:
     if not data.balancer:  # against a real ALB: the first 502 served by the Lambda group stands for it
         throttles = [r["start"] for r in data.requests if r["status"] == 502]
     first_throttle = _first(throttles)
-    ecs_served = [r["end"] for r in data.requests if r.get("served_by") == "ecs" and not failed(r)]
+    # When the load balancer first sent a request to ECS that ECS answered (the request's start, not its end).
+    ecs_served = [r["start"] for r in data.requests if r.get("served_by") == "ecs" and not failed(r)]
     first_ecs = _first(ecs_served)
     alarm = _first(
         [moment for moment, name, state in data.alarm_changes if state == "ALARM" and name in data.spill_alarms]
     )
     healthy = _first([s["time"] for s in data.samples if s.get("healthy", 0) >= 1])
     # To the moment: the health checks' verdict (the ECS follower's task event), the scaler's write.
+    first_running = _first([moment for moment, message in data.task_events if " running at " in message])
     first_healthy = _first([moment for moment, message in data.task_events if message.endswith(" healthy")])
     first_move = _first([moment for moment, share in data.weight_moves if share > 0])
     capacity = _first(
@@ -81,11 +85,15 @@ def summarize(data: RunData) -> dict:
     gaps = [b - a for a, b in itertools.pairwise(weight_changes)]
     last = data.samples[-1] if data.samples else {}
     # The floor: from the first throttle to the first alarm that asks for capacity (before the throttle, when the
-    # warning came early), then a task's start, its health checks and the new weights' propagation.
+    # warning came early), then a task's start, its health checks (measured: the app's start, then the checks) and
+    # the new weights' propagation.
     detection = None if first_throttle is None or capacity is None else capacity - first_throttle
-    floor = None
+    parts, floor = {}, None
     if detection is not None and data.floor_parts:
-        floor = round(detection + sum(data.floor_parts.values()), 1)
+        parts = {"detection": round(detection, 1), **data.floor_parts}
+        if first_running is not None and first_healthy is not None:
+            parts["health"] = round(first_healthy - first_running, 1)
+        floor = round(sum(parts.values()), 1)
     throttle_to_ecs = None if first_throttle is None or first_ecs is None else round(first_ecs - first_throttle, 1)
     return {
         "requests": total,
@@ -107,6 +115,7 @@ def summarize(data: RunData) -> dict:
         "first_ecs_served_s": rel(first_ecs),
         "throttle_to_ecs_s": throttle_to_ecs,
         "floor_s": floor,
+        "floor_parts": parts,
         "over_floor_s": None if floor is None or throttle_to_ecs is None else round(throttle_to_ecs - floor, 1),
         "error_rate_after_alarm": _rate(sum(map(failed, after_alarm)), len(after_alarm)),
         "failed_after_step": sum(map(failed, after_step)),
@@ -292,12 +301,14 @@ def sweep_plot(points: list[tuple[str, float, int]], path: Path) -> None:
     plt.close(figure)
 
 
-def floor_text(summary: dict, parts: dict[str, float]) -> str:
+def floor_text(summary: dict) -> str:
     """The floor and its parts, as one line: ``58.1 = detection 7.1 + task start 45 + health 5 + propagation 1``."""
-    detection = summary.get("detection_s")
-    shown = ["detection " + ("-" if detection is None else f"{detection:g}")]
-    shown += [f"{name} {value:g}" for name, value in parts.items()]
-    return f"{fmt(summary.get('floor_s'))} = " + " + ".join(shown) + " (s)"
+    parts = summary.get("floor_parts") or {}
+    if not parts:
+        return "- (no throttle or no alarm asking for capacity)"
+    return (
+        f"{fmt(summary.get('floor_s'))} = " + " + ".join(f"{name} {value:g}" for name, value in parts.items()) + " (s)"
+    )
 
 
 def fmt(value, key: str = "") -> str:
@@ -362,10 +373,11 @@ def markdown(data: RunData, summary: dict, path: Path, png: str, csv_name: str) 
             "## The lab's floor",
             "",
             "From the first throttle to the first alarm that asks for capacity (detection; negative when the warning",
-            "came before the throttle), then a task's start, its health checks ((healthy threshold - 1) x interval",
-            "after registration) and the load balancer taking up the new weights:",
+            "came before the throttle), then a task's start, its health checks (from its first task running to its",
+            "first target healthy: the app's start, then the checks) and the load balancer taking up the new weights;",
+            "the first ECS-served request is counted from its start:",
             "",
-            floor_text(summary, data.floor_parts),
+            floor_text(summary),
         ]
     lines += ["", "## Alarm changes", ""]
     lines += [f"- {moment - data.t0:7.1f} s  {name} -> {state}" for moment, name, state in data.alarm_changes] or [

@@ -272,7 +272,8 @@ def test_the_four_runs_see_the_stack_as_their_deployment_would(lab_stack):
 
 
 def run_data(name: str, **changes) -> RunData:
-    """A run with a throttle at 10 s, the warm alarm at 8 s, a task healthy at 60 s and the weights at 60.8 s."""
+    """A run with a throttle at 10 s, the warm alarm at 8 s, a task running at 53 s and healthy at 60 s, the weights at
+    60.8 s and the first ECS-served request sent at 61.5 s."""
     t0 = 1_000.0
     base = RunData(
         name=name,
@@ -288,7 +289,7 @@ def run_data(name: str, **changes) -> RunData:
                  for second in range(0, 101)],
         alarm_changes=[(t0 + 8, "s-warm-pressure", "ALARM"), (t0 + 25, "s-spill-throttles", "ALARM")],
         scaler_actions=[],
-        task_events=[(t0 + 50, "task 1 running at 127.0.0.2:8080"), (t0 + 60, "task 1 healthy")],
+        task_events=[(t0 + 53, "task 1 running at 127.0.0.2:8080"), (t0 + 60, "task 1 healthy")],
         floor_parts={"task start": 45.0, "health": 5.0, "propagation": 1.0},
         spill_alarms=["s-spill-throttles"],
         capacity_alarms=["s-spill-throttles", "s-warm-pressure"],
@@ -300,12 +301,13 @@ def run_data(name: str, **changes) -> RunData:
 def test_the_floor_starts_at_the_first_alarm_asking_for_capacity_and_the_weight_follows_health():
     summary = summarize(run_data("fast"))
     assert summary["detection_s"] == -2.0  # the warm pressure alarm came before the first throttle
-    assert summary["floor_s"] == 49.0 and summary["throttle_to_ecs_s"] == 52.0 and summary["over_floor_s"] == 3.0
+    # The floor: -2 + 45 (start) + 7 (running to healthy, measured) + 1 (propagation); ECS served from 61.5 s.
+    assert summary["floor_s"] == 51.0 and summary["throttle_to_ecs_s"] == 51.5 and summary["over_floor_s"] == 0.5
     assert summary["healthy_to_weight_s"] == 0.8
     assert summary["task_hours"] == pytest.approx(2 * 100 / 3600, abs=1e-4)  # two tasks billed from the start
-    assert floor_text(summary, run_data("fast").floor_parts) == (
-        "49.0 = detection -2 + task start 45 + health 5 + propagation 1 (s)"
-    )
+    assert floor_text(summary) == "51.0 = detection -2 + task start 45 + health 7 + propagation 1 (s)"
+    no_task = summarize(run_data("off", task_events=[], requests=run_data("off").requests[:1]))
+    assert no_task["floor_parts"]["health"] == 5.0 and no_task["throttle_to_ecs_s"] is None  # the minimum
     seed = summarize(run_data("seed", weight_moves=[(1_055.0, 100)]))
     assert seed["healthy_to_weight_s"] == -5.0  # the seed moves the weight before any target is healthy
 
@@ -315,7 +317,7 @@ def test_compare_prints_the_ratios_and_each_runs_figures():
         name: {**summarize(run_data(name)), "failed": failed}
         for name, failed in (("off", 1000), ("seed", 500), ("project", 200), ("fast", 100))
     }
-    lines = comparison_lines(summaries, run_data("fast").floor_parts)
+    lines = comparison_lines(summaries)
     assert lines[1] == "failed requests: off 1000, seed 500, project 200, fast 100"
     ratios = [line for line in lines if line.startswith("ratio ")]
     assert ratios == [
@@ -328,6 +330,6 @@ def test_compare_prints_the_ratios_and_each_runs_figures():
     ]
     assert "[fast] healthy -> first weight (s): 0.8" in lines
     assert (
-        "[fast] first throttle -> first ECS-served (s): 52.0; floor 49.0 = detection -2 + task start 45 + health 5 "
-        "+ propagation 1 (s); above the floor 3.0 s"
+        "[fast] first throttle -> first ECS-served (s): 51.5; floor 51.0 = detection -2 + task start 45 + health 7 "
+        "+ propagation 1 (s); above the floor 0.5 s"
     ) in lines
