@@ -20,7 +20,8 @@ PYTEST_ARGS ?=
 IMPORTER_VENV := build/importer-venv
 
 .PHONY: help venv importer-venv debs collection-link local-aws-up local-aws-down lint ruff ansible-lint hadolint \
-	sanity pytest molecule aws-quirks test demo build collection bench-app bench-alb bench-scaler lab lab-compare clean
+	sanity pytest molecule aws-quirks test demo build collection bench-app bench-alb bench-scaler lab lab-compare \
+	lab-compare-aws lab-sweep clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -103,8 +104,14 @@ bench-scaler: venv ## Benchmark the scaler: cold import, decision time, AWS call
 lab: venv collection-link debs ## Deploy the lab stack and run one burst through the local data plane
 	$(PY) -m lab run
 
-lab-compare: venv collection-link debs ## Same burst three times: no spillover, seed baseline, this scaler
+lab-compare: venv collection-link debs ## Same burst with four scalers: off, seed, project, fast (lab clock)
 	$(PY) -m lab compare
+
+lab-compare-aws: venv collection-link debs ## The four scalers on AWS's clock (minute metrics, 45 s tasks; ~50 min)
+	$(PY) -m lab compare --profile aws
+
+lab-sweep: venv collection-link debs ## AWS's clock, standby 0, 1, 2: failed requests against task-hours (~40 min)
+	$(PY) -m lab sweep --profile aws --standby 0,1,2
 
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf build tests/output lab/output .pytest_cache .ruff_cache

@@ -1,10 +1,17 @@
 """Evaluate the stack's metric alarms from the metrics in the AWS, and set their state there.
 
-Each alarm is evaluated when one of its periods ends (plus a short settling time for the last datapoints),
+Each alarm is evaluated when one of its periods has ended and its metric's datapoints have been delivered (the
+delivery delay of its namespace, :class:`lab.metrics.Delivery`, plus a short settling time for the last datapoints),
 over its last ``EvaluationPeriods`` periods: the period's statistic is compared with the threshold; the
 alarm goes to ``ALARM`` when at least ``DatapointsToAlarm`` of them breach, with missing periods treated
 as the alarm's ``TreatMissingData`` says. A change is written with ``SetAlarmState`` and published as the
 "CloudWatch Alarm State Change" event EventBridge would deliver.
+
+Waiting for the delivery is how a late datapoint counts on AWS too: CloudWatch evaluates an alarm every period and,
+when the newest periods have no data yet, on the most recent datapoints it has (its "evaluation range"), so a period
+whose data arrives late decides the state at the first evaluation after it arrived. The lab evaluates each period
+once; on AWS a sparse metric (``Throttles`` is published only when not zero) may keep an alarm in ``ALARM`` a little
+longer, while its last breaching datapoint is still in the evaluation range.
 """
 
 from __future__ import annotations
@@ -83,12 +90,14 @@ class AlarmEvaluator(Periodic):
         alarms: tuple[Alarm, ...],
         on_change: Callable[[dict], None],
         settle_seconds: float = 1.5,
+        delivery_delay: Callable[[Alarm], float] | None = None,
     ) -> None:
         super().__init__("lab-alarms", 0.5)
         self.aws = aws
         self.alarms = alarms
         self.on_change = on_change
         self.settle_seconds = settle_seconds
+        self.delivery_delay = delivery_delay or (lambda alarm: 0.0)
         self.states: dict[str, str] = {}
         self.history: list[tuple[float, str, str]] = []  # (time, alarm, new state)
         self._evaluated: dict[str, int] = {}
@@ -109,7 +118,8 @@ class AlarmEvaluator(Periodic):
 
     def evaluate_due(self, now: float) -> None:
         for alarm in self.alarms:
-            end = math.floor((now - self.settle_seconds) / alarm.period) * alarm.period
+            ready = now - self.settle_seconds - self.delivery_delay(alarm)
+            end = math.floor(ready / alarm.period) * alarm.period
             if self._evaluated.get(alarm.name, 0) < end:
                 self._evaluated[alarm.name] = end
                 self.evaluate(alarm, end)

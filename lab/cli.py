@@ -1,4 +1,8 @@
-"""``python -m lab run|compare``: deploy (or find) the lab stack, run the burst, report.
+"""``python -m lab run|compare|sweep``: deploy (or find) the lab stack, run the burst, report.
+
+``run`` runs one burst with one scaler; ``compare`` the same burst with the four (off, seed, project, fast; see
+:mod:`lab.runner`); ``sweep --standby 0,1,2`` the same burst with the project's scaler at each count of standby
+tasks, failed requests against Fargate task-hours. ``--profile`` chooses the burst and the clock (:mod:`lab.profiles`).
 
 ``python -m lab parity``: the app's answers through the lab's Lambda path and its container path, compared
 (:mod:`lab.parity`); nothing is deployed.
@@ -21,16 +25,14 @@ from lab import parity, report
 from lab.aws import Aws, local_endpoint
 from lab.builder import App, describe_app
 from lab.load import BurstProfile, LoadGenerator
+from lab.profiles import PROFILES, Clock
 from lab.runner import FAULTS, ROOT, SCALERS, RunSettings, run_burst
-from lab.stack import StackNotFound, discover
+from lab.stack import Stack, StackNotFound, discover
 
 LOG = logging.getLogger("lab")
 INVENTORY = ROOT / "inventories" / "lab"
 SITE = ROOT / "playbooks" / "site.yml"
-PROFILES = {
-    "burst": BurstProfile(),
-    "short": BurstProfile(baseline=5, ramp=5, hold=40, ramp_down=5, tail=15),
-}
+COMPARED = ("off", "seed", "project", "fast")
 
 
 def _answers(endpoint: str) -> bool:
@@ -41,8 +43,8 @@ def _answers(endpoint: str) -> bool:
         return False
 
 
-def inventory_host() -> dict:
-    """The variables of the lab inventory's stack host (the first with ``spillover_stack_name``), as written there."""
+def inventory_host(host: str) -> dict:
+    """The variables of the lab inventory's ``host`` (``lab``, ``lab-aws``: a profile's clock), as written there."""
     if not INVENTORY.exists():
         return {}
     command = [str(Path(sys.executable).with_name("ansible-inventory")), "-i", str(INVENTORY), "--list"]
@@ -50,19 +52,19 @@ def inventory_host() -> dict:
     if completed.returncode != 0:
         return {}
     hostvars = json.loads(completed.stdout).get("_meta", {}).get("hostvars", {})
-    return next((variables for variables in hostvars.values() if "spillover_stack_name" in variables), {})
+    return hostvars.get(host, {})
 
 
-def inventory_stack_name() -> str | None:
-    """``spillover_stack_name`` of the lab inventory's host, when the inventory exists."""
-    return inventory_host().get("spillover_stack_name")
+def inventory_stack_name(host: str) -> str | None:
+    """``spillover_stack_name`` of the lab inventory's ``host``, when the inventory exists."""
+    return inventory_host(host).get("spillover_stack_name")
 
 
-def lab_app(args: argparse.Namespace) -> App:
+def lab_app(args: argparse.Namespace, inventory: str) -> App:
     """The app of the ``--app-*`` options (with ``--app-dir`` the inventory is not read), else of the lab
-    inventory's ``spillover_app_*`` (paths relative to the repository, where the lab runs ansible-playbook), else the
-    spillover_app role's defaults (the demo app)."""
-    host = {} if args.app_dir else inventory_host()
+    inventory host's ``spillover_app_*`` (paths relative to the repository, where the lab runs ansible-playbook),
+    else the spillover_app role's defaults (the demo app)."""
+    host = {} if args.app_dir else inventory_host(inventory)
     given = {}
     for name in ("src", "callable", "interface", "requirements", "health_path"):
         value = getattr(args, "app_dir" if name == "src" else f"app_{name}")
@@ -78,8 +80,9 @@ def lab_app(args: argparse.Namespace) -> App:
     return app
 
 
-def ensure_stack(aws: Aws, stack: str, deploy: str, app: App) -> None:
-    """Deploy with playbooks/site.yml -i inventories/lab, or (until they exist, or when asked) the fixture."""
+def ensure_stack(aws: Aws, stack: str, deploy: str, app: App, clock: Clock) -> None:
+    """Deploy with playbooks/site.yml -i inventories/lab --limit <the clock's host>, or (until they exist, or when
+    asked) the fixture."""
     if deploy == "never":
         discover(aws, stack)
         return
@@ -91,9 +94,11 @@ def ensure_stack(aws: Aws, stack: str, deploy: str, app: App) -> None:
         except StackNotFound:
             pass
     if deploy in ("auto", "site") and SITE.exists() and INVENTORY.exists():
-        print(f"lab: deploying {stack} with {SITE.relative_to(ROOT)} -i {INVENTORY.relative_to(ROOT)} ...")
+        where = f"-i {INVENTORY.relative_to(ROOT)} --limit {clock.host}"
+        print(f"lab: deploying {stack} with {SITE.relative_to(ROOT)} {where} ...")
         env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections")}
-        command = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(INVENTORY), str(SITE)]
+        playbook = str(Path(sys.executable).with_name("ansible-playbook"))
+        command = [playbook, "-i", str(INVENTORY), "--limit", clock.host, str(SITE)]
         completed = subprocess.run(command, cwd=ROOT, env=env)
         if completed.returncode != 0:
             raise SystemExit(f"lab: deploying the stack failed (exit {completed.returncode})")
@@ -102,7 +107,25 @@ def ensure_stack(aws: Aws, stack: str, deploy: str, app: App) -> None:
 
     reason = "as asked" if deploy == "fixture" else "playbooks/site.yml or inventories/lab missing"
     print(f"lab: creating {stack} with lab/stack_fixture.py ({reason})")
-    create_stack(aws, FixtureSettings(stack=stack, app=app), ROOT / "build" / "lambda")
+    settings = FixtureSettings(stack=stack, app=app, alarm_period=clock.alarm_period)
+    create_stack(aws, settings, ROOT / "build" / "lambda")
+
+
+def check_clock(stack: Stack, clock: Clock) -> None:
+    """On AWS's clock the AWS metrics come per minute: the stack's alarms on them, and the step-down guard's reads,
+    must use whole minutes."""
+    if clock.aws_metric_period < 60:
+        return
+    short = [f"{alarm.name} ({alarm.period} s)" for alarm in stack.alarms if alarm.on_aws_metrics and alarm.period % 60]
+    guard = (stack.scaler_function.environment if stack.scaler_function else {}).get("SPILLOVER_METRIC_PERIOD_SECONDS")
+    if guard and int(guard) % 60:
+        short.append(f"{stack.name}-scaler's SPILLOVER_METRIC_PERIOD_SECONDS ({guard} s)")
+    if short:
+        raise SystemExit(
+            f"lab: the {clock.name} profile publishes AWS/Lambda and AWS/ApplicationELB metrics per minute, but "
+            f"{', '.join(short)} use shorter periods: use the stack of inventories/lab's host {clock.host} "
+            f"(spillover-lab-aws), or deploy this one with alarm_period: 60 and scaler_metric_period_seconds: 60"
+        )
 
 
 def _print_summary(summaries: dict[str, dict]) -> None:
@@ -128,18 +151,35 @@ def _external(args, profile: BurstProfile) -> int:
     return 0
 
 
+def standby_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 0:
+        raise SystemExit(f"lab: --standby takes comma-separated task counts >= 0 (e.g. 0,1,2), got {text!r}")
+    return sorted(set(counts))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
-    parser.add_argument("command", choices=["run", "compare", "parity"])
-    parser.add_argument("--stack", help="stack name (default: spillover_stack_name of inventories/lab)")
+    parser.add_argument("command", choices=["run", "compare", "sweep", "parity"])
+    parser.add_argument("--stack", help="stack name (default: spillover_stack_name of the profile's inventory host)")
     parser.add_argument("--endpoint", default=os.environ.get("LAB_AWS_ENDPOINT") or local_endpoint())
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--deploy", choices=["auto", "site", "fixture", "never"], default="auto")
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="burst")
-    parser.add_argument("--scaler", choices=SCALERS, default="project")
+    parser.add_argument("--profile", choices=sorted(PROFILES), help="burst and clock (default: burst; sweep: aws)")
+    parser.add_argument("--scaler", choices=SCALERS, default="fast")
     parser.add_argument("--fault", action="append", choices=FAULTS, default=[])
-    parser.add_argument("--start-delay", type=float, default=float(os.environ.get("LAB_START_DELAY", "15")))
-    parser.add_argument("--schedule-seconds", type=float, help="run the schedule rule this often (default: step time)")
+    parser.add_argument(
+        "--start-delay", type=float, help="seconds a Fargate task takes to start (default: LAB_START_DELAY, or 15/45)"
+    )
+    parser.add_argument("--metric-delay", type=float, help="aws profile: seconds AWS metrics arrive late (60)")
+    parser.add_argument("--emf-delay", type=float, help="aws profile: seconds EMF metrics arrive late (5)")
+    parser.add_argument("--standby", default="0,1,2", help="sweep: standby task counts (default 0,1,2)")
+    parser.add_argument(
+        "--schedule-seconds", type=float, help="run the schedule rule this often (default: the clock's)"
+    )
     parser.add_argument("--output", default=str(ROOT / "lab" / "output"))
     parser.add_argument("--app-dir", help="the app's directory (default: spillover_app_src of inventories/lab)")
     parser.add_argument("--app-callable", help="the app's module:attribute (default: spillover_app_callable)")
@@ -152,11 +192,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    profile = PROFILES[args.profile]
+    profile = PROFILES[args.profile or ("aws" if args.command == "sweep" else "burst")]
     if args.target:
-        return _external(args, profile)
+        return _external(args, profile.burst)
     if args.command == "parity":
-        return parity.main(lab_app(args), args.requests, Path(args.output))
+        return parity.main(lab_app(args, profile.clock.host), args.requests, Path(args.output))
+    clock = profile.clock
+    if args.metric_delay is not None or args.emf_delay is not None:
+        clock = replace(
+            clock,
+            metric_delay=clock.metric_delay if args.metric_delay is None else args.metric_delay,
+            emf_delay=clock.emf_delay if args.emf_delay is None else args.emf_delay,
+        )
+    start_delay = args.start_delay
+    if start_delay is None:
+        start_delay = float(os.environ.get("LAB_START_DELAY") or clock.start_delay)
+    standbys = standby_counts(args.standby) if args.command == "sweep" else []
 
     started_local_aws = False
     local_aws = str(ROOT / "scripts" / "local-aws.sh")
@@ -170,20 +221,23 @@ def main(argv: list[str] | None = None) -> int:
         started_local_aws = True
     try:
         aws = Aws(args.endpoint, args.region)
-        stack_name = args.stack or inventory_stack_name() or "spillover-lab"
-        app = lab_app(args)
-        ensure_stack(aws, stack_name, args.deploy, app)
+        stack_name = args.stack or inventory_stack_name(clock.host) or f"spillover-{clock.host}"
+        app = lab_app(args, clock.host)
+        ensure_stack(aws, stack_name, args.deploy, app, clock)
         stack = discover(aws, stack_name)
+        check_clock(stack, clock)
         settings = RunSettings(
             stack=stack_name,
             endpoint=args.endpoint,
             region=args.region,
             output=Path(args.output),
-            profile=profile,
+            profile=profile.burst,
+            clock=clock,
             scaler=args.scaler,
             faults=tuple(args.fault),
-            start_delay=args.start_delay,
+            start_delay=start_delay,
             schedule_seconds=args.schedule_seconds,
+            settle_tail=profile.settle_seconds,
             progress=not args.quiet,
             app_dir=app.src,
         )
@@ -194,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{'PASS' if ok else 'FAIL'}: {check}")
             print(f"\nreport: {directory / 'report.md'}\nplot:   {directory / 'timeline.png'}")
             return 0
+        if args.command == "sweep":
+            return sweep(settings, stack, standbys)
         return compare(settings, stack)
     except KeyboardInterrupt:
         print("lab: interrupted; every process the lab started has been stopped")
@@ -203,31 +259,72 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run([local_aws, "down"], cwd=ROOT, check=False)
 
 
-def compare(settings: RunSettings, stack) -> int:
-    summaries, directories = {}, {}
-    labels = {"off": "no spillover", "seed": "seed baseline", "project": "project scaler"}
-    for scaler in ("off", "seed", "project"):
-        _, summary, directory = run_burst(replace(settings, scaler=scaler, faults=(), name=scaler), stack)
-        summaries[labels[scaler]], directories[labels[scaler]] = summary, directory
+def ratio(a: int, b: int) -> str:
+    return f"{a / b:.3f}" if b else ("0 of 0" if not a else "inf")
+
+
+def comparison_lines(summaries: dict[str, dict]) -> list[str]:
+    """What ``compare`` prints below the table: failed requests, the ratios of the runs (each run over every run
+    before it, in the order off, seed, project, fast), and per run the health-to-weight time and the first throttle
+    to the first ECS-served request beside the floor and its parts."""
+    names = [name for name in COMPARED if name in summaries]
+    lines = ["", "failed requests: " + ", ".join(f"{name} {summaries[name]['failed']}" for name in names)]
+    for index, name in enumerate(names):
+        for other in reversed(names[:index]):
+            lines.append(f"ratio {name} / {other}: {ratio(summaries[name]['failed'], summaries[other]['failed'])}")
+    for name in names:
+        summary = summaries[name]
+        lines.append(f"[{name}] healthy -> first weight (s): {report.fmt(summary['healthy_to_weight_s'])}")
+        lines.append(
+            f"[{name}] first throttle -> first ECS-served (s): {report.fmt(summary['throttle_to_ecs_s'])}; floor "
+            f"{report.floor_text(summary)}; above the floor {report.fmt(summary['over_floor_s'])} s"
+        )
+    return lines
+
+
+def compare(settings: RunSettings, stack: Stack) -> int:
+    runs, summaries, directories = {}, {}, {}
+    for scaler in COMPARED:
+        data, summary, directory = run_burst(replace(settings, scaler=scaler, faults=(), name=scaler), stack)
+        runs[scaler], summaries[scaler], directories[scaler] = data, summary, directory
     _print_summary(summaries)
-    project, seed, none = (summaries[labels[key]] for key in ("project", "seed", "off"))
-
-    def ratio(a: int, b: int) -> str:
-        return f"{a / b:.3f}" if b else ("0 of 0" if not a else "inf")
-
-    lines = [
-        "",
-        f"failed requests: no spillover {none['failed']}, seed baseline {seed['failed']}, project {project['failed']}",
-        f"project / seed baseline failed: {ratio(project['failed'], seed['failed'])} (target <= 0.2)",
-        f"project / no spillover failed:  {ratio(project['failed'], none['failed'])} (target <= 0.1)",
-        "project error rate after healthy + first step: "
-        f"{report.fmt(project['error_rate_after_step'], 'rate')} (target < 1%)",
-        f"project first throttle -> first ECS-served: {project['throttle_to_ecs_s']} s,"
-        f" lab floor {project['floor_s']} s, above the floor {project['over_floor_s']} s (target <= 5 s)",
-    ]
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    plot = settings.output / f"compare-{stamp}.png"
+    report.compare_plot(runs, plot)
+    lines = comparison_lines(summaries)
     lines += [f"report ({name}): {directory / 'report.md'}" for name, directory in directories.items()]
     print("\n".join(lines))
-    comparison = settings.output / f"compare-{time.strftime('%Y%m%d-%H%M%S')}.md"
-    comparison.write_text("# Spillover lab comparison\n\n" + "\n".join(report.table(summaries) + lines) + "\n")
-    print(f"comparison: {comparison}")
+    comparison = settings.output / f"compare-{stamp}.md"
+    heading = f"# Spillover lab comparison ({settings.clock.name} clock)\n\n![5xx/s and ECS share]({plot.name})\n\n"
+    comparison.write_text(heading + "\n".join(report.table(summaries) + lines) + "\n")
+    print(f"comparison: {comparison}\nplot:       {plot}")
+    return 0
+
+
+def sweep(settings: RunSettings, stack: Stack, standbys: list[int]) -> int:
+    """The project's scaler (fast) at each standby count: failed requests against Fargate task-hours."""
+    spill = int((stack.scaler_function.environment if stack.scaler_function else {}).get("SPILLOVER_SPILL_TASKS", 0))
+    if stack.scaler_function is None or max(standbys) > spill:
+        raise SystemExit(f"lab: --standby counts must not exceed the scaler's spill tasks ({spill}) of {stack.name}")
+    summaries, directories = {}, {}
+    for count in standbys:
+        name = f"standby-{count}"
+        _, summary, directory = run_burst(replace(settings, scaler="fast", faults=(), standby=count, name=name), stack)
+        summaries[name], directories[name] = summary, directory
+    lines = ["", "| standby tasks | failed requests | error rate | Fargate task-hours |", "|---:|---:|---:|---:|"]
+    for count, summary in zip(standbys, summaries.values(), strict=True):
+        lines.append(
+            f"| {count} | {summary['failed']} | {report.fmt(summary['error_rate'], 'rate')} | {summary['task_hours']} |"
+        )
+    lines += [f"report ({name}): {directory / 'report.md'}" for name, directory in directories.items()]
+    print("\n".join(lines))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    plot = settings.output / f"sweep-{stamp}.png"
+    report.sweep_plot([(name, summary["task_hours"], summary["failed"]) for name, summary in summaries.items()], plot)
+    document = settings.output / f"sweep-{stamp}.md"
+    heading = (
+        f"# Spillover lab: standby sweep ({settings.clock.name} clock)\n\n![failed against task-hours]({plot.name})\n"
+    )
+    document.write_text(heading + "\n".join(lines) + "\n")
+    print(f"sweep: {document}\nplot:  {plot}")
     return 0

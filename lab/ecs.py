@@ -10,7 +10,9 @@ target group's deregistration delay when the service scales in.
 The local AWS marks every registered ``ip`` target healthy at once, so a task is registered in the target
 group only when the lab's health checks found it healthy (healthy threshold reached), and deregistered
 again when they find it unhealthy: ``DescribeTargetHealth``, which the scaler reads, then shows what a
-real ALB would.
+real ALB would. For the same reason :meth:`EcsFollower.reported_services` gives the scaler the service's counts of
+the tasks the follower runs, and the follower puts ECS's "ECS Task State Change" events (RUNNING, STOPPED) on the
+lab's event bus.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +39,7 @@ from lab.background import Periodic
 from lab.balancer import LoadBalancer
 from lab.builder import APP_DIR, ZIP_CACHE, App, describe_app, run_command
 from lab.collection import lambda_zip, render_role
+from lab.events import task_state_event
 from lab.stack import Container, Stack
 
 LOG = logging.getLogger(__name__)
@@ -298,6 +301,7 @@ class EcsFollower(Periodic):
         never_healthy: bool = False,
         poll_seconds: float = 1.0,
         cache_dir: Path = ZIP_CACHE,
+        on_task_event: Callable[[dict], object] | None = None,
     ) -> None:
         super().__init__("lab-ecs", 0.2, poll_seconds)
         self.aws = aws
@@ -307,6 +311,7 @@ class EcsFollower(Periodic):
         self.start_delay = start_delay
         self.stop_timeout = stop_timeout
         self.never_healthy = never_healthy
+        self.on_task_event = on_task_event
         self.target_group = stack.ecs_target_group
         self.tasks: list[Task] = []
         self.desired = 0
@@ -328,12 +333,32 @@ class EcsFollower(Periodic):
             self._terminate(task, timeout=3)
 
     def counts(self) -> dict[str, int]:
+        """Tasks by state: provisioning (``pending``), running (``healthy`` among them), draining (deregistered, still
+        running until stopped)."""
         with self._lock:
             return {
                 "desired": self.desired,
+                "pending": sum(task.state == "PROVISIONING" for task in self.tasks),
                 "running": sum(task.state == "RUNNING" for task in self.tasks),
                 "healthy": sum(task.state == "RUNNING" and task.healthy for task in self.tasks),
+                "draining": sum(task.state in ("DRAINING", "STOPPING") for task in self.tasks),
             }
+
+    def reported_services(self, answer: dict) -> dict:
+        """A DescribeServices answer (JSON) with this service's ``runningCount`` and ``pendingCount`` (its own and
+        its primary deployment's) of the tasks the follower runs, as ECS reports them.
+
+        It exists because of the local AWS, which reports as running every task of the desired count at once: the
+        scaler's health gate would wait for tasks that are still provisioning."""
+        counts = self.counts()
+        running, pending = counts["running"] + counts["draining"], counts["pending"]
+        for service in answer.get("services", []):
+            if service.get("serviceName") == self.stack.service.name:
+                service.update(runningCount=running, pendingCount=pending)
+                for deployment in service.get("deployments", []):
+                    if deployment.get("status") == "PRIMARY":
+                        deployment.update(runningCount=running, pendingCount=pending)
+        return answer
 
     def running_tasks(self) -> list[Task]:
         with self._lock:
@@ -367,6 +392,7 @@ class EcsFollower(Periodic):
                     self._note(f"task {task.id[:8]} exited ({task.process.returncode})")
                     self._deregister(task)
                     task.state = "STOPPED"
+                    self._publish(task)
             active = [task for task in self.tasks if task.state in ("PROVISIONING", "RUNNING")]
             for _ in range(self.desired - len(active)):
                 ip, port = allocate_address(self.stack.service.container.port, self._rng)
@@ -400,11 +426,13 @@ class EcsFollower(Periodic):
         task.state = "RUNNING"
         self._note(f"task {task.id[:8]} running at {task.target}")
         self.balancer.attach(self.target_group.arn, task.target)
+        self._publish(task)
 
     def _begin_stop(self, task: Task, now: float) -> None:
         if task.state == "PROVISIONING":
             task.state = "STOPPED"
             self._note(f"task {task.id[:8]} cancelled before start")
+            self._publish(task)
             return
         was_registered = task.registered
         self._deregister(task)
@@ -429,7 +457,8 @@ class EcsFollower(Periodic):
             stop_container(task.process, timeout)
         if task.state != "STOPPED":
             self._note(f"task {task.id[:8]} stopped")
-        task.state = "STOPPED"
+            task.state = "STOPPED"
+            self._publish(task)
 
     def _on_health(self, target_group_arn: str, target: str, state: str) -> None:
         if target_group_arn != self.target_group.arn:
@@ -454,6 +483,19 @@ class EcsFollower(Periodic):
                     task.registered = False
             except Exception:
                 LOG.exception("ECS follower: registering %s failed", target)
+
+    def _publish(self, task: Task) -> None:
+        """ECS's "ECS Task State Change" event of ``task``'s state now (RUNNING or STOPPED)."""
+        if self.on_task_event is None:
+            return
+        service = self.stack.service
+        region = service.cluster_arn.split(":")[3]
+        task_arn = f"{service.cluster_arn.replace(':cluster/', ':task/', 1)}/{task.id}"
+        self.on_task_event(
+            task_state_event(
+                service.cluster_arn, service.name, task_arn, task.state, service.task_definition_arn, region
+            )
+        )
 
     def _note(self, message: str) -> None:
         LOG.info("ECS: %s", message)

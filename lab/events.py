@@ -74,6 +74,44 @@ def matches(pattern: dict, event: dict) -> bool:
     return True
 
 
+def task_state_event(
+    cluster_arn: str,
+    service: str,
+    task_arn: str,
+    last_status: str,
+    task_definition_arn: str,
+    region: str,
+    event_id: str | None = None,
+    time: str | None = None,
+) -> dict:
+    """An "ECS Task State Change" event as ECS delivers it for a task that service ``service`` started (the shape
+    of the example in AWS's "Amazon ECS task state change events"; the fields the scaler and the rule read)."""
+    moment = time or datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": "ECS Task State Change",
+        "source": "aws.ecs",
+        "account": cluster_arn.split(":")[4],
+        "time": moment,
+        "region": region,
+        "resources": [task_arn],
+        "detail": {
+            "clusterArn": cluster_arn,
+            "taskArn": task_arn,
+            "taskDefinitionArn": task_definition_arn,
+            "group": f"service:{service}",
+            "startedBy": "ecs-svc/9223370492556078888",
+            "launchType": "FARGATE",
+            "desiredStatus": "STOPPED" if last_status == "STOPPED" else "RUNNING",
+            "lastStatus": last_status,
+            "containers": [{"name": "app", "lastStatus": last_status}],
+            "createdAt": moment,
+            "version": 3,
+        },
+    }
+
+
 @dataclass
 class Delivery:
     time: float

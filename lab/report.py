@@ -23,8 +23,12 @@ class RunData:
     alarm_changes: list[tuple[float, str, str]]
     scaler_actions: list[tuple[float, str, str]]  # time, action, reason
     task_events: list[tuple[float, str]]
+    # What no scaler can beat after the alarm asking for capacity (seconds): "task start", "health" (its minimum, used
+    # when no task turned healthy: the run's own is measured), "propagation".
     floor_parts: dict[str, float] = field(default_factory=dict)
     spill_alarms: list[str] = field(default_factory=list)
+    capacity_alarms: list[str] = field(default_factory=list)  # the alarms whose ALARM asks the scaler for tasks
+    weight_moves: list[tuple[float, int]] = field(default_factory=list)  # time, ECS share written (percent)
 
 
 def _first(times: list[float]) -> float | None:
@@ -48,12 +52,24 @@ def summarize(data: RunData) -> dict:
     if not data.balancer:  # against a real ALB: the first 502 served by the Lambda group stands for it
         throttles = [r["start"] for r in data.requests if r["status"] == 502]
     first_throttle = _first(throttles)
-    ecs_served = [r["end"] for r in data.requests if r.get("served_by") == "ecs" and not failed(r)]
+    # When the load balancer first sent a request to ECS that ECS answered (the request's start, not its end).
+    ecs_served = [r["start"] for r in data.requests if r.get("served_by") == "ecs" and not failed(r)]
     first_ecs = _first(ecs_served)
     alarm = _first(
         [moment for moment, name, state in data.alarm_changes if state == "ALARM" and name in data.spill_alarms]
     )
     healthy = _first([s["time"] for s in data.samples if s.get("healthy", 0) >= 1])
+    # To the moment: the health checks' verdict (the ECS follower's task event), the scaler's write.
+    first_running = _first([moment for moment, message in data.task_events if " running at " in message])
+    first_healthy = _first([moment for moment, message in data.task_events if message.endswith(" healthy")])
+    first_move = _first([moment for moment, share in data.weight_moves if share > 0])
+    capacity = _first(
+        [
+            moment
+            for moment, name, state in data.alarm_changes
+            if state == "ALARM" and name in (data.capacity_alarms or data.spill_alarms)
+        ]
+    )
     step = _first(
         [s["time"] for s in data.samples if s.get("weight_ecs", 0) > 0 and (healthy and s["time"] >= healthy)]
     )
@@ -68,10 +84,16 @@ def summarize(data: RunData) -> dict:
             weight_changes.append(after["time"])
     gaps = [b - a for a, b in itertools.pairwise(weight_changes)]
     last = data.samples[-1] if data.samples else {}
-    detection = None if first_throttle is None or alarm is None else max(0.0, alarm - first_throttle)
-    floor = None
+    # The floor: from the first throttle to the first alarm that asks for capacity (before the throttle, when the
+    # warning came early), then a task's start, its health checks (measured: the app's start, then the checks) and
+    # the new weights' propagation.
+    detection = None if first_throttle is None or capacity is None else capacity - first_throttle
+    parts, floor = {}, None
     if detection is not None and data.floor_parts:
-        floor = round(detection + sum(data.floor_parts.values()), 1)
+        parts = {"detection": round(detection, 1), **data.floor_parts}
+        if first_running is not None and first_healthy is not None:
+            parts["health"] = round(first_healthy - first_running, 1)
+        floor = round(sum(parts.values()), 1)
     throttle_to_ecs = None if first_throttle is None or first_ecs is None else round(first_ecs - first_throttle, 1)
     return {
         "requests": total,
@@ -85,10 +107,15 @@ def summarize(data: RunData) -> dict:
         "first_throttle_s": rel(first_throttle),
         "alarm_s": rel(alarm),
         "first_healthy_s": rel(healthy),
+        "detection_s": None if detection is None else round(detection, 1),
+        "healthy_to_weight_s": None
+        if first_healthy is None or first_move is None
+        else round(first_move - first_healthy, 2),
         "first_step_s": rel(step),
         "first_ecs_served_s": rel(first_ecs),
         "throttle_to_ecs_s": throttle_to_ecs,
         "floor_s": floor,
+        "floor_parts": parts,
         "over_floor_s": None if floor is None or throttle_to_ecs is None else round(throttle_to_ecs - floor, 1),
         "error_rate_after_alarm": _rate(sum(map(failed, after_alarm)), len(after_alarm)),
         "failed_after_step": sum(map(failed, after_step)),
@@ -99,7 +126,18 @@ def summarize(data: RunData) -> dict:
         "weight_changes": len(weight_changes),
         "min_seconds_between_weight_changes": round(min(gaps), 1) if gaps else None,
         "scaler_actions": len(data.scaler_actions),
+        "task_hours": round(task_seconds(data.samples) / 3600, 4),
     }
+
+
+def task_seconds(samples: list[dict]) -> float:
+    """Fargate task-seconds of the run: the tasks provisioning, running or draining (Fargate bills from the image
+    pull to the task's stop), integrated over the samples."""
+    total = 0.0
+    for before, after in itertools.pairwise(samples):
+        tasks = before.get("pending", 0) + before.get("running", 0) + before.get("draining", 0)
+        total += tasks * (after["time"] - before["time"])
+    return total
 
 
 def _share(sample: dict) -> float:
@@ -210,6 +248,69 @@ def plot(data: RunData, rows: list[dict], path: Path) -> None:
     plt.close(figure)
 
 
+def _share_percent(row: dict) -> float:
+    if row["weight_ecs"] == "" or not (row["weight_lambda"] + row["weight_ecs"]):
+        return 0.0
+    return 100 * row["weight_ecs"] / (row["weight_lambda"] + row["weight_ecs"])
+
+
+def compare_plot(runs: dict[str, RunData], path: Path) -> None:
+    """One figure of several runs of the same burst: their 5xx (and unanswered) requests per second, and their ECS
+    share of the weights, over the seconds since the load started."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (errors, shares) = plt.subplots(2, 1, figsize=(12, 7), sharex=True, height_ratios=[2, 1.2])
+    for name, data in runs.items():
+        rows = per_second(data)
+        seconds = [row["second"] for row in rows]
+        (line,) = errors.plot(seconds, [row["status_5xx"] + row["no_answer"] for row in rows], lw=1.0, label=name)
+        shares.step(seconds, [_share_percent(row) for row in rows], where="post", color=line.get_color(), label=name)
+    errors.set_ylabel("5xx / no answer per s")
+    errors.set_title("spillover lab: " + ", ".join(runs))
+    shares.set_ylabel("ECS weight %")
+    shares.set_ylim(-5, 105)
+    shares.set_xlabel("seconds since the load started")
+    for axis in (errors, shares):
+        axis.legend(loc="upper right", fontsize=8)
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def sweep_plot(points: list[tuple[str, float, int]], path: Path) -> None:
+    """Failed requests against Fargate task-hours, one labelled point per run (``(label, task-hours, failed)``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 5))
+    axis.plot([hours for _, hours, _ in points], [failed for _, _, failed in points], marker="o", color="#2e86c1")
+    for label, hours, failed in points:
+        axis.annotate(label, (hours, failed), textcoords="offset points", xytext=(6, 6), fontsize=9)
+    axis.set_xlabel("Fargate task-hours of the run")
+    axis.set_ylabel("failed requests (5xx or no answer)")
+    axis.set_title("spillover lab: standby tasks, failed requests against task-hours")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def floor_text(summary: dict) -> str:
+    """The floor and its parts, as one line: ``58.1 = detection 7.1 + task start 45 + health 5 + propagation 1``."""
+    parts = summary.get("floor_parts") or {}
+    if not parts:
+        return "- (no throttle or no alarm asking for capacity)"
+    return (
+        f"{fmt(summary.get('floor_s'))} = " + " + ".join(f"{name} {value:g}" for name, value in parts.items()) + " (s)"
+    )
+
+
 def fmt(value, key: str = "") -> str:
     if value is None:
         return "-"
@@ -229,8 +330,10 @@ SUMMARY_ROWS = [
     ("status_504", "504 (target timeout)"),
     ("first_throttle_s", "first throttle (s)"),
     ("alarm_s", "first spill alarm (s)"),
+    ("detection_s", "first throttle -> first alarm asking for capacity (s)"),
     ("first_healthy_s", "first ECS target healthy (s)"),
     ("first_step_s", "first weight to ECS (s)"),
+    ("healthy_to_weight_s", "first ECS target healthy -> first weight moved (s)"),
     ("first_ecs_served_s", "first request served by ECS (s)"),
     ("throttle_to_ecs_s", "first throttle -> first ECS-served (s)"),
     ("floor_s", "lab floor (s)"),
@@ -241,6 +344,7 @@ SUMMARY_ROWS = [
     ("weights_returned", "weights back to Lambda at the end"),
     ("weight_changes", "weight changes"),
     ("min_seconds_between_weight_changes", "shortest time between weight changes (s)"),
+    ("task_hours", "Fargate task-hours"),
 ]
 
 
@@ -264,8 +368,17 @@ def markdown(data: RunData, summary: dict, path: Path, png: str, csv_name: str) 
     ]
     lines += table({data.name: summary})
     if data.floor_parts:
-        lines += ["", "## The lab's floor", "", "Alarm detection (measured: first throttle -> spill alarm) plus:", ""]
-        lines += [f"- {name}: {value:g} s" for name, value in data.floor_parts.items()]
+        lines += [
+            "",
+            "## The lab's floor",
+            "",
+            "From the first throttle to the first alarm that asks for capacity (detection; negative when the warning",
+            "came before the throttle), then a task's start, its health checks (from its first task running to its",
+            "first target healthy: the app's start, then the checks) and the load balancer taking up the new weights;",
+            "the first ECS-served request is counted from its start:",
+            "",
+            floor_text(summary),
+        ]
     lines += ["", "## Alarm changes", ""]
     lines += [f"- {moment - data.t0:7.1f} s  {name} -> {state}" for moment, name, state in data.alarm_changes] or [
         "- none"

@@ -1,4 +1,14 @@
-"""Run one burst through the lab's data plane, or the same burst three times to compare scalers."""
+"""Run one burst through the lab's data plane, with one of four scalers.
+
+* ``off``: no spillover (nothing answers the rules);
+* ``seed``: the seed's provisioning Lambda (:class:`lab.scalers.SeedBaselineScaler`), on the alarms of the AWS
+  metrics;
+* ``project``: the project's scaler on the alarms of the AWS metrics only, as a deployment with ``alarm_pressure:
+  false``, ``scaler_health_gate: false`` and no task-state rule would run it: the lab leaves the pressure alarms and
+  the task-state rule out, and sets the scaler's alarm lists and ``SPILLOVER_HEALTH_GATE`` accordingly;
+* ``fast``: the project's scaler as deployed: fast detection through the pressure alarms on the app's own EMF
+  metrics, and the event-driven health gate (woken by the ECS task state changes, it waits for the targets).
+"""
 
 from __future__ import annotations
 
@@ -20,17 +30,22 @@ from lab.aws import Aws
 from lab.balancer import LoadBalancer
 from lab.builder import ZIP_CACHE
 from lab.ecs import EcsFollower
+from lab.emf import EmfExtractor
 from lab.events import EventBus
 from lab.lambda_runtime import LambdaRuntime, extract_code
 from lab.load import BurstProfile, LoadGenerator
 from lab.metrics import MetricsPublisher
+from lab.profiles import LAB_CLOCK, Clock
 from lab.scalers import DeployedScaler, SeedBaselineScaler
-from lab.stack import Stack, discover, read_weights, write_weights
+from lab.stack import Alarm, Rule, Stack, discover, read_weights, write_weights
+from tests.support.aws_recorder import AwsRecorder
 
 LOG = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 FAULTS = ("never_healthy", "kill_task", "scaler_fails_once", "flapping_alarm")
-SCALERS = ("project", "seed", "off")
+SCALERS = ("fast", "project", "seed", "off")
+# How often the load balancer re-reads the listener's weights: the floor's propagation part.
+WEIGHT_REFRESH_SECONDS = 1.0
 
 
 @dataclass
@@ -43,10 +58,12 @@ class RunSettings:
     app_dir: Path = ROOT / "files" / "app"
     zip_cache: Path = ZIP_CACHE  # where pip installs what the app's image installs (lab/ecs.py)
     profile: BurstProfile = field(default_factory=BurstProfile)
-    scaler: str = "project"
+    clock: Clock = LAB_CLOCK
+    scaler: str = "fast"
+    standby: int | None = None  # the scaler's standby tasks instead of the deployed SPILLOVER_STANDBY_TASKS
     faults: tuple[str, ...] = ()
     start_delay: float = 15.0
-    schedule_seconds: float | None = None  # default: the scaler's step time (EventBridge's minimum is 1 minute)
+    schedule_seconds: float | None = None  # default: the lab's clock the step time, AWS's the rule's own
     retry_seconds: float = 2.0
     settle_tail: float = 60.0  # after the load: wait at most this long for the weights and tasks to return
     kill_after: float = 10.0  # kill_task: seconds after the first request ECS served
@@ -60,27 +77,62 @@ def _scaler_step_seconds(stack: Stack) -> float | None:
     return None
 
 
-def floor_parts(stack: Stack, settings: RunSettings, schedule_seconds: float) -> dict[str, float]:
-    """What no scaler can beat in the lab, besides alarm detection (measured per run)."""
+def floor_parts(stack: Stack, settings: RunSettings) -> dict[str, float]:
+    """What no scaler can beat after the alarm that asks for capacity (its detection is measured per run): the
+    task's start, its health checks (the first at registration, then (healthy threshold - 1) x interval) and the
+    load balancer taking up the new weights."""
     group = stack.ecs_target_group
     return {
-        "task start (lab start delay)": settings.start_delay,
-        "health threshold ((healthy threshold - 1) x interval)": (group.healthy_threshold - 1)
-        * group.health_check_interval,
-        "one step (the scaler's next scheduled re-check)": schedule_seconds,
+        "task start": settings.start_delay,
+        "health": (group.healthy_threshold - 1) * group.health_check_interval,
+        "propagation": WEIGHT_REFRESH_SECONDS,
     }
 
 
-def reset_stack(aws: Aws, stack: Stack) -> None:
-    """Put the stack back to idle before a run: all weight on Lambda, no task, alarms OK, no ECS target."""
+def standby_tasks(stack: Stack, settings: RunSettings) -> int:
+    if settings.standby is not None:
+        return settings.standby
+    if stack.scaler_function:
+        return int(stack.scaler_function.environment.get("SPILLOVER_STANDBY_TASKS", "0") or 0)
+    return 0
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What a run's scaler sees of the stack: the alarms the lab evaluates, the rules it runs, and the scaler's
+    settings that differ from the deployed ones."""
+
+    alarms: tuple[Alarm, ...]
+    rules: tuple[Rule, ...]
+    environment: dict[str, str]
+
+
+def variant(stack: Stack, settings: RunSettings) -> Variant:
+    if settings.scaler == "fast":
+        alarms, rules, environment = stack.alarms, stack.rules, {}
+    else:  # the alarms of the AWS metrics only, and no task-state wake-up
+        alarms = tuple(alarm for alarm in stack.alarms if alarm.on_aws_metrics)
+        rules = tuple(rule for rule in stack.rules if not rule.wakes_on_tasks)
+        environment = {}
+        if settings.scaler == "project" and stack.scaler_function:
+            left_out = {alarm.name for alarm in stack.alarms if not alarm.on_aws_metrics}
+            deployed = stack.scaler_function.environment
+            environment = {"SPILLOVER_HEALTH_GATE": "false"}
+            for key in ("SPILLOVER_SPILL_ALARMS", "SPILLOVER_WARM_ALARMS"):
+                names = [name for name in deployed.get(key, "").split(",") if name]
+                environment[key] = ",".join(name for name in names if name not in left_out)
+    if settings.standby is not None:
+        environment = {**environment, "SPILLOVER_STANDBY_TASKS": str(settings.standby)}
+    return Variant(alarms, rules, environment)
+
+
+def reset_stack(aws: Aws, stack: Stack, standby: int = 0) -> None:
+    """Put the stack back to idle before a run: all weight on Lambda, ``standby`` tasks, alarms OK, no ECS target."""
     elbv2 = aws.client("elbv2")
     weights = read_weights(elbv2, stack.listener_arn)
     if weights.get(stack.ecs_target_group.arn, 0):
         total = max(1, sum(weights.values()))
         write_weights(elbv2, stack.listener_arn, {stack.lambda_target_group.arn: total, stack.ecs_target_group.arn: 0})
-    standby = 0
-    if stack.scaler_function:
-        standby = int(stack.scaler_function.environment.get("SPILLOVER_STANDBY_TASKS", "0") or 0)
     aws.client("ecs").update_service(cluster=stack.service.cluster, service=stack.service.name, desiredCount=standby)
     targets = elbv2.describe_target_health(TargetGroupArn=stack.ecs_target_group.arn)["TargetHealthDescriptions"]
     if targets:
@@ -118,9 +170,11 @@ def run_burst(settings: RunSettings, stack: Stack | None = None) -> tuple[report
     code = directory / "code"
     step_seconds = _scaler_step_seconds(stack)
     schedule_rule = next((rule for rule in stack.rules if rule.schedule_expression), None)
-    schedule_seconds = (
-        settings.schedule_seconds or step_seconds or (schedule_rule.schedule_seconds if schedule_rule else 60)
-    )
+    rule_seconds = schedule_rule.schedule_seconds if schedule_rule else 60
+    at_step_time = step_seconds if settings.clock.schedule_at_step_time else None
+    schedule_seconds = settings.schedule_seconds or at_step_time or rule_seconds
+    standby = standby_tasks(stack, settings)
+    seen = variant(stack, settings)
     if threading.current_thread() is threading.main_thread():
         previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     else:
@@ -128,17 +182,29 @@ def run_burst(settings: RunSettings, stack: Stack | None = None) -> tuple[report
     progress = _Progress(settings.progress)
     samples: list[dict] = []
     stop_sampling = threading.Event()
-    reset_stack(aws, stack)
+    reset_stack(aws, stack, standby)
     with ExitStack() as cleanup:
         if previous_term is not None:
             cleanup.callback(signal.signal, signal.SIGTERM, previous_term)
-        metrics = MetricsPublisher(aws)
+        metrics = MetricsPublisher(aws, settings.clock.deliveries(), settings.clock.default_delivery())
         cleanup.callback(metrics.flush, True)
         app_code = extract_code(settings.build_dir / f"{stack.name}-app.zip", stack.app_function, code / "app")
         runtime = LambdaRuntime(stack.app_function, app_code, directory / "lambda-app.log", metrics=metrics)
         cleanup.callback(runtime.close)
-        balancer = LoadBalancer(aws, stack, runtime, directory / "access.log", metrics=metrics).start()
+        extractor = EmfExtractor(directory / "lambda-app.log", metrics).start()
+        cleanup.callback(extractor.stop)
+        balancer = LoadBalancer(
+            aws, stack, runtime, directory / "access.log", metrics=metrics, refresh_seconds=WEIGHT_REFRESH_SECONDS
+        ).start()
         cleanup.callback(balancer.stop)
+        invokers: dict = {}
+        bus = EventBus(
+            seen.rules,
+            invokers,
+            retry_seconds=settings.retry_seconds,
+            schedule_seconds=schedule_seconds,
+            region=aws.region,
+        )
         follower = EcsFollower(
             aws,
             stack,
@@ -148,22 +214,30 @@ def run_burst(settings: RunSettings, stack: Stack | None = None) -> tuple[report
             app_dir=settings.app_dir,
             never_healthy="never_healthy" in settings.faults,
             cache_dir=settings.zip_cache,
+            on_task_event=bus.put_event,
         ).start()
         cleanup.callback(follower.stop)
-        invokers = {}
         scaler = None
-        if settings.scaler == "project":
+        if settings.scaler in ("fast", "project"):
             if stack.scaler_function is None:
                 raise RuntimeError(f"{stack.name}-scaler is not deployed: deploy the stack or use --scaler off")
             scaler_code = extract_code(
                 settings.build_dir / f"{stack.name}-scaler.zip", stack.scaler_function, code / "scaler"
             )
+            # The scaler's AWS calls go through a proxy that answers DescribeServices with the tasks the follower
+            # runs (lab.ecs: the local AWS counts every desired task as running at once).
+            proxy = AwsRecorder(aws.endpoint).start() if aws.endpoint else None
+            if proxy is not None:
+                cleanup.callback(proxy.stop)
+                proxy.answer("DescribeServices", 200, follower.reported_services, forward=True, times=None)
             scaler = DeployedScaler(
                 aws,
                 stack.scaler_function,
                 scaler_code,
                 directory / "lambda-scaler.log",
                 fail_first="scaler_fails_once" in settings.faults,
+                environment=seen.environment,
+                endpoint=proxy.endpoint if proxy is not None else None,
             )
             invokers[stack.scaler_function.arn] = scaler
         elif settings.scaler == "seed":
@@ -172,15 +246,11 @@ def run_burst(settings: RunSettings, stack: Stack | None = None) -> tuple[report
                 invokers[stack.scaler_function.arn] = scaler
         if scaler is not None:
             cleanup.callback(scaler.close)
-        bus = EventBus(
-            stack.rules,
-            invokers,
-            retry_seconds=settings.retry_seconds,
-            schedule_seconds=schedule_seconds,
-            region=aws.region,
-        ).start()
+        bus.start()
         cleanup.callback(bus.stop)
-        evaluator = AlarmEvaluator(aws, stack.alarms, bus.put_event).start()
+        evaluator = AlarmEvaluator(
+            aws, seen.alarms, bus.put_event, delivery_delay=lambda alarm: metrics.delivery(alarm.namespace).delay
+        ).start()
         cleanup.callback(evaluator.stop)
 
         def sample_loop() -> None:
@@ -191,7 +261,7 @@ def run_burst(settings: RunSettings, stack: Stack | None = None) -> tuple[report
                     states = {
                         item["AlarmName"]: item["StateValue"]
                         for item in aws.client("cloudwatch").describe_alarms(
-                            AlarmNames=[alarm.name for alarm in stack.alarms]
+                            AlarmNames=[alarm.name for alarm in seen.alarms]
                         )["MetricAlarms"]
                     }
                 except Exception:
@@ -213,6 +283,11 @@ def run_burst(settings: RunSettings, stack: Stack | None = None) -> tuple[report
         cleanup.callback(sampler.join, 5)
         cleanup.callback(stop_sampling.set)
 
+        if standby:  # the standby tasks run and are healthy before the burst, as they would be all day
+            ready_by = time.time() + settings.start_delay + 60
+            while follower.counts()["healthy"] < standby and time.time() < ready_by:
+                progress.show(f"[{name}] waiting for {standby} healthy standby tasks ({follower.counts()})")
+                time.sleep(1.0)
         load = LoadGenerator(balancer.url, settings.profile, runtime.limit, directory)
         t0 = time.time()
         load.start()
@@ -245,11 +320,7 @@ def run_burst(settings: RunSettings, stack: Stack | None = None) -> tuple[report
                     flaps += _flap(aws, stack, evaluator, bus, flaps)
                 if now >= deadline:
                     load.stop()
-                    back = last.get("weight_ecs", 1) == 0 and counts["desired"] == counts["running"] == (
-                        int(stack.scaler_function.environment.get("SPILLOVER_STANDBY_TASKS", "0") or 0)
-                        if stack.scaler_function
-                        else 0
-                    )
+                    back = last.get("weight_ecs", 1) == 0 and counts["desired"] == counts["running"] == standby
                     if back or settings.scaler == "off" or now >= settle_deadline:
                         break
             progress.show(f"[{name}] done after {time.time() - t0:.0f}s", final=True)
@@ -258,6 +329,7 @@ def run_burst(settings: RunSettings, stack: Stack | None = None) -> tuple[report
             raise
     alarm_changes = list(evaluator.history)
     decisions = scaler.decisions if scaler is not None else []
+    evaluated = {alarm.name for alarm in seen.alarms}
     data = report.RunData(
         name=name,
         t0=t0,
@@ -273,17 +345,21 @@ def run_burst(settings: RunSettings, stack: Stack | None = None) -> tuple[report
             for moment, decision in decisions
         ],
         task_events=follower.events,
-        floor_parts=floor_parts(stack, settings, schedule_seconds),
-        spill_alarms=stack.spill_alarm_names,
+        floor_parts=floor_parts(stack, settings),
+        spill_alarms=[name for name in stack.spill_alarm_names if name in evaluated],
+        capacity_alarms=sorted(evaluated),
+        weight_moves=list(scaler.weight_moves) if scaler is not None else [],
     )
     (directory / "deliveries.jsonl").write_text(
         "".join(json.dumps({**d.__dict__, "result": d.result}, default=str) + "\n" for d in bus.deliveries)
     )
     summary = report.write_all(data, directory)
+    summary.update(emf_documents=extractor.extracted, emf_rejected=len(extractor.rejected), standby=standby)
     checks = fault_checks(settings, data, summary, bus.deliveries, step_seconds or schedule_seconds)
     if checks:
         summary["fault_checks"] = checks
-        (directory / "summary.json").write_text(json.dumps({"name": name, **summary}, indent=2))
+    (directory / "summary.json").write_text(json.dumps({"name": name, **summary}, indent=2))
+    if checks:
         with open(directory / "report.md", "a") as markdown:
             markdown.write("\n## Fault checks\n\n")
             markdown.writelines(f"- {'PASS' if ok else 'FAIL'}: {check}\n" for check, ok in checks.items())

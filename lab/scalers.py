@@ -22,21 +22,35 @@ class ScalerFailed(Exception):
 class DeployedScaler:
     """Invoke the deployed scaler code (its zip and handler) with its deployed environment + the local AWS.
 
-    With ``fail_first`` the first invocation runs with an AWS endpoint that refuses connections, so the
-    scaler's own code fails for real and the retry path is exercised (fault scenario).
+    ``environment`` overrides the deployed settings (as a deployment with other role variables would set them), and
+    ``endpoint`` is the AWS endpoint the scaler talks to (default: the lab's). With ``fail_first`` the first
+    invocation runs with an AWS endpoint that refuses connections, so the scaler's own code fails for real and the
+    retry path is exercised (fault scenario). ``weight_moves`` records when an invocation moved the weights and the
+    ECS share it wrote.
     """
 
-    def __init__(self, aws: Aws, function: Function, code_dir: Path, log_path: Path, fail_first: bool = False):
-        self.runtime = LambdaRuntime(function, code_dir, log_path, extra_environment=aws.environment())
+    def __init__(
+        self,
+        aws: Aws,
+        function: Function,
+        code_dir: Path,
+        log_path: Path,
+        fail_first: bool = False,
+        environment: dict[str, str] | None = None,
+        endpoint: str | None = None,
+    ):
+        settings = {**aws.environment(), **({"AWS_ENDPOINT_URL": endpoint} if endpoint else {}), **(environment or {})}
+        self.runtime = LambdaRuntime(function, code_dir, log_path, extra_environment=settings)
         self.broken = None
         if fail_first:
             with socket.socket() as probe:
                 probe.bind(("127.0.0.1", 0))
                 closed_port = probe.getsockname()[1]
-            broken_env = {**aws.environment(), "AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed_port}"}
+            broken_env = {**settings, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed_port}"}
             broken_env["AWS_MAX_ATTEMPTS"] = "1"
             self.broken = LambdaRuntime(function, code_dir, log_path, extra_environment=broken_env)
         self.decisions: list[tuple[float, dict]] = []
+        self.weight_moves: list[tuple[float, int]] = []
 
     def __call__(self, event: dict) -> object:
         runtime = self.runtime
@@ -51,7 +65,14 @@ class DeployedScaler:
         if result.outcome != "ok":
             raise ScalerFailed(f"{result.outcome}: {result.error}")
         if isinstance(result.payload, dict):
-            self.decisions.append((time.time(), result.payload))
+            moment = time.time()
+            self.decisions.append((moment, result.payload))
+            if any(
+                write.startswith(("elbv2:ModifyListener", "elbv2:ModifyRule"))
+                for write in result.payload.get("writes", [])
+            ):
+                weights = result.payload["weights"]
+                self.weight_moves.append((moment, round(100 * weights["ecs"] / (weights["lambda"] + weights["ecs"]))))
         return result.payload
 
     def close(self) -> None:
@@ -74,10 +95,12 @@ class SeedBaselineScaler:
         self.stack = stack
         self.follower = follower
         self.decisions: list[tuple[float, dict]] = []
+        self.weight_moves: list[tuple[float, int]] = []
 
     def _weights(self, lambda_weight: int, ecs_weight: int) -> None:
         weights = {self.stack.lambda_target_group.arn: lambda_weight, self.stack.ecs_target_group.arn: ecs_weight}
         write_weights(self.aws.client("elbv2"), self.stack.listener_arn, weights)
+        self.weight_moves.append((time.time(), round(100 * ecs_weight / (lambda_weight + ecs_weight))))
 
     def _desired(self, count: int) -> None:
         self.aws.client("ecs").update_service(

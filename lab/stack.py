@@ -76,6 +76,7 @@ class Container:
 @dataclass(frozen=True)
 class Service:
     cluster: str
+    cluster_arn: str
     name: str
     task_definition_arn: str
     container: Container
@@ -95,6 +96,11 @@ class Alarm:
     threshold: float
     comparison: str
     treat_missing_data: str
+
+    @property
+    def on_aws_metrics(self) -> bool:
+        """On a metric AWS publishes (``AWS/*``: per minute, late), not on the app's own EMF metrics."""
+        return self.namespace.startswith("AWS/")
 
     def breaches(self, value: float) -> bool:
         comparisons = {
@@ -117,6 +123,11 @@ class Rule:
     schedule_expression: str | None
     target_arns: tuple[str, ...]
     target_inputs: tuple[str | None, ...]
+
+    @property
+    def wakes_on_tasks(self) -> bool:
+        """The rule matches ECS's task state changes (the eventbridge role's ``<stack>-task-state``)."""
+        return "aws.ecs" in ((self.event_pattern or {}).get("source") or [])
 
     @property
     def schedule_seconds(self) -> int | None:
@@ -239,6 +250,7 @@ def _service(aws: Aws, cluster: str, name: str) -> Service:
     mappings = app.get("portMappings") or [{"containerPort": 8080}]
     return Service(
         cluster=cluster,
+        cluster_arn=services[0]["clusterArn"],
         name=name,
         task_definition_arn=definition["taskDefinitionArn"],
         container=Container(

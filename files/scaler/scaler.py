@@ -12,7 +12,8 @@ The health gate: when the step that is due waits only for healthy ECS targets an
 health-checked, the invocation polls DescribeTargetHealth (a sleep between polls), for at most the target group's
 health check (interval x healthy threshold) plus a margin and never past its own remaining time less a margin, and
 takes the step the moment enough targets are healthy. A timeout loses nothing: the record says so and the next
-event or the schedule carries on. With nothing being health-checked it does not sleep at all.
+event or the schedule carries on. With nothing being health-checked it does not sleep at all. ``SPILLOVER_HEALTH_GATE``
+``false`` turns the gate off: such a step then waits for the next event or the schedule.
 
 What it did, as metrics: the decision line also carries embedded-metric-format members (the app's emitter,
 ``emf_members``), namespace ``Spillover``, dimension ``FunctionName`` (this function, ``<stack>-scaler``), at
@@ -127,6 +128,7 @@ class ScalerConfig:
     # AWS/Lambda and AWS/ApplicationELB datapoints reach CloudWatch minutes after their period: the guard's window
     # ends this long before now, at a period boundary, so it holds only delivered, complete periods.
     metric_lag_seconds: int = 180
+    health_gate: bool = True  # wait in the invocation for the targets a due step needs (SPILLOVER_HEALTH_GATE)
 
     @property
     def state_arn(self) -> str:
@@ -235,6 +237,9 @@ def load_config(environ: Mapping[str, str]) -> ScalerConfig:
             f"SPILLOVER_METRIC_PERIOD_SECONDS must be 1, 5, 10, 30 or a multiple of 60, got {metric_period}"
         )
     metric_lag = _integer(environ, "SPILLOVER_METRIC_LAG_SECONDS", 180, 0, problems)
+    raw_gate = environ.get("SPILLOVER_HEALTH_GATE", "").strip().lower() or "true"
+    if raw_gate not in ("true", "false"):
+        problems.append(f"SPILLOVER_HEALTH_GATE must be true or false, got {environ['SPILLOVER_HEALTH_GATE']!r}")
     if not (environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")):
         problems.append("AWS_REGION is not set")
     if problems:
@@ -258,6 +263,7 @@ def load_config(environ: Mapping[str, str]) -> ScalerConfig:
         step_down_max_share=step_down_max_share,
         metric_period_seconds=metric_period,
         metric_lag_seconds=metric_lag,
+        health_gate=raw_gate == "true",
     )
 
 
@@ -920,7 +926,9 @@ class Scaler:
             decision, state, actions, fields = self.decide_once(config, now)
             record.update(fields)
             record.update(self.apply(decision, state, actions, now))
-            if decision.healthy_needed is not None:
+            if decision.healthy_needed is not None and not config.health_gate:
+                record["health_wait"] = {"needed": decision.healthy_needed, "outcome": "not waited: the gate is off"}
+            elif decision.healthy_needed is not None:
                 wait = self.wait_for_health(state, decision.healthy_needed, context)
                 record["health_wait"] = wait
                 if wait["outcome"] == "healthy":

@@ -215,6 +215,23 @@ def test_a_health_gate_timeout_loses_nothing_the_schedule_steps_later(stack, mak
     assert "health_wait" not in later and len(clock.sleeps) == sleeps  # nothing to wait for: no sleep
 
 
+def test_with_the_gate_off_a_step_waiting_for_health_is_left_to_the_next_wake_up(stack, make_scaler, clock, recorder):
+    """SPILLOVER_HEALTH_GATE=false (scaler_health_gate): the same RUNNING event as above, no poll and no sleep."""
+    stack.set_desired_count(2)
+    stack.set_alarm(SPILL_ALARM, "ALARM")
+    spill = make_scaler(endpoint=recorder.endpoint, SPILLOVER_HEALTH_GATE="false")
+    recorder.reset()
+    record = spill.handle(task_event("spill", "app", "RUNNING"), remaining(55))
+    assert (record["action"], record["weights"]) == ("noop", {"lambda": 100, "ecs": 0})
+    assert record["health_wait"] == {"needed": 1, "outcome": "not waited: the gate is off"}
+    assert clock.sleeps == [] and recorder.writes == []
+    assert [call.operation for call in recorder.calls].count("DescribeTargetHealth") == 1  # the state's own read
+
+    stack.add_healthy_targets(1)
+    later = spill.handle(SCHEDULED_EVENT, remaining(55))
+    assert (later["action"], later["weights"]) == ("step_up", {"lambda": 75, "ecs": 25})
+
+
 def test_nothing_being_health_checked_means_no_sleep(stack, make_scaler, clock):
     """Right after the scale-out no task runs yet (moto: desired 0 until the scaler's own UpdateService)."""
     stack.set_alarm(SPILL_ALARM, "ALARM")

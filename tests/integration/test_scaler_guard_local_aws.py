@@ -138,7 +138,8 @@ def test_without_reserved_concurrency_the_guard_is_skipped_and_the_step_taken(lo
 
 def test_the_scaler_role_turns_the_guard_on_with_the_app_function(local_aws, aws_client):
     """The scaler role as site.yml wires it (tests/integration/playbooks/wiring_roles.yml, with the app function
-    passed as site.yml passes it): the guard's environment and the policy's grants on the deployed function."""
+    passed as site.yml passes it): the guard's environment, the health gate's switch and the policy's grants on the
+    deployed function."""
     prerequisites = build_prerequisites(aws_client, "guarded")
     app_function = prerequisites["lambda_function__function_arn"].split(":")[6]
     completed = run_playbook(
@@ -151,6 +152,7 @@ def test_the_scaler_role_turns_the_guard_on_with_the_app_function(local_aws, aws
             "wiring_roles": ["alb", "alarm", "scaler"],
             "scaler_app_function_name": app_function,
             "scaler_metric_period_seconds": 10,
+            "scaler_health_gate": False,
         },
     )
     assert completed.returncode == 0, (completed.stdout + completed.stderr)[-4000:]
@@ -161,6 +163,7 @@ def test_the_scaler_role_turns_the_guard_on_with_the_app_function(local_aws, aws
     assert environment["SPILLOVER_STEP_DOWN_MAX_SHARE"] == "0.6"
     config = scaler.load_config({**environment, "AWS_REGION": REGION})  # the Lambda runtime sets AWS_REGION
     assert (config.function_name, config.metric_period_seconds, config.step_down_max_share) == (app_function, 10, 0.6)
+    assert (environment["SPILLOVER_HEALTH_GATE"], config.health_gate) == ("false", False)  # the gate's switch
     policy = iam.get_role_policy(RoleName="guarded-scaler", PolicyName="guarded-scaler")["PolicyDocument"]
     grants = {action: statement["Resource"] for statement in policy["Statement"] for action in statement["Action"]}
     assert grants["lambda:GetFunctionConcurrency"] == [prerequisites["lambda_function__function_arn"]]

@@ -109,6 +109,7 @@ def test_wiring_converges_rerun_and_check_write_nothing(local_aws, recorder, aws
     environment = lambda_.get_function_configuration(FunctionName=f"{STACK}-scaler")["Environment"]["Variables"]
     assert environment["SPILLOVER_ECS_TARGET_GROUP_ARN"] == prerequisites["ecs_service__target_group_arn"]
     assert environment["AWS_ENDPOINT_URL"] == local_aws.endpoint
+    assert environment["SPILLOVER_HEALTH_GATE"] == "true"  # the role's default
     assert lambda_.get_function_concurrency(FunctionName=f"{STACK}-scaler")["ReservedConcurrentExecutions"] == 1
     pattern = json.loads(events.describe_rule(Name=f"{STACK}-alarm-state")["EventPattern"])
     alarms = ("spill-throttles", "spill-lambda-user-error", "spill-concurrency", "warm-concurrency")

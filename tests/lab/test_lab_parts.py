@@ -208,7 +208,7 @@ def test_ecs_follower_runs_tasks_after_the_start_delay_and_drains_them(lab_stack
     wait_for(lambda: not healthy_in_aws(lab_stack), message="deregistered")
     assert all(task.process.poll() is None for task in tasks)  # still draining (deregistration delay)
     wait_for(lambda: all(task.process.poll() is not None for task in tasks), message="tasks stopped")
-    assert follower.counts() == {"desired": 0, "running": 0, "healthy": 0}
+    assert follower.counts() == {"desired": 0, "pending": 0, "running": 0, "healthy": 0, "draining": 0}
 
 
 def test_alarm_evaluation_sets_the_state_and_publishes_the_change(lab_stack):
@@ -219,8 +219,7 @@ def test_alarm_evaluation_sets_the_state_and_publishes_the_change(lab_stack):
     metrics = MetricsPublisher(lab_stack.aws)
     end = (int(time.time()) // alarm.period) * alarm.period
     # One throttle inside the period that ends at `end`, and nothing in the next one.
-    metrics._pending[("AWS/Lambda", "Throttles", (("FunctionName", stack.app_function.name),), end - 2)] = [1.0]
-    metrics._units[("AWS/Lambda", "Throttles", (("FunctionName", stack.app_function.name),))] = "Count"
+    metrics.add("AWS/Lambda", "Throttles", {"FunctionName": stack.app_function.name}, 1, timestamp=end - 2)
     metrics.flush(everything=True)
 
     assert evaluator.evaluate(alarm, end) == "ALARM"

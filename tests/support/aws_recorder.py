@@ -14,6 +14,7 @@ import json
 import re
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -26,7 +27,7 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer",
 @dataclass
 class CannedAnswer:
     status: int
-    payload: dict
+    payload: dict | Callable[[dict], dict]  # a callable makes the answer from the local AWS's own (with forward)
     headers: dict[str, str]
     forward: bool
     times: int | None  # None: every call
@@ -104,7 +105,8 @@ class AwsRecorder:
                     status, reason, payload = canned.status, None, canned.query_payload.encode()
                     reply_headers = [("Content-Type", "text/xml"), *canned.headers.items()]
                 elif canned is not None:
-                    status, reason, payload = canned.status, None, json.dumps(canned.payload).encode()
+                    answer = canned.payload(json.loads(payload)) if callable(canned.payload) else canned.payload
+                    status, reason, payload = canned.status, None, json.dumps(answer).encode()
                     reply_headers = [("Content-Type", "application/x-amz-json-1.0"), *canned.headers.items()]
                 self.send_response(status, reason)
                 for key, value in reply_headers:
@@ -144,7 +146,7 @@ class AwsRecorder:
         self,
         operation: str,
         status: int,
-        payload: dict,
+        payload: dict | Callable[[dict], dict],
         *,
         headers: dict[str, str] | None = None,
         forward: bool = False,
@@ -156,7 +158,8 @@ class AwsRecorder:
         For AWS behaviour the local AWS lacks: without ``forward`` the call never reaches the local AWS (AWS refused
         it); with ``forward`` it does, so its effect stays, and only its answer is replaced. Calls are recorded
         either way. ``payload`` is sent as JSON (the JSON protocol); a query-protocol request (ELBv2, EC2, IAM)
-        gets ``query_payload``, its XML, when given.
+        gets ``query_payload``, its XML, when given. With ``forward``, ``payload`` may be a function of the local
+        AWS's own JSON answer that returns the answer to give (AWS's, where the local AWS's differs).
         """
         with self._lock:
             self._answers[operation] = CannedAnswer(status, payload, dict(headers or {}), forward, times, query_payload)

@@ -20,6 +20,7 @@ import boto3
 
 from lab import builder
 from lab.collection import forward_action
+from lab.events import task_state_event
 from lab.stack import write_weights
 from tests.support.local_aws import REGION
 
@@ -275,32 +276,18 @@ def alarm_event(name: str, value: str = "ALARM", previous: str = "OK") -> dict:
 def task_event(
     cluster: str = "spill", service: str = "app", last_status: str = "RUNNING", account: str = "123456789012"
 ) -> dict:
-    """An EventBridge "ECS Task State Change" event as ECS delivers it for a task a service started (the shape of
-    the example in AWS's "Amazon ECS task state change events"; the fields the scaler and the rule read)."""
-    task = f"arn:aws:ecs:{REGION}:{account}:task/{cluster}/845bdcb25e2d4e008a3370094a309636"
-    return {
-        "version": "0",
-        "id": "ff2dd97a-e19a-c545-92da-5165c1c32a95",
-        "detail-type": "ECS Task State Change",
-        "source": "aws.ecs",
-        "account": account,
-        "time": "2026-01-01T00:00:00Z",
-        "region": REGION,
-        "resources": [task],
-        "detail": {
-            "clusterArn": f"arn:aws:ecs:{REGION}:{account}:cluster/{cluster}",
-            "taskArn": task,
-            "taskDefinitionArn": f"arn:aws:ecs:{REGION}:{account}:task-definition/{service}:3",
-            "group": f"service:{service}",
-            "startedBy": "ecs-svc/9223370492556078888",
-            "launchType": "FARGATE",
-            "desiredStatus": "RUNNING",
-            "lastStatus": last_status,
-            "containers": [{"name": "app", "lastStatus": last_status}],
-            "createdAt": "2026-01-01T00:00:00.000Z",
-            "version": 3,
-        },
-    }
+    """An EventBridge "ECS Task State Change" event of a task of ``service`` (lab.events.task_state_event's shape),
+    with fixed ids."""
+    return task_state_event(
+        f"arn:aws:ecs:{REGION}:{account}:cluster/{cluster}",
+        service,
+        f"arn:aws:ecs:{REGION}:{account}:task/{cluster}/845bdcb25e2d4e008a3370094a309636",
+        last_status,
+        f"arn:aws:ecs:{REGION}:{account}:task-definition/{service}:3",
+        REGION,
+        event_id="ff2dd97a-e19a-c545-92da-5165c1c32a95",
+        time="2026-01-01T00:00:00Z",
+    )
 
 
 SCHEDULED_EVENT = {

@@ -38,6 +38,7 @@ def test_defaults_fill_the_optional_settings():
     assert (config.spill_tasks, config.standby_tasks, config.steps) == (3, 0, (25, 50, 100))
     assert (config.step_seconds, config.cooldown_seconds, config.drain_seconds) == (60, 300, None)
     assert config.rule_arn is None and config.state_arn == LISTENER
+    assert config.health_gate is True
 
 
 def test_every_setting_is_read():
@@ -52,11 +53,12 @@ def test_every_setting_is_read():
             "SPILLOVER_STEP_SECONDS": "30",
             "SPILLOVER_COOLDOWN_SECONDS": "0",
             "SPILLOVER_DRAIN_SECONDS": "45",
+            "SPILLOVER_HEALTH_GATE": "False",
         }
     )
     assert config.state_arn == rule and config.warm_alarms == ("concurrency",)
     assert (config.standby_tasks, config.steps, config.step_seconds) == (1, (10, 30, 100), 30)
-    assert (config.cooldown_seconds, config.drain_seconds) == (0, 45)
+    assert (config.cooldown_seconds, config.drain_seconds, config.health_gate) == (0, 45, False)
 
 
 def test_all_problems_are_reported_together():
@@ -105,6 +107,7 @@ def test_all_problems_are_reported_together():
         ({"SPILLOVER_STEP_SECONDS": "1.5"}, "SPILLOVER_STEP_SECONDS must be an integer"),
         ({"SPILLOVER_COOLDOWN_SECONDS": "-5"}, "SPILLOVER_COOLDOWN_SECONDS must be >= 0"),
         ({"SPILLOVER_DRAIN_SECONDS": "soon"}, "SPILLOVER_DRAIN_SECONDS must be an integer"),
+        ({"SPILLOVER_HEALTH_GATE": "off"}, "SPILLOVER_HEALTH_GATE must be true or false, got 'off'"),
         ({"AWS_REGION": None}, "AWS_REGION is not set"),
     ],
 )
