@@ -162,10 +162,18 @@ def render_role_template(role: str, template: str, variables: Mapping[str, Any])
     return _JINJA.from_string((ROLES / role / "templates" / template).read_text()).render(**variables)
 
 
+def _flat_tasks(tasks: list[dict]):
+    """Every task of ``tasks``, those of blocks (``block``, ``rescue``, ``always``) too."""
+    for task in tasks or []:
+        yield task
+        for part in ("block", "rescue", "always"):
+            yield from _flat_tasks(task.get(part))
+
+
 def role_task_arguments(role: str, task_file: str, module: str) -> dict[str, Any]:
     """The raw arguments and loop of the task of ``roles/<role>/tasks/<task_file>`` that calls ``module``."""
     tasks = load_role_yaml((ROLES / role / "tasks" / task_file).read_text())
-    found = [task for task in tasks if module in task]
+    found = [task for task in _flat_tasks(tasks) if module in task]
     if len(found) != 1:
         raise RoleRenderError(f"roles/{role}/tasks/{task_file} has {len(found)} tasks of {module}, not one")
     return {"arguments": found[0][module], "loop": found[0].get("loop")}
