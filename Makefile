@@ -10,7 +10,8 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 LOCAL_AWS_PORT ?= 45660
 LOCAL_AWS_HOST ?= 127.0.0.1
-export LOCAL_AWS_PORT LOCAL_AWS_HOST VENV
+LOCAL_REGISTRY_PORT ?= 45670
+export LOCAL_AWS_PORT LOCAL_AWS_HOST LOCAL_REGISTRY_PORT VENV
 # The same collections path as the committed ansible.cfg: collections/ansible_collections/spillover/lambda_ecs is a
 # committed link to this working tree.
 COLLECTIONS := $(CURDIR)/collections
@@ -19,7 +20,8 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 PYTEST_ARGS ?=
 IMPORTER_VENV := build/importer-venv
 
-.PHONY: help venv importer-venv debs collection-link local-aws-up local-aws-down lint ruff ansible-lint hadolint \
+.PHONY: help venv importer-venv debs collection-link local-aws-up local-aws-down local-registry-up local-registry-down \
+	lint ruff ansible-lint hadolint \
 	sanity pytest molecule aws-quirks test demo build collection bench-app bench-alb bench-scaler lab lab-compare \
 	lab-compare-aws lab-sweep clean
 
@@ -56,6 +58,12 @@ local-aws-up: venv ## Start the local AWS (moto server on $(LOCAL_AWS_HOST):$(LO
 
 local-aws-down: ## Stop the local AWS started by local-aws-up
 	@scripts/local-aws.sh down
+
+local-registry-up: venv debs ## Start the local OCI registry (127.0.0.1:$(LOCAL_REGISTRY_PORT)) and build the base image
+	@scripts/local-registry.sh up
+
+local-registry-down: ## Stop the local registry started by local-registry-up
+	@scripts/local-registry.sh down
 
 ruff: venv
 	$(BIN)/ruff format --check .

@@ -94,6 +94,8 @@ def ensure_stack(aws: Aws, stack: str, deploy: str, app: App, clock: Clock) -> N
         except StackNotFound:
             pass
     if deploy in ("auto", "site") and SITE.exists() and INVENTORY.exists():
+        # inventories/lab pushes the app's image to the local registry, built FROM the local base image.
+        subprocess.run([str(ROOT / "scripts" / "local-registry.sh"), "up"], cwd=ROOT, check=True)
         where = f"-i {INVENTORY.relative_to(ROOT)} --limit {clock.host}"
         print(f"lab: deploying {stack} with {SITE.relative_to(ROOT)} {where} ...")
         env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections")}

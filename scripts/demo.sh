@@ -21,35 +21,8 @@ mkdir -p "$state_dir"
 echo "== 1/4 local AWS"
 scripts/local-aws.sh up
 
-echo "== 2/4 local registry (stands in for ECR's endpoint)"
-registry_pid_file="$state_dir/registry-$LOCAL_REGISTRY_PORT.pid"
-if [ -f "$registry_pid_file" ] && kill -0 "$(cat "$registry_pid_file")" 2>/dev/null; then
-  echo "local registry already running at 127.0.0.1:$LOCAL_REGISTRY_PORT (pid $(cat "$registry_pid_file"))"
-elif command -v docker-registry >/dev/null 2>&1; then
-  cat >"$state_dir/registry-$LOCAL_REGISTRY_PORT.yml" <<YAML
-version: 0.1
-storage:
-  filesystem:
-    rootdirectory: $root/$state_dir/registry-$LOCAL_REGISTRY_PORT
-http:
-  addr: 127.0.0.1:$LOCAL_REGISTRY_PORT
-YAML
-  nohup docker-registry serve "$state_dir/registry-$LOCAL_REGISTRY_PORT.yml" \
-    >"$state_dir/registry-$LOCAL_REGISTRY_PORT.log" 2>&1 &
-  echo $! >"$registry_pid_file"
-  for _ in $(seq 1 100); do
-    "$venv/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
-      "http://127.0.0.1:$LOCAL_REGISTRY_PORT/v2/" 2>/dev/null && break
-    sleep 0.2
-  done
-  echo "local registry started at 127.0.0.1:$LOCAL_REGISTRY_PORT (pid $(cat "$registry_pid_file"))"
-else
-  echo "error: docker-registry is not installed; run 'make debs'" >&2
-  exit 1
-fi
-
-echo "== base image for the local build (no public registry is reachable): scripts/local-base-image.sh"
-scripts/local-base-image.sh
+echo "== 2/4 local registry (stands in for ECR's endpoint) and the base image: scripts/local-registry.sh up"
+scripts/local-registry.sh up
 
 echo "== 3/4 deploy: ansible-playbook -i $inventory playbooks/site.yml"
 start=$(date +%s)
@@ -66,8 +39,10 @@ Where things are (local AWS at $endpoint, account 123456789012, us-east-1):
   load balancer   $stack            (listener on port 80; weights Lambda 100 / ECS 0)
   app function    $stack-app        (target group $stack-lambda)
   ECS service     $stack/$stack-app (target group $stack-ecs, standby count)
-  scaler function $stack-scaler     (rules $stack-alarm-state and $stack-schedule)
-  alarms          $stack-spill-throttles, $stack-spill-lambda-user-error, $stack-spill-concurrency, $stack-warm-concurrency
+  scaler function $stack-scaler     (rules $stack-alarm-state, $stack-task-state and $stack-schedule)
+  alarms          $stack-spill-throttles, $stack-spill-lambda-user-error, $stack-spill-concurrency, $stack-spill-pressure,
+                  $stack-warm-concurrency, $stack-warm-pressure
+  dashboard       $stack             (CloudWatch; status.yml prints its console URL)
   image registry  127.0.0.1:$LOCAL_REGISTRY_PORT
 
 Try:
@@ -77,7 +52,7 @@ Try:
 Tear down:
   ansible-playbook -i $inventory playbooks/teardown.yml      # remove the stack (harmless twice)
   make local-aws-down                                        # stop the local AWS
-  kill \$(cat $registry_pid_file)                            # stop the local registry
+  scripts/local-registry.sh down                             # stop the local registry
 TEXT
 
 # A short burst through the lab's local data plane (the inventories/lab stack, deployed by site.yml when
