@@ -122,6 +122,11 @@ def buildah(*argv: str) -> str:
     return completed.stdout
 
 
+def local_reference(run) -> str:
+    """The tagged name of the image a role run built and kept (``ecr_push__image_uri`` names it by digest)."""
+    return f"{run.facts['ecr_push__image_uri'].partition('@')[0]}:{run.facts['ecr_push__image_tag']}"
+
+
 def test_an_app_without_a_dockerfile_gets_the_recipe_and_an_own_dockerfile_wins(
     local_aws, registry, base_image, tmp_path
 ):
@@ -140,7 +145,7 @@ def test_an_app_without_a_dockerfile_gets_the_recipe_and_an_own_dockerfile_wins(
         "ecr_push_keep_local_image": True,
     }
     built = apply_role("ecr_push", local_aws.endpoint, role_vars)
-    reference = built.facts["ecr_push__image_uri"].partition("@")[0]
+    reference = local_reference(built)
     config = json.loads(buildah("inspect", "--type", "image", reference))["Docker"]["config"]
     environment = dict(item.split("=", 1) for item in config["Env"])
     assert config["Cmd"] == ["python", "/opt/spillover/serve.py"]
@@ -180,7 +185,7 @@ def test_an_app_without_a_dockerfile_gets_the_recipe_and_an_own_dockerfile_wins(
 
     (app / "Dockerfile").write_text(f'FROM {base_image}\nCOPY app.py /srv/\nCMD ["python", "/srv/app.py"]\n')
     own = apply_role("ecr_push", local_aws.endpoint, role_vars)
-    config = json.loads(buildah("inspect", "--type", "image", own.facts["ecr_push__image_uri"].partition("@")[0]))
+    config = json.loads(buildah("inspect", "--type", "image", local_reference(own)))
     assert config["Docker"]["config"]["Cmd"] == ["python", "/srv/app.py"]
     for run in (built, other, own):
-        buildah("rmi", run.facts["ecr_push__image_uri"].partition("@")[0])
+        buildah("rmi", local_reference(run))
