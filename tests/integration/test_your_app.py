@@ -143,7 +143,8 @@ def test_the_fastapi_example_answers_through_both_runtimes_and_a_second_run_chan
     image = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"][
         "containerDefinitions"
     ][0]["image"]
-    assert image.startswith(f"{registry}/{STACK}-app:src-")
+    # The image that was built and pushed for these sources, pinned by its digest.
+    assert image.startswith(f"{registry}/{STACK}-app@sha256:")
 
     # The same app again: the tag is in the registry, the zip has the same bytes, nothing else differs.
     second = recap(site(local_aws, extra_vars))
