@@ -5,7 +5,8 @@
 the target-group resolver (by name or ARN) and ARN helpers.
 
 The error idiom (amazon.aws's): helpers raise SpilloverError, a refusal with only a message (what to fix) or
-an AWS failure that also carries botocore's exception; ``main()`` catches it once and calls ``fail``.
+an AWS failure that also carries botocore's exception; ``main()`` hands its work to ``run``, which catches it once
+and calls ``fail``.
 Functions that call AWS are wrapped by SpilloverErrorHandler (amazon.aws's AWSErrorHandler) or go through
 ``aws_call``, so a botocore error always becomes "Failed to <what was being done>" with AWS's answer.
 Clients come wrapped with ``AWSRetry.jittered_backoff``; every call passes ``aws_retry=True``.
@@ -48,6 +49,21 @@ def finish(module, changed, result, diff=None, warnings=()):
     if diff is not None and module._diff:
         result["diff"] = diff
     module.exit_json(changed=changed, **result)
+
+
+def run(module, work):
+    """The end of every module's ``main()``: exit with what ``work()`` returns, ``finish``'s ``(changed, result[,
+    diff[, warnings]])``, or fail with the SpilloverError it raises."""
+    try:
+        outcome = work()
+    except SpilloverError as error:
+        fail(module, error)
+    finish(module, *outcome)
+
+
+def run_info(module, read):
+    """``run`` for a module that only reads: exit, never changed, with the result ``read()`` returns."""
+    run(module, lambda: (False, read()))
 
 
 @SpilloverErrorHandler.common_error_handler("{description}")

@@ -114,8 +114,7 @@ from ansible_collections.spillover.lambda_ecs.plugins.module_utils.alb_forward i
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_call
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.forward_action import read_forward
 
 # ALB's path-pattern condition (Elastic Load Balancing docs: listener rule conditions, path conditions).
@@ -262,12 +261,7 @@ def main():
         required_together=[("load_balancer", "port")],
         supports_check_mode=True,
     )
-    client = aws_client(module, "elbv2")
-    try:
-        changed, result, diff = ensure_rules(client, module.params, module.check_mode)
-    except SpilloverError as error:
-        fail(module, error)
-    finish(module, changed, result, diff)
+    run(module, lambda: ensure_rules(aws_client(module, "elbv2"), module.params, module.check_mode))
 
 
 if __name__ == "__main__":

@@ -210,10 +210,9 @@ from ansible_collections.spillover.lambda_ecs.plugins.module_utils.alb_forward i
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.alb_forward import SELECTOR_RULES
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.alb_forward import apply_weights
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.alb_forward import query_weights
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run_info
 
 
 def main():
@@ -244,13 +243,10 @@ def main():
         **SELECTOR_RULES,
     )
     client = aws_client(module, "elbv2")
-    try:
-        if module.params["state"] == "query":
-            finish(module, False, query_weights(client, module.params))
-        changed, result, diff, warnings = apply_weights(client, module.params, module.check_mode)
-    except SpilloverError as e:
-        fail(module, e)
-    finish(module, changed, result, diff, warnings)
+    if module.params["state"] == "query":
+        run_info(module, lambda: query_weights(client, module.params))
+    else:
+        run(module, lambda: apply_weights(client, module.params, module.check_mode))
 
 
 if __name__ == "__main__":

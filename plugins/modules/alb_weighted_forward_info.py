@@ -53,19 +53,13 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.alb_forward import SELECTOR_OPTIONS
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.alb_forward import SELECTOR_RULES
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.alb_forward import query_weights
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run_info
 
 
 def main():
     module = AnsibleAWSModule(argument_spec=dict(SELECTOR_OPTIONS), supports_check_mode=True, **SELECTOR_RULES)
-    try:
-        result = query_weights(aws_client(module, "elbv2"), module.params)
-    except SpilloverError as e:
-        fail(module, e)
-    finish(module, False, result)
+    run_info(module, lambda: query_weights(aws_client(module, "elbv2"), module.params))
 
 
 if __name__ == "__main__":

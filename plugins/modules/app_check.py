@@ -121,8 +121,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run_info
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import LambdaZipError
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import read_requirements_file
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import vendor_requirements
@@ -213,11 +212,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        result = check_app(module)
-    except SpilloverError as error:
-        fail(module, error)
-    finish(module, False, result)
+    run_info(module, lambda: check_app(module))
 
 
 if __name__ == "__main__":

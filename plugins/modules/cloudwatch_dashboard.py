@@ -160,8 +160,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverErrorHandler
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run
 
 # PutDashboard: "The maximum length is 255, and valid characters are A-Z, a-z, 0-9, "-", and "_"".
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,255}")
@@ -350,13 +349,7 @@ def main():
         required_if=[("state", "present", ["body"])],
         supports_check_mode=True,
     )
-    try:
-        changed, result, diff, warnings = ensure_dashboard(
-            aws_client(module, "cloudwatch"), module.params, module.check_mode
-        )
-    except SpilloverError as e:
-        fail(module, e)
-    finish(module, changed, result, diff, warnings)
+    run(module, lambda: ensure_dashboard(aws_client(module, "cloudwatch"), module.params, module.check_mode))
 
 
 if __name__ == "__main__":

@@ -86,8 +86,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_call
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run_info
 
 
 def login_from(data):
@@ -117,11 +116,7 @@ def registry_login(client):
 
 def main():
     module = AnsibleAWSModule(argument_spec={}, supports_check_mode=True)
-    try:
-        login = registry_login(aws_client(module, "ecr"))
-    except SpilloverError as e:
-        fail(module, e)
-    finish(module, False, login)
+    run_info(module, lambda: registry_login(aws_client(module, "ecr")))
 
 
 if __name__ == "__main__":

@@ -68,11 +68,9 @@ from functools import partial
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.transformation import camel_dict_to_snake_dict
 
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_call
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run_info
 
 
 def describe(client, names):
@@ -91,11 +89,12 @@ def main():
         argument_spec=dict(names=dict(type="list", elements="str", default=["FARGATE", "FARGATE_SPOT"])),
         supports_check_mode=True,
     )
-    try:
+
+    def read():
         providers, missing = describe(aws_client(module, "ecs"), module.params["names"])
-    except SpilloverError as e:
-        fail(module, e)
-    finish(module, False, {"capacity_providers": [camel_dict_to_snake_dict(p) for p in providers], "missing": missing})
+        return {"capacity_providers": [camel_dict_to_snake_dict(p) for p in providers], "missing": missing}
+
+    run_info(module, read)
 
 
 if __name__ == "__main__":

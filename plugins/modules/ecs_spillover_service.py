@@ -357,10 +357,8 @@ targets:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.ecs_spillover import ensure_absent
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.ecs_spillover import ensure_present
 
@@ -424,15 +422,10 @@ def main():
         ],
     )
     ecs = aws_client(module, "ecs")
-    warnings = []
-    try:
-        if module.params["state"] == "absent":
-            changed, result, diff, warnings = ensure_absent(ecs, module.params, module.check_mode)
-        else:
-            changed, result, diff = ensure_present(ecs, aws_client(module, "elbv2"), module.params, module.check_mode)
-    except SpilloverError as e:
-        fail(module, e)
-    finish(module, changed, result, diff, warnings)
+    if module.params["state"] == "absent":
+        run(module, lambda: ensure_absent(ecs, module.params, module.check_mode))
+    else:
+        run(module, lambda: ensure_present(ecs, aws_client(module, "elbv2"), module.params, module.check_mode))
 
 
 if __name__ == "__main__":

@@ -79,12 +79,10 @@ diff:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_call
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import describe_target_groups
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run
 
 
 def as_attribute_value(value):
@@ -125,17 +123,17 @@ def main():
         attributes=dict(type="dict", required=True),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
+
+    def work():
         arn, before, after, changed_keys = ensure_attributes(
             aws_client(module, "elbv2"), module.params, module.check_mode
         )
-    except SpilloverError as e:
-        fail(module, e)
+        keys = sorted(module.params["attributes"])
+        diff = dict(before={key: before.get(key) for key in keys}, after={key: after.get(key) for key in keys})
+        result = dict(target_group_arn=arn, attributes=after, changed_attributes=changed_keys)
+        return bool(changed_keys), result, diff
 
-    keys = sorted(module.params["attributes"])
-    diff = dict(before={key: before.get(key) for key in keys}, after={key: after.get(key) for key in keys})
-    result = dict(target_group_arn=arn, attributes=after, changed_attributes=changed_keys)
-    finish(module, bool(changed_keys), result, diff)
+    run(module, work)
 
 
 if __name__ == "__main__":

@@ -97,11 +97,9 @@ from ansible_collections.amazon.aws.plugins.module_utils.exceptions import is_an
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverErrorHandler
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run_info
 
 
 class Skipped(Exception):
@@ -211,11 +209,7 @@ def main():
         argument_spec=dict(policy=dict(type="dict"), principal_arn=dict(type="str")),
         supports_check_mode=True,
     )
-    try:
-        result = check(aws_client(module, "sts"), aws_client(module, "iam"), module.params)
-    except SpilloverError as e:
-        fail(module, e)
-    finish(module, False, result)
+    run_info(module, lambda: check(aws_client(module, "sts"), aws_client(module, "iam"), module.params))
 
 
 if __name__ == "__main__":

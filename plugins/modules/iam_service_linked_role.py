@@ -77,8 +77,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverErrorHandler
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run
 
 SERVICE_NAME = re.compile(r"^[a-z0-9.-]+\.amazonaws\.com$")
 
@@ -143,12 +142,12 @@ def main():
         description=dict(type="str"),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
+
+    def work():
         changed, result = ensure_role(aws_client(module, "iam"), module.params, module.check_mode)
-    except SpilloverError as e:
-        fail(module, e)
-    diff = {"before": {"exists": not changed}, "after": {"exists": True}}
-    finish(module, changed, result, diff)
+        return changed, result, {"before": {"exists": not changed}, "after": {"exists": True}}
+
+    run(module, work)
 
 
 if __name__ == "__main__":

@@ -89,8 +89,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run_info
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_concurrency import account_concurrency
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_concurrency import plan
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_concurrency import reserved_now
@@ -127,11 +126,7 @@ def main():
         minimum_unreserved=dict(type="int", default=100),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        result = check_plan(aws_client(module, "lambda"), module.params)
-    except SpilloverError as e:
-        fail(module, e)
-    finish(module, False, result)
+    run_info(module, lambda: check_plan(aws_client(module, "lambda"), module.params))
 
 
 if __name__ == "__main__":

@@ -101,8 +101,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_call
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_concurrency import account_concurrency
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_concurrency import get_function_concurrency
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_concurrency import plan
@@ -160,7 +159,8 @@ def main():
         required_if=[("state", "present", ["reserved_concurrency"])],
         supports_check_mode=True,
     )
-    try:
+
+    def work():
         if module.params["state"] == "present" and module.params["reserved_concurrency"] < 0:
             raise SpilloverError(
                 f"reserved_concurrency must be 0 or more, got {module.params['reserved_concurrency']}."
@@ -168,16 +168,15 @@ def main():
         changed, before, after = ensure_reserved_concurrency(
             aws_client(module, "lambda"), module.params, module.check_mode
         )
-    except SpilloverError as e:
-        fail(module, e)
+        result = dict(
+            function_name=module.params["function_name"],
+            reserved_concurrency=after,
+            previous_reserved_concurrency=before,
+        )
+        diff = dict(before=dict(reserved_concurrency=before), after=dict(reserved_concurrency=after))
+        return changed, result, diff
 
-    result = dict(
-        function_name=module.params["function_name"],
-        reserved_concurrency=after,
-        previous_reserved_concurrency=before,
-    )
-    diff = dict(before=dict(reserved_concurrency=before), after=dict(reserved_concurrency=after))
-    finish(module, changed, result, diff)
+    run(module, work)
 
 
 if __name__ == "__main__":

@@ -204,8 +204,7 @@ import sys
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import fail
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import finish
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import DEFAULT_EXCLUDE
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import LambdaZipError
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import build_package
@@ -292,11 +291,7 @@ def main():
         mutually_exclusive=[["requirements", "requirements_file"]],
         supports_check_mode=True,
     )
-    try:
-        changed, result, diff = ensure_zip(module)
-    except SpilloverError as error:
-        fail(module, error)
-    finish(module, changed, result, diff)
+    run(module, lambda: ensure_zip(module))
 
 
 if __name__ == "__main__":

@@ -140,6 +140,43 @@ def test_finish_warns_then_exits_with_the_diff_in_diff_mode_only(diff_mode):
     assert module.calls == [("warn", "careful"), ("exit_json", result)]
 
 
+def test_run_exits_with_what_the_work_returns_or_fails_with_its_refusal():
+    module = RecordingModule()
+    with pytest.raises(SystemExit):
+        common.run(module, lambda: (True, {"weight": 1}, {"before": 0, "after": 1}, ["careful"]))
+    with pytest.raises(SystemExit):
+        common.run(module, lambda: (False, {"weight": 1}))
+
+    def refused():
+        raise common.SpilloverError("Refused.", target_health={})
+
+    with pytest.raises(SystemExit):
+        common.run(module, refused)
+    assert module.calls == [
+        ("warn", "careful"),
+        ("exit_json", {"changed": True, "weight": 1, "diff": {"before": 0, "after": 1}}),
+        ("exit_json", {"changed": False, "weight": 1}),
+        ("fail_json", {"msg": "Refused.", "target_health": {}}),
+    ]
+
+
+def test_run_info_exits_unchanged_with_what_is_read_or_fails_with_its_aws_failure():
+    module = RecordingModule()
+    with pytest.raises(SystemExit):
+        common.run_info(module, lambda: {"weight": 1})
+    error = client_error("Throttling")
+
+    def failing():
+        raise common.SpilloverError("Failed to read", exception=error)
+
+    with pytest.raises(SystemExit):
+        common.run_info(module, failing)
+    assert module.calls == [
+        ("exit_json", {"changed": False, "weight": 1}),
+        ("fail_json_aws", error, "Failed to read", {}),
+    ]
+
+
 def test_arn_helpers():
     assert common.target_group_name(ECS["TargetGroupArn"]) == "app-ecs"
     parsed, parts = common.resource_parts(f"{ARN}:listener/app/alb/3333/4444", "listener")
