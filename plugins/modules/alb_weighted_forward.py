@@ -142,7 +142,7 @@ EXAMPLES = r"""
     shift_listener_arn: "{{ listener_arn }}"
     shift_pause: 60
   tasks:
-    - name: Move traffic to ECS step by step
+    - name: Move traffic to ECS step by step, then back to Lambda (the ECS share of each step)
       spillover.lambda_ecs.alb_weighted_forward:
         listener_arn: "{{ shift_listener_arn }}"
         target_groups:
@@ -150,19 +150,7 @@ EXAMPLES = r"""
             weight: "{{ 100 - item }}"
           - name: my-app-ecs
             weight: "{{ item }}"
-      loop: [25, 50, 100]
-      loop_control:
-        pause: "{{ shift_pause }}"
-
-    - name: Move traffic back to Lambda step by step
-      spillover.lambda_ecs.alb_weighted_forward:
-        listener_arn: "{{ shift_listener_arn }}"
-        target_groups:
-          - name: my-app-lambda
-            weight: "{{ 100 - item }}"
-          - name: my-app-ecs
-            weight: "{{ item }}"
-      loop: [50, 25, 0]
+      loop: [25, 50, 100, 50, 25, 0]
       loop_control:
         pause: "{{ shift_pause }}"
 
