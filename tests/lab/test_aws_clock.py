@@ -16,7 +16,7 @@ import pytest
 from lab.alarms import AlarmEvaluator
 from lab.aws import Aws
 from lab.balancer import LoadBalancer
-from lab.builder import APP_DIR
+from lab.builder import APP_DIR, alarm_requests
 from lab.cli import comparison_lines
 from lab.ecs import EcsFollower
 from lab.emf import EmfExtractor, datums, extract
@@ -85,19 +85,11 @@ def test_aws_metrics_are_published_per_minute_after_the_delivery_delay(local_aws
     assert (throttles["Sum"], throttles["SampleCount"], throttles["Maximum"]) == (3.0, 3.0, 1.0)
     assert metrics.published == 2
 
-    # The alarm on it: 60 s, Sum > 0, missing data not breaching.
-    lab_aws.put_metric_alarm(
-        AlarmName="clock-spill-throttles",
-        Namespace="AWS/Lambda",
-        MetricName="Throttles",
-        Dimensions=[{"Name": "FunctionName", "Value": "clock-app"}],
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=0,
-        ComparisonOperator="GreaterThanThreshold",
-        TreatMissingData="notBreaching",
-    )
+    # The alarm on it, the alarm role's (stack clock, function clock-app): 60 s, Sum > 0, missing data not breaching.
+    (throttles_alarm,) = [
+        request for _, request in alarm_requests(alarm_stack_name="clock") if request["MetricName"] == "Throttles"
+    ]
+    lab_aws.put_metric_alarm(**throttles_alarm)
     arn = lab_aws.describe_alarms(AlarmNames=["clock-spill-throttles"])["MetricAlarms"][0]["AlarmArn"]
     alarm = Alarm(
         "clock-spill-throttles", arn, "AWS/Lambda", "Throttles", "Sum", (("FunctionName", "clock-app"),), 60, 1, 1,
