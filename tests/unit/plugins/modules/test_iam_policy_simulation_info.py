@@ -91,13 +91,14 @@ class FakeIam:
         return Pages(results)
 
 
+def check(iam, policy=POLICY, caller=SESSION):
+    """The module's check of ``policy`` for the default principal, the caller ``caller``, with ``iam`` answering."""
+    return sim.check(FakeSts(caller), iam, {"policy": policy, "principal_arn": None})
+
+
 def test_every_allow_statement_is_simulated_with_its_conditions_as_context():
     iam = FakeIam()
-    result = sim.check(
-        FakeSts(SESSION),
-        iam,
-        {"policy": POLICY, "principal_arn": None},
-    )
+    result = check(iam)
     assert result == {
         "principal_arn": ROLE,
         "account_id": "123456789012",
@@ -125,7 +126,7 @@ def test_every_allow_statement_is_simulated_with_its_conditions_as_context():
 
 def test_what_the_principal_may_not_do_is_listed_with_its_statement():
     iam = FakeIam(denied={("iam:PassRole", "arn:aws:iam::123456789012:role/b"), ("iam:ListRoles", "*")})
-    result = sim.check(FakeSts(SESSION), iam, {"policy": POLICY, "principal_arn": None})
+    result = check(iam)
     assert result["denied"] == [
         {"sid": "Reads", "action": "iam:ListRoles", "resource": "*", "decision": "implicitDeny"},
         {
@@ -139,41 +140,30 @@ def test_what_the_principal_may_not_do_is_listed_with_its_statement():
 
 def test_without_a_policy_only_the_principal_is_found():
     iam = FakeIam()
-    result = sim.check(
-        FakeSts(SESSION),
-        iam,
-        {"policy": None, "principal_arn": None},
-    )
+    result = check(iam, policy=None)
     assert (result["principal_arn"], result["account_id"], result["evaluated"]) == (ROLE, "123456789012", 0)
     assert iam.requests == []
 
 
 def test_a_principal_that_may_not_simulate_is_skipped_with_the_reason():
-    result = sim.check(
-        FakeSts(SESSION), FakeIam(simulate_error="AccessDenied"), {"policy": POLICY, "principal_arn": None}
-    )
+    result = check(FakeIam(simulate_error="AccessDenied"))
     assert result["simulated"] is False
     assert "may not call iam:SimulatePrincipalPolicy" in result["not_simulated_because"]
 
 
 def test_a_role_it_may_not_read_is_simulated_by_the_arn_its_session_names():
     iam = FakeIam(get_role_error="AccessDenied")
-    result = sim.check(
-        FakeSts(SESSION),
-        iam,
-        {"policy": None, "principal_arn": None},
-    )
+    result = check(iam, policy=None)
     assert result["principal_arn"] == "arn:aws:iam::123456789012:role/spillover-deploy"
 
 
 def test_the_root_user_is_not_simulated():
-    result = sim.check(FakeSts("arn:aws:iam::123456789012:root"), FakeIam(), {"policy": POLICY, "principal_arn": None})
+    result = check(FakeIam(), caller="arn:aws:iam::123456789012:root")
     assert result["simulated"] is False and "root" in result["not_simulated_because"]
 
 
 def test_a_caller_the_simulator_cannot_take_is_not_simulated():
-    federated = FakeSts("arn:aws:sts::123456789012:federated-user/bob")
-    result = sim.check(federated, FakeIam(), {"policy": POLICY, "principal_arn": None})
+    result = check(FakeIam(), caller="arn:aws:sts::123456789012:federated-user/bob")
     assert result["simulated"] is False and "simulates IAM users and roles" in result["not_simulated_because"]
-    user = sim.check(FakeSts("arn:aws:iam::123456789012:user/ci"), FakeIam(), {"policy": None, "principal_arn": None})
+    user = check(FakeIam(), policy=None, caller="arn:aws:iam::123456789012:user/ci")
     assert user["principal_arn"] == "arn:aws:iam::123456789012:user/ci"
