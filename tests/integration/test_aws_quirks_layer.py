@@ -85,7 +85,10 @@ def client(layer_or_endpoint, service: str, credentials: dict | None = None, con
     return boto3.client(service, region_name=REGION, endpoint_url=endpoint, config=config, **(credentials or {}))
 
 
-def error_of(excinfo) -> tuple[str, str, int]:
+def refusal(call, *args, **kwargs) -> tuple[str, str, int]:
+    """The error code, message and HTTP status of the ClientError that ``call(*args, **kwargs)`` must raise."""
+    with pytest.raises(ClientError) as excinfo:
+        call(*args, **kwargs)
     response = excinfo.value.response
     return response["Error"]["Code"], response["Error"]["Message"], response["ResponseMetadata"]["HTTPStatusCode"]
 
@@ -112,9 +115,7 @@ def test_a_new_role_cannot_be_assumed_by_lambda_until_it_has_propagated(through,
     role = client(layer, "iam").create_role(RoleName="fresh", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
     lambda_ = client(layer, "lambda")
     create = {"FunctionName": "fn", "Runtime": "python3.12", "Role": role, "Handler": "app.handler"}
-    with pytest.raises(ClientError) as excinfo:
-        lambda_.create_function(**create, Code={"ZipFile": code_zip()})
-    assert error_of(excinfo) == (
+    assert refusal(lambda_.create_function, **create, Code={"ZipFile": code_zip()}) == (
         "InvalidParameterValueException",
         "The role defined for the function cannot be assumed by Lambda.",
         400,
@@ -136,9 +137,7 @@ def test_the_first_ecs_create_in_an_account_without_the_service_linked_role_fail
     layer = through(EcsServiceLinkedRole())
     account = assume(local_aws.endpoint, "arn:aws:iam::210987654321:role/admin")
     ecs, iam = client(layer, "ecs", account), client(layer, "iam", account)
-    with pytest.raises(ClientError) as excinfo:
-        ecs.create_cluster(clusterName="first")
-    assert error_of(excinfo) == (
+    assert refusal(ecs.create_cluster, clusterName="first") == (
         "InvalidParameterException",
         "Unable to assume the service linked role. Please verify that the ECS service linked role exists.",
         400,
@@ -149,9 +148,7 @@ def test_the_first_ecs_create_in_an_account_without_the_service_linked_role_fail
     ecs.create_cluster(clusterName="first")
     ecs.create_cluster(clusterName="second")
     assert layer.rules[0].injected == 1 and layer.rules[0].injections[0].retried
-    with pytest.raises(ClientError) as excinfo:
-        iam.create_service_linked_role(AWSServiceName="ecs.amazonaws.com")
-    assert error_of(excinfo) == (
+    assert refusal(iam.create_service_linked_role, AWSServiceName="ecs.amazonaws.com") == (
         "InvalidInput",
         "Service role name AWSServiceRoleForECS has been taken in this account, please try a different suffix.",
         400,
@@ -167,9 +164,7 @@ def test_the_ecs_service_linked_role_is_not_created_for_a_caller_who_may_not_cre
     layer = through(IamScoping("deployer", [deployer]), EcsServiceLinkedRole())
     ecs = client(layer, "ecs", assume(layer.endpoint, deployer))
     for _attempt in range(2):
-        with pytest.raises(ClientError) as excinfo:
-            ecs.create_cluster(clusterName="first")
-        assert error_of(excinfo)[0] == "InvalidParameterException"
+        assert refusal(ecs.create_cluster, clusterName="first")[0] == "InvalidParameterException"
     assert iam.list_roles(PathPrefix="/aws-service-role/")["Roles"] == []
 
 
@@ -185,9 +180,7 @@ def test_lambda_quota_answers_account_settings_and_keeps_the_unreserved_floor(th
     lambda_.put_function_concurrency(FunctionName="one", ReservedConcurrentExecutions=600)
     settings = lambda_.get_account_settings()["AccountLimit"]
     assert (settings["ConcurrentExecutions"], settings["UnreservedConcurrentExecutions"]) == (1000, 400)
-    with pytest.raises(ClientError) as excinfo:
-        lambda_.put_function_concurrency(FunctionName="two", ReservedConcurrentExecutions=301)
-    assert error_of(excinfo) == (
+    assert refusal(lambda_.put_function_concurrency, FunctionName="two", ReservedConcurrentExecutions=301) == (
         "InvalidParameterValueException",
         "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution "
         "below its minimum value of [100].",
@@ -203,9 +196,8 @@ def test_lambda_quota_answers_account_settings_and_keeps_the_unreserved_floor(th
         FunctionName="one", Runtime="python3.12", Role=small_role, Handler="a.h", Code={"ZipFile": code_zip()}
     )
     assert small_lambda.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == 10
-    with pytest.raises(ClientError) as excinfo:
-        small_lambda.put_function_concurrency(FunctionName="one", ReservedConcurrentExecutions=1)
-    assert "below its minimum value of [10]." in error_of(excinfo)[1]
+    message = refusal(small_lambda.put_function_concurrency, FunctionName="one", ReservedConcurrentExecutions=1)[1]
+    assert "below its minimum value of [10]." in message
 
 
 @pytest.mark.parametrize(
@@ -221,9 +213,7 @@ def test_throttling_has_each_services_shape_and_standard_retries_absorb_it(throu
     layer = through(Throttling(share=0.5))  # every second call
     bare = client(layer, service)
     getattr(bare, call)()
-    with pytest.raises(ClientError) as excinfo:
-        getattr(bare, call)()
-    assert error_of(excinfo) == (code, "Rate exceeded", status)
+    assert refusal(getattr(bare, call)) == (code, "Rate exceeded", status)
     retrying = client(layer, service, config=Config(retries={"mode": "standard", "max_attempts": 4}))
     for _call in range(6):
         getattr(retrying, call)()
@@ -295,9 +285,7 @@ def test_a_deleted_service_drains_and_keeps_its_cluster_until_it_is_gone(through
     ecs = client(layer, "ecs")
     assert ecs.delete_service(cluster=stack.cluster, service="app", force=True)["service"]["status"] == "DRAINING"
     assert ecs.describe_services(cluster=stack.cluster, services=["app"])["services"][0]["status"] == "DRAINING"
-    with pytest.raises(ClientError) as excinfo:
-        ecs.delete_cluster(cluster=stack.cluster)
-    assert error_of(excinfo) == (
+    assert refusal(ecs.delete_cluster, cluster=stack.cluster) == (
         "ClusterContainsServicesException",
         "The Cluster cannot be deleted while Services are active.",
         400,
@@ -317,9 +305,7 @@ class Broken(Throttling):
 
 def test_a_defect_of_the_layer_is_answered_as_internal_failure_and_recorded(through):
     layer = through(Broken())
-    with pytest.raises(ClientError) as excinfo:
-        client(layer, "ecs").list_clusters()
-    code, message, status = error_of(excinfo)
+    code, message, status = refusal(client(layer, "ecs").list_clusters)
     assert (code, status) == ("InternalFailure", 500) and "quirks layer" in message
     assert len(layer.errors) == 1 and "ecs:ListClusters: KeyError" in layer.errors[0]
     assert layer.rules[0].injected == 0
@@ -544,9 +530,7 @@ def test_denied_calls_come_back_in_each_protocols_shape(through, local_aws):
         ("logs", lambda c: c.describe_log_groups(), "AccessDeniedException", 400, "logs:DescribeLogGroups"),
     ]
     for service, call, code, status, what in calls:
-        with pytest.raises(ClientError) as excinfo:
-            call(client(layer, service, scaler))
-        got_code, message, got_status = error_of(excinfo)
+        got_code, message, got_status = refusal(call, client(layer, service, scaler))
         assert (got_code, got_status) == (code, status), service
         assert user + what in message, message
     # Allowed calls pass; the admin's own credentials are not enforced.
@@ -724,9 +708,11 @@ def test_elb_never_returns_the_oidc_secret_and_refuses_a_write_without_it(throug
     described = elbv2.describe_listeners(ListenerArns=[stack.listener_arn])["Listeners"][0]["DefaultActions"]
     login = next(action for action in described if action["Type"] == "authenticate-oidc")
     assert "ClientSecret" not in login["AuthenticateOidcConfig"]
-    with pytest.raises(ClientError) as excinfo:
-        elbv2.modify_listener(ListenerArn=stack.listener_arn, DefaultActions=described)
-    assert error_of(excinfo) == ("ValidationError", "A client secret must be specified", 400)
+    assert refusal(elbv2.modify_listener, ListenerArn=stack.listener_arn, DefaultActions=described) == (
+        "ValidationError",
+        "A client secret must be specified",
+        400,
+    )
     login["AuthenticateOidcConfig"]["UseExistingClientSecret"] = True
     elbv2.modify_listener(ListenerArn=stack.listener_arn, DefaultActions=described)
 
