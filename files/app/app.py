@@ -14,6 +14,7 @@ also writes one CloudWatch embedded-metric-format line per invocation (files/lam
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -79,26 +80,10 @@ class App(bottle.Bottle):
 
 
 app = App()
-
-
-@app.get("/")
-def index() -> str:
-    return json_response({"message": "healthy"})
-
-
-@app.get("/health")
-def health() -> str:
-    return json_response({"message": "healthy"})
-
-
-@app.get("/bang")
-def bang() -> str:
-    return json_response({"message": "boom"})
-
-
-@app.get("/pong")
-def pong() -> str:
-    return json_response({"message": "ping"})
+# The routes that answer one fixed message, by path.
+FIXED_MESSAGES = {"/": "healthy", "/health": "healthy", "/bang": "boom", "/pong": "ping"}
+for path, message in FIXED_MESSAGES.items():
+    app.get(path)(functools.partial(json_response, {"message": message}))
 
 
 @app.get("/env")
