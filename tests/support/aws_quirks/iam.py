@@ -78,6 +78,7 @@ RESOURCE_PARAMETERS: dict[tuple[str, str], list[dict[str, str]]] = {
     ("ecs", "task-definition"): [{"TaskDefinitionFamilyName": "family"}],
     ("lambda", "function"): [{"FunctionName": "FunctionName"}],
     ("cloudwatch", "alarm"): [{"AlarmName": "AlarmName"}, {"AlarmName": "AlarmNames[]"}],
+    ("cloudwatch", "dashboard"): [{"DashboardName": "DashboardName"}, {"DashboardName": "DashboardNames[]"}],
     ("logs", "log-group"): [{"LogGroupName": "logGroupName"}],
     ("logs", "log-stream"): [{"LogGroupName": "logGroupName", "LogStreamName": "logStreamName"}],
     ("iam", "role"): [{"RoleNameWithPath": "RoleName"}],
