@@ -104,7 +104,14 @@ class AlarmEvaluator(Periodic):
 
     def start(self) -> AlarmEvaluator:
         self.states = self.read_states()
+        self.begin(time.time())
         return super().start()
+
+    def begin(self, now: float) -> None:
+        """Evaluate only the periods that end after ``now``: the datapoints of a period that ended before the run
+        (the previous run's last minute, delivered late on AWS's clock) belong to that run, not to this one."""
+        for alarm in self.alarms:
+            self._evaluated[alarm.name] = math.floor(now / alarm.period) * alarm.period
 
     def read_states(self) -> dict[str, str]:
         names = [alarm.name for alarm in self.alarms]

@@ -233,6 +233,28 @@ def test_alarm_evaluation_sets_the_state_and_publishes_the_change(lab_stack):
     assert events[0]["resources"] == [alarm.arn]
 
 
+def test_a_run_evaluates_no_period_that_ended_before_it_began(lab_stack):
+    stack = lab_stack.stack
+    alarm = next(a for a in stack.alarms if a.name.endswith("spill-throttles"))
+    lab_stack.aws.client("cloudwatch").set_alarm_state(AlarmName=alarm.name, StateValue="OK", StateReason="test")
+    metrics = MetricsPublisher(lab_stack.aws)
+    began = (int(time.time()) // alarm.period) * alarm.period + 1.0  # a second into a period
+    # A throttle of the previous run, in the period that ended just before this run began.
+    metrics.add("AWS/Lambda", "Throttles", {"FunctionName": stack.app_function.name}, 1, timestamp=began - 3)
+    metrics.flush(everything=True)
+
+    events = []
+    evaluator = AlarmEvaluator(lab_stack.aws, (alarm,), events.append, settle_seconds=0)
+    evaluator.begin(began)
+    evaluator.evaluate_due(began + 0.5)
+    evaluator.evaluate_due(began - 1 + alarm.period)  # the period holding `began` has ended: it is evaluated
+    assert events == [] and evaluator.read_states()[alarm.name] == "OK"
+    # Without begin(), the previous run's period would have been evaluated.
+    fresh = AlarmEvaluator(lab_stack.aws, (alarm,), events.append, settle_seconds=0)
+    fresh.evaluate_due(began + 0.5)
+    assert [e["detail"]["state"]["value"] for e in events] == ["ALARM"]
+
+
 def test_rules_match_this_stacks_alarm_events_and_retry_failed_targets(lab_stack):
     stack = lab_stack.stack
     calls = []
