@@ -208,7 +208,10 @@ def test_ecs_follower_runs_tasks_after_the_start_delay_and_drains_them(lab_stack
     wait_for(lambda: not healthy_in_aws(lab_stack), message="deregistered")
     assert all(task.process.poll() is None for task in tasks)  # still draining (deregistration delay)
     wait_for(lambda: all(task.process.poll() is not None for task in tasks), message="tasks stopped")
-    assert follower.counts() == {"desired": 0, "pending": 0, "running": 0, "healthy": 0, "draining": 0}
+    # The follower drops a stopped task from its counts on its next poll, not when the process exits: wait for it.
+    idle = {"desired": 0, "pending": 0, "running": 0, "healthy": 0, "draining": 0}
+    wait_for(lambda: follower.counts() == idle, timeout=10.0, message=f"counts {idle}")
+    assert follower.counts() == idle
 
 
 def test_alarm_evaluation_sets_the_state_and_publishes_the_change(lab_stack):
