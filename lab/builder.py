@@ -33,6 +33,7 @@ from typing import Any
 from lab.collection import (
     ROOT,
     RoleRenderError,
+    app_lock,
     forward_action,
     lambda_zip,
     referenced_names,
@@ -51,6 +52,8 @@ RUNTIME = "python3.12"
 # What the lambda_zip module vendors with unless told otherwise (its cache_dir and python_version defaults).
 ZIP_CACHE = Path("~/.cache/spillover.lambda_ecs/lambda_zip").expanduser()
 ZIP_PYTHON_VERSION = RUNTIME.removeprefix("python")
+# The app_lock module's cache_dir default (the spillover_app role's spillover_app_lock_cache_dir).
+LOCK_CACHE = Path("~/.cache/spillover.lambda_ecs/app_lock").expanduser()
 STUB_HANDLER = "app.lambda_handler"
 # The code of a function that a test only needs to exist (the local AWS never runs it).
 STUB_CODE = {"app.py": b"def lambda_handler(event, context):\n    return {}\n"}
@@ -318,11 +321,13 @@ class App:
     health_path: str
     port: int
 
-    def lambda_function_variables(self) -> dict[str, str]:
-        """The lambda_function role's variables for this app, as site.yml sets them."""
+    def lambda_function_variables(self, lock: dict[str, Any] | None = None) -> dict[str, str]:
+        """The lambda_function role's variables for this app, as site.yml sets them (``lock``: its
+        :func:`lock_app`)."""
         return {
             "lambda_function_src": str(self.src),
             "lambda_function_requirements_file": str(self.requirements or ""),
+            "lambda_function_requirements_lock": lock["targets"]["lambda"]["requirements"] if lock else "",
             "lambda_function_app_callable": self.callable,
             "lambda_function_app_interface": self.interface,
         }
@@ -359,22 +364,41 @@ def describe_app(
     )
 
 
-def app_zip(app: App | None = None, cache_dir: Path = ZIP_CACHE) -> bytes:
-    """The app's zip as the lambda_function role builds it for ``app`` (the default app when None): the ``src``,
-    ``requirements_file``, ``extra_files`` (the collection's entry), Python version and architecture of its
-    lambda_zip task, the requirements vendored by pip once per requirement set into ``cache_dir``."""
+def lock_app(app: App, cache_dir: Path = LOCK_CACHE) -> dict[str, Any]:
+    """The app's lock as the spillover_app role makes it (its app_lock task's arguments, for the role's default
+    platforms, site.yml's defaults): app_lock's ``ensure_lock`` result, ``targets`` by runtime name."""
+    inputs = role_task_inputs(
+        "spillover_app",
+        "main.yml",
+        "spillover.lambda_ecs.app_lock",
+        ("requirements_file", "lambda", "image", "pip_args"),
+        {"spillover_app__requirements": str(app.requirements or ""), "spillover_app_interface": app.interface},
+    )
+    image = dict(inputs["image"])
+    image["architecture"] = app_lock.PLATFORM_ARCHITECTURES[image.pop("platform")]
+    targets = [dict(inputs["lambda"], name="lambda"), dict(image, name="image")]
+    _, result = app_lock.ensure_lock(
+        inputs["requirements_file"], targets, str(cache_dir), inputs["pip_args"], run_command, sys.executable
+    )
+    return result
+
+
+def app_zip(app: App | None = None, cache_dir: Path = ZIP_CACHE, lock: dict[str, Any] | None = None) -> bytes:
+    """The app's zip as the lambda_function role builds it for ``app`` (the default app when None), as site.yml
+    has it: the ``src``, ``requirements_lock`` (the Lambda share of the app's ``lock``, :func:`lock_app`),
+    ``extra_files`` (the collection's entry), Python version and architecture of its lambda_zip task, the lock
+    vendored by pip once into ``cache_dir``."""
     app = app or describe_app()
     inputs = role_task_inputs(
         "lambda_function",
         "function.yml",
         "spillover.lambda_ecs.lambda_zip",
-        ("src", "requirements_file", "extra_files", "python_version", "architecture"),
-        app.lambda_function_variables(),
+        ("src", "requirements_lock", "extra_files", "python_version", "architecture"),
+        app.lambda_function_variables(lock or lock_app(app)),
     )
-    requirements = [line for path in inputs["requirements_file"] for line in lambda_zip.read_requirements_file(path)]
     data, _, _ = lambda_zip.build_package(
         inputs["src"],
-        requirements,
+        lambda_zip.LockFile(inputs["requirements_lock"]),
         lambda_zip.DEFAULT_EXCLUDE,
         str(cache_dir),
         inputs["python_version"],

@@ -1,8 +1,9 @@
 """What the lab (and the test helpers) take from the collection itself, so that nothing of it is copied.
 
-* The standard-library ``module_utils``: ``forward_action`` (the one forward-action codec) and ``lambda_zip``
-  (reproducible zips). They are loaded from their files: ``python -m lab`` runs from a checkout, where
-  ``ansible_collections.spillover.lambda_ecs`` is importable only once ``build/collections`` links to it.
+* The standard-library ``module_utils``: ``forward_action`` (the one forward-action codec), ``lambda_zip``
+  (reproducible zips) and ``app_lock`` (one resolution of an app's requirements for both runtimes). They are
+  loaded from their files: ``python -m lab`` runs from a checkout, where ``ansible_collections.spillover.lambda_ecs``
+  is not importable.
 * The roles' variables (``defaults/main.yml``, ``vars/main.yml``) and task arguments, rendered with Jinja as
   Ansible renders them: a string that is one ``{{ expression }}`` gives the expression's value (a number, a list,
   a dict), any other string with ``{{`` gives text. The filters are plain Jinja's and those of Ansible's core
@@ -35,18 +36,26 @@ _JINJA.filters.update(
 )
 
 
+COLLECTION_MODULE_UTILS = "ansible_collections.spillover.lambda_ecs.plugins.module_utils"
+
+
 def _module_util(name: str) -> ModuleType:
+    """The module_util ``name``, loaded from its file. It is also registered under its collection name, so that a
+    module_util importing another of the collection's (``app_lock`` takes ``lambda_zip``'s platform options) gets
+    the one loaded here."""
     qualified = f"lab.collection.{name}"
     if qualified not in sys.modules:
         spec = importlib.util.spec_from_file_location(qualified, MODULE_UTILS / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[qualified] = module
+        sys.modules.setdefault(f"{COLLECTION_MODULE_UTILS}.{name}", module)
         spec.loader.exec_module(module)
     return sys.modules[qualified]
 
 
 forward_action = _module_util("forward_action")
 lambda_zip = _module_util("lambda_zip")
+app_lock = _module_util("app_lock")
 
 
 class RoleRenderError(ValueError):

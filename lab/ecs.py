@@ -37,7 +37,7 @@ from pathlib import Path
 from lab.aws import Aws
 from lab.background import Periodic
 from lab.balancer import LoadBalancer
-from lab.builder import APP_DIR, ZIP_CACHE, App, describe_app, run_command
+from lab.builder import APP_DIR, ZIP_CACHE, App, describe_app, lock_app, run_command
 from lab.collection import lambda_zip, render_role
 from lab.events import task_state_event
 from lab.stack import Container, Stack
@@ -141,14 +141,14 @@ class ContainerProcess:
     cwd: Path
 
 
-def recipe_process(app: App, container: Container, cache_dir: Path) -> ContainerProcess:
+def recipe_process(app: App, container: Container, cache_dir: Path, lock: dict | None = None) -> ContainerProcess:
     """The container of the collection's recipe (files/container) for ``app``, as ecr_push builds it, as a process.
 
     The image is the recipe built with ecr_push's build arguments for the app; its paths become the files they were
     copied from, in the context that roles/ecr_push/tasks/context.yml assembles (the recipe's files at its root, the
-    app's requirements as app-requirements.txt, the app's directory as app/). Its ``python`` is this interpreter
-    without its site-packages (``-S``), with what the image installs (the recipe's and the app's requirements) on
-    PYTHONPATH, installed by pip once per requirement set into ``cache_dir``.
+    image's share of the app's lock as requirements.lock, the app's directory as app/). Its ``python`` is this
+    interpreter without its site-packages (``-S``), with what the image installs on PYTHONPATH: the lock's versions
+    (``lock``, the app's :func:`lab.builder.lock_app`), installed by pip for this machine once into ``cache_dir``.
     """
     role = render_role(
         "ecr_push",
@@ -164,7 +164,8 @@ def recipe_process(app: App, container: Container, cache_dir: Path) -> Container
     )
     recipe_dir = Path(role["ecr_push__recipe_dir"]).resolve()
     context = {name: recipe_dir / name for name in role["ecr_push__recipe_files"]}
-    context["app-requirements.txt"] = app.requirements
+    lock = lock or lock_app(app)
+    context["requirements.lock"] = Path(lock["targets"]["image"]["requirements"])
     context["app"] = app.src
     image = read_dockerfile(recipe_dir / "Dockerfile", role["ecr_push__recipe_args"])
     places: dict[str, Path] = {}  # image path: local path
@@ -187,9 +188,8 @@ def recipe_process(app: App, container: Container, cache_dir: Path) -> Container
     command = [local(word) for word in container.entry_point + container.command or image.entrypoint + image.cmd]
     if command and command[0] in ("python", "python3"):
         command[:1] = [sys.executable, "-S"]
-    requirements = lambda_zip.read_requirements_file(str(context["requirements.txt"]))
-    if app.requirements:
-        requirements += lambda_zip.read_requirements_file(str(app.requirements))
+    # The lock's wheels are the image's platform's; this machine's pip takes the same versions for its own.
+    requirements = lambda_zip.read_requirements_file(lock["targets"]["image"]["pins"])
     installed = lambda_zip.vendor_requirements(requirements, str(cache_dir), None, [], run_command, sys.executable)
     environment = {name: local(value) for name, value in image.environment.items()}
     return ContainerProcess(
@@ -197,7 +197,9 @@ def recipe_process(app: App, container: Container, cache_dir: Path) -> Container
     )
 
 
-def container_process(app: App, container: Container, cache_dir: Path = ZIP_CACHE) -> ContainerProcess:
+def container_process(
+    app: App, container: Container, cache_dir: Path = ZIP_CACHE, lock: dict | None = None
+) -> ContainerProcess:
     """How the lab runs the task definition ``container`` of ``app``'s image.
 
     The image is the app's own Dockerfile when it has one (ecr_push builds that instead of the recipe): its
@@ -207,7 +209,7 @@ def container_process(app: App, container: Container, cache_dir: Path = ZIP_CACH
     """
     own = app.src / "Dockerfile"
     if not own.exists():
-        return recipe_process(app, container, cache_dir)
+        return recipe_process(app, container, cache_dir, lock)
     image = read_dockerfile(own, {})
     command = container.entry_point + container.command or image.entrypoint + image.cmd
     if not command:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from lab import builder
 from lab.balancer import MAX_LAMBDA_BODY, AlbAnswer, AlbRequest, forward_answer, lambda_answer
-from lab.collection import lambda_zip, render_role, role_task_inputs
+from lab.collection import app_lock, lambda_zip, render_role, role_task_inputs
 from lab.ecs import allocate_address, container_process, start_container, stop_container
 from lab.lambda_runtime import LambdaRuntime, extract_code
 from lab.stack import Container, Function, TargetGroup
@@ -149,20 +149,44 @@ class Comparison:
         }
 
 
+def package_versions(directory: Path | str) -> dict[str, str]:
+    """``{canonical name: version}`` of the distributions installed in ``directory`` (their ``*.dist-info``)."""
+    found = (item.split("==", 1) for item in lambda_zip.vendored_distributions(str(directory)))
+    return {app_lock.canonical_name(name): version for name, version in found}
+
+
+def version_differences(on_lambda: dict[str, str], on_ecs: dict[str, str]) -> list[str]:
+    """The packages both runtimes install at different versions, one line each."""
+    return [
+        f"{name}: Lambda {on_lambda[name]}, ECS {on_ecs[name]}"
+        for name in sorted(set(on_lambda) & set(on_ecs))
+        if on_lambda[name] != on_ecs[name]
+    ]
+
+
 @dataclass
 class Parity:
     app: builder.App
     comparisons: list[Comparison]
     notes: list[str] = field(default_factory=list)
+    # {canonical name: version} that each runtime installs (the zip's, the container's).
+    packages: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def package_differences(self) -> list[str]:
+        return version_differences(self.packages.get("lambda", {}), self.packages.get("ecs", {}))
 
     def lines(self) -> list[str]:
         differ = sum(bool(comparison.differences) for comparison in self.comparisons)
         where = os.path.relpath(self.app.src)
+        shared = set(self.packages.get("lambda", {})) & set(self.packages.get("ecs", {}))
         lines = [
             f"lab parity: {self.app.callable} ({self.app.interface.upper()}) from "
             f"{self.app.src if where.startswith('..') else where}, "
             f"{len(self.comparisons)} requests: {len(self.comparisons) - differ} agree, {differ} differ",
             *(f"  note: {note}" for note in self.notes),
+            f"  packages: {len(shared)} on both runtimes, {len(self.package_differences)} at different versions",
+            *(f"  DIFFER  package {line}" for line in self.package_differences),
         ]
         width = max((len(comparison.request.name) for comparison in self.comparisons), default=10)
         for comparison in self.comparisons:
@@ -347,12 +371,13 @@ def run_parity(
     """Send ``requests`` (None: :func:`default_requests` of the app's routes) through both paths; every process it
     starts is stopped before it returns. The zip, the code and both runtimes' logs stay in ``work_dir``."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    code = builder.app_zip(app, cache_dir)
+    lock = builder.lock_app(app)
+    code = builder.app_zip(app, cache_dir, lock)
     zip_path = work_dir / "app.zip"
     zip_path.write_bytes(code)
     function = _lambda_function(app, code)
     code_dir = extract_code(zip_path, function, work_dir / "code")
-    notes = []
+    notes = [f"the app's lock: {lock['lock']}"]
     if requests is None:
         routes, framework = app_routes(code_dir, function.environment)
         if routes:
@@ -362,7 +387,10 @@ def run_parity(
         requests = default_requests(routes, app.health_path)
     # The task definition of the ecs_service role sets PORT to the container port.
     task = Container("app", app.port, {"PORT": str(app.port)}, [], [])
-    container = container_process(app, task, cache_dir)
+    container = container_process(app, task, cache_dir, lock)
+    # An app's own Dockerfile runs with the lab's environment: its packages are not the image's to compare.
+    installed = container.environment.get("PYTHONPATH")
+    packages = {"lambda": package_versions(code_dir), "ecs": package_versions(installed) if installed else {}}
     config = _lambda_target_group()
     with ExitStack() as cleanup:
         runtime = LambdaRuntime(function, code_dir, work_dir / "lambda.log")
@@ -379,7 +407,7 @@ def run_parity(
                 on_lambda = pool.submit(lambda_answer, runtime, config, sent)
                 on_ecs = pool.submit(forward_answer, target, sent, IDLE_TIMEOUT)
                 comparisons.append(Comparison(request, on_lambda.result(), on_ecs.result()))
-    return Parity(app, comparisons, notes)
+    return Parity(app, comparisons, notes, packages)
 
 
 def write_report(parity: Parity, path: Path) -> None:
@@ -388,6 +416,8 @@ def write_report(parity: Parity, path: Path) -> None:
     document = {
         "app": {"src": str(app.src), "callable": app.callable, "interface": app.interface},
         "notes": parity.notes,
+        "packages": parity.packages,
+        "package_differences": parity.package_differences,
         "requests": [comparison.summary() for comparison in parity.comparisons],
     }
     path.write_text(json.dumps(document, indent=2) + "\n")

@@ -120,14 +120,37 @@ def read_requirements_file(path, _seen=None):
     return requirements
 
 
+class LockFile:
+    """A complete lock (``name==version`` and hashes, as the app_lock module writes them), installed as it is."""
+
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
+        try:
+            with open(self.path, "rb") as handle:
+                self.sha256 = hashlib.sha256(handle.read()).hexdigest()
+        except OSError as error:
+            raise LambdaZipError(f"cannot read the requirements lock {path}: {error}") from error
+
+    def __bool__(self):
+        return True
+
+    def __str__(self):
+        return self.path
+
+
 def requirements_key(requirements, python_version, pip_args, architecture="x86_64"):
-    """The cache key of a requirement set: the same set, target and pip options give the same key.
+    """The cache key of a requirement set (or of a ``LockFile``'s bytes): the same set, target and pip options give
+    the same key.
 
     ``python_version`` None is the Python that runs pip (its own platform), not a Lambda runtime.
     """
+    if isinstance(requirements, LockFile):
+        wanted = {"lock_sha256": requirements.sha256}
+    else:
+        wanted = sorted(set(requirement.strip() for requirement in requirements))
     identity = {
         "format": CACHE_FORMAT,
-        "requirements": sorted(set(requirement.strip() for requirement in requirements)),
+        "requirements": wanted,
         "python_version": python_version,
         "architecture": architecture if python_version else None,
         "pip_args": list(pip_args),
@@ -158,13 +181,17 @@ def platform_options(python_version, architecture):
 
 def pip_command(python, target, requirements, python_version, pip_args, architecture="x86_64"):
     """``pip install --target`` of ``requirements`` for a Lambda runtime (or, ``python_version`` None, for
-    ``python`` itself)."""
+    ``python`` itself). A ``LockFile`` installs exactly the lock: no resolution, every wheel's hash checked."""
     selection = platform_options(python_version, architecture) if python_version else []
+    if isinstance(requirements, LockFile):
+        wanted = ["--no-deps", "--require-hashes", "-r", requirements.path]
+    else:
+        wanted = sorted(set(requirements))
     return [
         *(python, "-m", "pip", "install", "--target", target, "--no-compile", "--no-input"),
         *selection,
         *pip_args,
-        *sorted(set(requirements)),
+        *wanted,
     ]
 
 
@@ -195,11 +222,8 @@ def vendor_requirements(requirements, cache_dir, python_version, pip_args, run_c
                 if python_version
                 else f"the Python of {python}"
             )
-            raise LambdaZipError(
-                "pip could not vendor {} ({}): {}".format(
-                    ", ".join(sorted(requirements)), target, (stderr or stdout).strip()[-2000:]
-                )
-            )
+            wanted = str(requirements) if isinstance(requirements, LockFile) else ", ".join(sorted(requirements))
+            raise LambdaZipError(f"pip could not vendor {wanted} ({target}): {(stderr or stdout).strip()[-2000:]}")
         try:
             os.rename(staging, final)
         except OSError:

@@ -55,7 +55,7 @@ options:
   requirements:
     description:
       - pip requirement strings to vendor into the zip root, for example V(bottle>=0.13,<0.14).
-      - Mutually exclusive with O(requirements_file).
+      - Mutually exclusive with O(requirements_file) and O(requirements_lock).
     type: list
     elements: str
   requirements_file:
@@ -63,9 +63,18 @@ options:
       - A pip requirements file, or a list of them, to vendor into the zip root as one requirement set (for
         example an app's own file and the file of the handler that serves it). C(-r)/C(--requirement) includes
         are followed; comments and blank lines are ignored; other pip options are refused (use O(pip_args)).
-      - Mutually exclusive with O(requirements).
+      - Mutually exclusive with O(requirements) and O(requirements_lock).
     type: list
     elements: path
+  requirements_lock:
+    description:
+      - A complete lock to vendor exactly as it is (C(pip install --no-deps --require-hashes -r)): every package
+        with its version and the hashes of its wheels, as M(spillover.lambda_ecs.app_lock) writes a runtime's share.
+        Nothing is resolved, so the zip holds the lock's versions and wheels and no others.
+      - The cache key is the lock's SHA-256 (with O(python_version), O(architecture) and O(pip_args)).
+      - Mutually exclusive with O(requirements) and O(requirements_file).
+    type: path
+    version_added: 0.2.0
   exclude:
     description:
       - Glob patterns (C(fnmatch), case-sensitive) of paths not to package, from O(src) and from the vendored
@@ -151,6 +160,14 @@ EXAMPLES = r"""
     architecture: arm64
     dest: build/api.zip
 
+- name: Vendor exactly the Lambda share of the app's lock (spillover.lambda_ecs.app_lock)
+  spillover.lambda_ecs.lambda_zip:
+    src: examples/flask
+    requirements_lock: "{{ app_lock.lambda.requirements }}"
+    extra_files:
+      - "{{ role_path }}/../../files/lambda_entry/spillover_entry.py"
+    dest: build/flask.zip
+
 - name: Vendor from a requirements file through a private index
   spillover.lambda_ecs.lambda_zip:
     src: files/app
@@ -206,6 +223,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import DEFAULT_EXCLUDE
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import LockFile
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import LambdaZipError
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import build_package
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import digest
@@ -242,6 +260,8 @@ def ensure_zip(module):
         requirements = params["requirements"] or []
         for path in params["requirements_file"] or []:
             requirements = requirements + read_requirements_file(path)
+        if params["requirements_lock"]:
+            requirements = LockFile(params["requirements_lock"])
         data, vendored, vendor_dir = build_package(
             src=params["src"],
             requirements=requirements,
@@ -282,13 +302,14 @@ def main():
             extra_files=dict(type="list", elements="path", default=[]),
             requirements=dict(type="list", elements="str"),
             requirements_file=dict(type="list", elements="path"),
+            requirements_lock=dict(type="path"),
             exclude=dict(type="list", elements="str", default=list(DEFAULT_EXCLUDE)),
             cache_dir=dict(type="path", default="~/.cache/spillover.lambda_ecs/lambda_zip"),
             python_version=dict(type="str", default="3.12"),
             architecture=dict(type="str", default="x86_64", choices=["x86_64", "arm64"]),
             pip_args=dict(type="list", elements="str", default=[]),
         ),
-        mutually_exclusive=[["requirements", "requirements_file"]],
+        mutually_exclusive=[["requirements", "requirements_file", "requirements_lock"]],
         supports_check_mode=True,
     )
     run(module, lambda: ensure_zip(module))

@@ -85,8 +85,15 @@ def test_the_examples_differ_only_where_the_alb_limits_lambda_and_say_why(tmp_pa
             assert same.reason == ""
     if search:  # the ALB leaves the query URL-encoded for Lambda; both runtimes decode it the same
         assert json.loads(compared[search].on_lambda.body)["terms"] == ["a+b c", "d"]
-    assert result.notes == [f"{len(routes)} routes read from the app ({'flask' if app is FLASK else 'starlette'})"]
+    lock_note, *notes = result.notes
+    assert notes == [f"{len(routes)} routes read from the app ({'flask' if app is FLASK else 'starlette'})"]
+    assert lock_note.startswith("the app's lock: ") and lock_note.endswith("requirements.lock")
+    framework = "flask" if app is FLASK else "fastapi"
+    # One lock for both runtimes: the app's framework is on both, at the same version.
+    assert result.packages["lambda"][framework] == result.packages["ecs"][framework]
+    assert result.package_differences == []
     lines = "\n".join(result.lines())
+    assert "at different versions" in lines and "DIFFER  package" not in lines
     assert f"{len(routes) + 2} requests: {len(routes)} agree, 2 differ" in lines
 
 
@@ -175,3 +182,12 @@ def test_each_difference_has_its_reason():
     status = parity.Comparison(request, AlbAnswer(500, JSON, b"{}"), ok)
     assert status.reason == "the app answered 500 on Lambda and 200 on ECS"
     assert parity.Comparison(request, ok, ok).reason == "" and not parity.Comparison(request, ok, ok).differences
+
+
+def test_parity_names_each_package_the_runtimes_install_at_different_versions():
+    on_lambda = {"flask": "3.1.0", "werkzeug": "3.1.3", "apig-wsgi": "2.20.0"}
+    on_ecs = {"flask": "3.1.0", "werkzeug": "3.1.4", "granian": "2.8.9"}
+    assert parity.version_differences(on_lambda, on_ecs) == ["werkzeug: Lambda 3.1.3, ECS 3.1.4"]
+    lines = parity.Parity(FLASK, [], [], {"lambda": on_lambda, "ecs": on_ecs}).lines()
+    assert "  packages: 2 on both runtimes, 1 at different versions" in lines
+    assert "  DIFFER  package werkzeug: Lambda 3.1.3, ECS 3.1.4" in lines

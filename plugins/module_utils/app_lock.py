@@ -1,0 +1,310 @@
+# Copyright: Contributors to the spillover.lambda_ecs collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""One resolution of an app's requirements for both runtimes: a lock that the Lambda zip and the image install.
+
+The versions are resolved once, by pip, for the function's platform (CPython ``python_version``, manylinux,
+``architecture``) from the app's requirements and every runtime's own (the Lambda entry's, the container
+server's). Each runtime's share is then read with pip again, held to exactly those versions, for its own platform:
+that gives its closure (the zip does not carry the container's server) and the hashes of its wheels. The lock
+lists every package once, ``name==version`` with the hashes of all its wheels, and the runtimes that need it.
+
+The collection's own runtime requirements (``requirements-wsgi.txt`` and the like) are held at the versions of the
+lock file beside them (``requirements-wsgi.lock``, written by ``make lock``): the versions the collection is
+tested with. The app's requirements are resolved as they are written: pin them, or hash them, to hold them too.
+
+A lock is written into the cache directory under a key of everything that decides it (the requirement files'
+bytes, the targets, the pinned versions, pip's options), so an unchanged app resolves nothing and rebuilds
+nothing. pip's JSON report is read from its standard output only; its warnings go to standard error, for the log.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import platform_options
+
+LOCK_FORMAT = 1
+LOCK_NAME = "requirements.lock"
+PIP_ENVIRONMENT = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+# An image's platform (OCI) and the Lambda architecture whose wheels it takes.
+PLATFORM_ARCHITECTURES = {"linux/amd64": "x86_64", "linux/arm64": "arm64"}
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
+_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
+_INCLUDE = re.compile(r"^(?:-r|--requirement|-c|--constraint)(?:\s+|=)(\S+)")
+_NO_DISTRIBUTION = re.compile(r"No matching distribution found for ([^\s;]+)")
+
+
+class AppLockError(Exception):
+    """A lock cannot be made; the message says why and what to change."""
+
+
+def canonical_name(name):
+    """A distribution's name as the index and pip compare it (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def describe_target(target):
+    return "CPython {} on manylinux {} (the {} runtime)".format(
+        target["python_version"], target["architecture"], target["name"]
+    )
+
+
+def file_bytes(path, _seen=None):
+    """The bytes of a requirements file and of every file it includes (``-r``, ``-c``), in order."""
+    seen = _seen if _seen is not None else set()
+    path = os.path.abspath(path)
+    if path in seen:
+        return b""
+    seen.add(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as error:
+        raise AppLockError(f"cannot read requirements file {path}: {error}") from error
+    parts = [data]
+    for line in data.decode("utf-8", "replace").splitlines():
+        match = _INCLUDE.match(line.strip())
+        if match:
+            parts.append(file_bytes(os.path.join(os.path.dirname(path), match.group(1)), seen))
+    return b"\n".join(parts)
+
+
+def requirement_names(path):
+    """The canonical names a requirements file asks for directly (its includes too)."""
+    names = []
+    for line in file_bytes(path).decode("utf-8", "replace").splitlines():
+        line = line.split("#", 1)[0].strip()
+        match = _NAME.match(line)
+        if match and not line.startswith("-"):
+            names.append(canonical_name(match.group(1)))
+    return names
+
+
+def read_pins(lock_path):
+    """``{canonical name: version}`` of a lock file (pip-compile's or uv's, or this module's)."""
+    pins = {}
+    with open(lock_path) as handle:
+        for line in handle:
+            match = _PIN.match(line.strip())
+            if match:
+                pins[canonical_name(match.group(1))] = match.group(2)
+    return pins
+
+
+def collection_pins(requirement_files):
+    """The versions that hold the collection's runtime requirements: for each file with a ``.lock`` beside it, the
+    locked version of every package the file names."""
+    pins = {}
+    for path in requirement_files:
+        lock = os.path.splitext(path)[0] + ".lock"
+        if not os.path.isfile(lock):
+            continue
+        locked = read_pins(lock)
+        for name in requirement_names(path):
+            if name not in locked:
+                raise AppLockError(f"{lock} does not pin {name}, which {path} asks for: run make lock")
+            pins[name] = locked[name]
+    return pins
+
+
+def lock_key(app_files, targets, pins, pip_args):
+    identity = {
+        "format": LOCK_FORMAT,
+        "app": [hashlib.sha256(file_bytes(path)).hexdigest() for path in app_files],
+        "targets": [
+            {
+                "name": target["name"],
+                "python_version": target["python_version"],
+                "architecture": target["architecture"],
+                "requirements": [hashlib.sha256(file_bytes(path)).hexdigest() for path in target["requirements_file"]],
+            }
+            for target in targets
+        ],
+        "pins": pins,
+        "pip_args": list(pip_args),
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def explain_pip_failure(stderr, target, files):
+    """AppLockError of a failed resolution: the package without a wheel for the target, or pip's own words."""
+    missing = _NO_DISTRIBUTION.search(stderr or "")
+    if missing:
+        return AppLockError(
+            "{} has no wheel for {}: the lock takes wheels only, the ones the function's runtime and the image "
+            "can install. Choose a version of {} that publishes one (a pure-Python wheel, or a manylinux wheel for "
+            "that Python and machine), or change the runtime or architecture. Requirements: {}".format(
+                missing.group(1), describe_target(target), missing.group(1), ", ".join(files)
+            )
+        )
+    return AppLockError(
+        "pip could not resolve {} for {}: {}".format(
+            ", ".join(files), describe_target(target), (stderr or "").strip()[-2000:]
+        )
+    )
+
+
+def pip_report(run_command, python, scratch, files, constraint, target, pip_args):
+    """The ``install`` entries of pip's installation report for ``files`` on ``target``'s platform."""
+    argv = [python, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--report", "-"]
+    argv += ["--target", os.path.join(scratch, "target")]
+    argv += platform_options(target["python_version"], target["architecture"])
+    argv += list(pip_args)
+    for path in files:
+        argv += ["-r", path]
+    if constraint:
+        argv += ["-c", constraint]
+    rc, stdout, stderr = run_command(argv, PIP_ENVIRONMENT)
+    if rc != 0:
+        raise explain_pip_failure(stderr, target, files)
+    try:
+        report = json.loads(stdout)  # stdout only: pip writes its warnings to stderr
+    except ValueError as error:
+        raise AppLockError(f"pip's report was not JSON ({error}); pip said: {(stderr or '').strip()[-500:]}") from error
+    return report.get("install", [])
+
+
+def report_entry(item):
+    """``(canonical name, version, sha256)`` of one entry of pip's report; refuses a source without a hash."""
+    name, version = canonical_name(item["metadata"]["name"]), item["metadata"]["version"]
+    info = item.get("download_info", {})
+    sha256 = info.get("archive_info", {}).get("hashes", {}).get("sha256")
+    if not sha256:
+        raise AppLockError(
+            f"{name} {version} comes from {info.get('url', 'an unknown source')}, which is not a released archive "
+            "with a hash: a lock needs a wheel from an index (or a local wheel file)"
+        )
+    return name, version, sha256
+
+
+def write_pins(path, pins):
+    with open(path, "w") as handle:
+        handle.write("".join(f"{name}=={version}\n" for name, version in sorted(pins.items())))
+
+
+def render_lock(key, targets, packages, only=None):
+    """The text of the lock (``only`` None) or of one target's share: ``name==version`` and its hashes."""
+    lines = [
+        "# spillover.lambda_ecs.app_lock: the app's requirements resolved once for both runtimes; do not edit.",
+        f"# key {key}",
+    ]
+    for target in targets:
+        if only in (None, target["name"]):
+            lines.append(
+                "# {}: {}, from {}".format(target["name"], describe_target(target), ", ".join(target["files"]))
+            )
+    for name in sorted(packages):
+        package = packages[name]
+        if only is not None and only not in package["targets"]:
+            continue
+        hashes = sorted(package["hashes"] if only is None else package["target_hashes"][only])
+        lines.append(f"{name}=={package['version']} \\")
+        lines.extend(
+            f"    --hash=sha256:{value}" + (" \\" if i < len(hashes) - 1 else "") for i, value in enumerate(hashes)
+        )
+        if only is None:
+            lines.append("    # " + ", ".join(sorted(package["targets"])))
+    return "\n".join(lines) + "\n"
+
+
+def resolve(app_files, targets, pins, pip_args, run_command, python, scratch):
+    """``{name: {version, hashes, targets, target_hashes}}``: one resolution, then each target's share."""
+    constraint = None
+    if pins:
+        constraint = os.path.join(scratch, "collection-pins.txt")
+        write_pins(constraint, pins)
+    everything = list(app_files) + [path for target in targets for path in target["requirements_file"]]
+    primary = targets[0]
+    versions = {}
+    for item in pip_report(run_command, python, scratch, everything, constraint, primary, pip_args):
+        name, version, _ = report_entry(item)
+        versions[name] = version
+    held = os.path.join(scratch, "resolved-pins.txt")
+    write_pins(held, versions)
+    packages = {}
+    for target in targets:
+        files = list(app_files) + list(target["requirements_file"])
+        for item in pip_report(run_command, python, scratch, files, held, target, pip_args):
+            name, version, sha256 = report_entry(item)
+            if versions.get(name, version) != version:  # pip holds the constraint; a mismatch is pip's bug, not ours
+                raise AppLockError(f"{name}: {target['name']} got {version}, the resolution {versions[name]}")
+            package = packages.setdefault(name, {"version": version, "hashes": set(), "targets": set()})
+            package.setdefault("target_hashes", {}).setdefault(target["name"], set()).add(sha256)
+            package["hashes"].add(sha256)
+            package["targets"].add(target["name"])
+    return packages
+
+
+def ensure_lock(app_files, targets, cache_dir, pip_args, run_command, python):
+    """The lock of ``app_files`` for ``targets`` (lambda first: the function's platform decides the versions).
+
+    ``targets``: dicts of ``name``, ``python_version``, ``architecture`` and ``requirements_file`` (the runtime's own
+    requirement files). Returns ``(changed, result)``: ``result`` names the lock, its SHA-256, each target's share
+    (a file that ``pip install --no-deps --require-hashes -r`` takes) and the versions.
+    """
+    if not targets:
+        raise AppLockError("a lock needs at least one target (lambda or image)")
+    pins = collection_pins([path for target in targets for path in target["requirements_file"]])
+    key = lock_key(app_files, targets, pins, pip_args)
+    final = os.path.join(cache_dir, key)
+    changed = not os.path.isfile(os.path.join(final, LOCK_NAME))
+    if changed:
+        try:
+            os.makedirs(cache_dir, exist_ok=True)
+            staging = tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=cache_dir)
+        except OSError as error:
+            raise AppLockError(f"cannot create the lock cache in {cache_dir}: {error}") from error
+        try:
+            packages = resolve(app_files, targets, pins, pip_args, run_command, python, staging)
+            # Files by name only: the lock's bytes must not depend on where the app or the collection lies.
+            shown = [
+                dict(target, files=[os.path.basename(path) for path in list(app_files) + target["requirements_file"]])
+                for target in targets
+            ]
+            with open(os.path.join(staging, LOCK_NAME), "w") as handle:
+                handle.write(render_lock(key, shown, packages))
+            for target in targets:
+                with open(os.path.join(staging, f"{target['name']}.txt"), "w") as handle:
+                    handle.write(render_lock(key, shown, packages, only=target["name"]))
+                share = {
+                    name: package["version"]
+                    for name, package in packages.items()
+                    if target["name"] in package["targets"]
+                }
+                write_pins(os.path.join(staging, f"{target['name']}-pins.txt"), share)
+            shutil.rmtree(os.path.join(staging, "target"), ignore_errors=True)
+            try:
+                os.rename(staging, final)
+            except OSError:
+                if not os.path.isdir(final):  # not lost to a concurrent build of the same lock
+                    raise
+                changed = False
+        finally:
+            if os.path.isdir(staging):
+                shutil.rmtree(staging, ignore_errors=True)
+    return changed, describe_lock(final, targets)
+
+
+def describe_lock(directory, targets):
+    lock = os.path.join(directory, LOCK_NAME)
+    with open(lock, "rb") as handle:
+        data = handle.read()
+    result = {
+        "lock": lock,
+        "lock_sha256": hashlib.sha256(data).hexdigest(),
+        "packages": read_pins(lock),
+        "targets": {},
+    }
+    for target in targets:
+        share = os.path.join(directory, f"{target['name']}.txt")
+        result["targets"][target["name"]] = {
+            "requirements": share,
+            # The same versions without hashes, for a pip on another platform (the controller's import check).
+            "pins": os.path.join(directory, f"{target['name']}-pins.txt"),
+            "packages": read_pins(share),
+        }
+    return result
