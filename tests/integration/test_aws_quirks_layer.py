@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -34,7 +35,7 @@ from tests.support.aws_quirks.rules import (
     MetricLag,
     Throttling,
 )
-from tests.support.aws_quirks.runner import PlayRun, Run, Settings, parse_play
+from tests.support.aws_quirks.runner import PlayRun, Run, Settings, parse_play, status_decisions
 from tests.support.aws_quirks.wire import Request, parse_request
 from tests.support.local_aws import REGION
 from tests.support.scaler_stack import SCHEDULED_EVENT, SPILL_ALARM, build_stack, load_scaler_module
@@ -593,6 +594,65 @@ def test_a_play_failure_is_read_from_ansibles_json_output(tmp_path):
         "Create the thing",
         "An error occurred (Throttling): Rate exceeded",
     )
+
+
+# What a new cryptography makes ansible-playbook print at every start, in its shape: a warning of Python's warnings
+# module over several lines (the message, the source line under it), braces and text, on stderr.
+STARTUP_WARNING = """\
+import warnings
+
+
+class CryptographyDeprecationWarning(UserWarning):
+    pass
+
+
+warnings.warn(
+    "DSA is deprecated and support will be removed in a future release.\\n"
+    '  {"from": "cryptography.hazmat.primitives.asymmetric.dsa import ("}',
+    CryptographyDeprecationWarning,
+)
+"""
+
+
+def test_a_play_is_read_from_its_stdout_while_python_warns_on_stderr(tmp_path):
+    """A Python that warns at start (a sitecustomize on PYTHONPATH) and ansible-playbook's own warning: the run's
+    stdout is still exactly the JSON callback's document, the warnings stay on stderr, and the log keeps both apart."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(STARTUP_WARNING)
+    playbook = tmp_path / "status.yml"
+    playbook.write_text(
+        "- hosts: no_such_group\n  gather_facts: false\n  tasks: []\n"
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+        "    - name: Show the stack's state\n"
+        "      ansible.builtin.debug:\n"
+        "        msg: {stack: s, scaler_decisions: [{action: noop, reason: '{idle}'}]}\n"
+        "    - name: Create the thing\n"
+        "      ansible.builtin.fail: {msg: 'An error occurred (Throttling): Rate exceeded'}\n"
+    )
+    run = Run(Settings(work=tmp_path / "work"))
+    run.work.mkdir()
+    run.extra_vars = {}
+    python_path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    played = run.play("status", str(playbook), vars_={"PYTHONPATH": python_path})
+
+    assert (played.ok, played.failed_task, played.message) == (
+        False,
+        "Create the thing",
+        "An error occurred (Throttling): Rate exceeded",
+    )
+    assert run.read_status_decisions() == [{"action": "noop", "reason": "{idle}"}]
+    stdout = (run.work / "01-status.json").read_text()
+    assert status_decisions(stdout) == [{"action": "noop", "reason": "{idle}"}]
+    stderr = (run.work / "01-status.json.stderr").read_text()
+    # Not silenced: both warnings are in the log, apart from the document.
+    warning = (
+        "sitecustomize.py:8: CryptographyDeprecationWarning: DSA is deprecated and support will be removed in a "
+        'future release.\n  {"from": "cryptography.hazmat.primitives.asymmetric.dsa import ("}\n  warnings.warn(\n'
+    )
+    assert warning in stderr
+    assert "no_such_group" in stderr
+    assert "CryptographyDeprecationWarning" not in stdout
 
 
 def test_a_quirk_fails_only_on_what_its_own_injections_caused(tmp_path):
