@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from lab import builder
-from tests.support.ansible_run import VENV_BIN, ansible_env
+from tests.support.ansible_run import STARTUP_WARNING, VENV_BIN, ansible_env, warning_python_path
 from tests.support.aws_quirks.iam import Principal, checks_for
 from tests.support.aws_quirks.layer import Injection, QuirksLayer
 from tests.support.aws_quirks.rules import (
@@ -596,30 +595,9 @@ def test_a_play_failure_is_read_from_ansibles_json_output(tmp_path):
     )
 
 
-# What a new cryptography makes ansible-playbook print at every start, in its shape: a warning of Python's warnings
-# module over several lines (the message, the source line under it), braces and text, on stderr.
-STARTUP_WARNING = """\
-import warnings
-
-
-class CryptographyDeprecationWarning(UserWarning):
-    pass
-
-
-warnings.warn(
-    "DSA is deprecated and support will be removed in a future release.\\n"
-    '  {"from": "cryptography.hazmat.primitives.asymmetric.dsa import ("}',
-    CryptographyDeprecationWarning,
-)
-"""
-
-
 def test_a_play_is_read_from_its_stdout_while_python_warns_on_stderr(tmp_path):
     """A Python that warns at start (a sitecustomize on PYTHONPATH) and ansible-playbook's own warning: the run's
     stdout is still exactly the JSON callback's document, the warnings stay on stderr, and the log keeps both apart."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(STARTUP_WARNING)
     playbook = tmp_path / "status.yml"
     playbook.write_text(
         "- hosts: no_such_group\n  gather_facts: false\n  tasks: []\n"
@@ -633,8 +611,7 @@ def test_a_play_is_read_from_its_stdout_while_python_warns_on_stderr(tmp_path):
     run = Run(Settings(work=tmp_path / "work"))
     run.work.mkdir()
     run.extra_vars = {}
-    python_path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
-    played = run.play("status", str(playbook), vars_={"PYTHONPATH": python_path})
+    played = run.play("status", str(playbook), vars_={"PYTHONPATH": warning_python_path(tmp_path / "site")})
 
     assert (played.ok, played.failed_task, played.message) == (
         False,
@@ -646,11 +623,7 @@ def test_a_play_is_read_from_its_stdout_while_python_warns_on_stderr(tmp_path):
     assert status_decisions(stdout) == [{"action": "noop", "reason": "{idle}"}]
     stderr = (run.work / "01-status.json.stderr").read_text()
     # Not silenced: both warnings are in the log, apart from the document.
-    warning = (
-        "sitecustomize.py:8: CryptographyDeprecationWarning: DSA is deprecated and support will be removed in a "
-        'future release.\n  {"from": "cryptography.hazmat.primitives.asymmetric.dsa import ("}\n  warnings.warn(\n'
-    )
-    assert warning in stderr
+    assert STARTUP_WARNING in stderr
     assert "no_such_group" in stderr
     assert "CryptographyDeprecationWarning" not in stdout
 
