@@ -18,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from lab import builder
-from tests.support.ansible_run import VENV_BIN, ansible_env
+from tests.support.ansible_run import STARTUP_WARNING, VENV_BIN, ansible_env, warning_python_path
 from tests.support.aws_quirks.iam import Principal, checks_for
 from tests.support.aws_quirks.layer import Injection, QuirksLayer
 from tests.support.aws_quirks.rules import (
@@ -34,7 +34,7 @@ from tests.support.aws_quirks.rules import (
     MetricLag,
     Throttling,
 )
-from tests.support.aws_quirks.runner import PlayRun, Run, Settings, parse_play
+from tests.support.aws_quirks.runner import PlayRun, Run, Settings, parse_play, status_decisions
 from tests.support.aws_quirks.wire import Request, parse_request
 from tests.support.local_aws import REGION
 from tests.support.scaler_stack import SCHEDULED_EVENT, SPILL_ALARM, build_stack, load_scaler_module
@@ -593,6 +593,39 @@ def test_a_play_failure_is_read_from_ansibles_json_output(tmp_path):
         "Create the thing",
         "An error occurred (Throttling): Rate exceeded",
     )
+
+
+def test_a_play_is_read_from_its_stdout_while_python_warns_on_stderr(tmp_path):
+    """A Python that warns at start (a sitecustomize on PYTHONPATH) and ansible-playbook's own warning: the run's
+    stdout is still exactly the JSON callback's document, the warnings stay on stderr, and the log keeps both apart."""
+    playbook = tmp_path / "status.yml"
+    playbook.write_text(
+        "- hosts: no_such_group\n  gather_facts: false\n  tasks: []\n"
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+        "    - name: Show the stack's state\n"
+        "      ansible.builtin.debug:\n"
+        "        msg: {stack: s, scaler_decisions: [{action: noop, reason: '{idle}'}]}\n"
+        "    - name: Create the thing\n"
+        "      ansible.builtin.fail: {msg: 'An error occurred (Throttling): Rate exceeded'}\n"
+    )
+    run = Run(Settings(work=tmp_path / "work"))
+    run.work.mkdir()
+    run.extra_vars = {}
+    played = run.play("status", str(playbook), vars_={"PYTHONPATH": warning_python_path(tmp_path / "site")})
+
+    assert (played.ok, played.failed_task, played.message) == (
+        False,
+        "Create the thing",
+        "An error occurred (Throttling): Rate exceeded",
+    )
+    assert run.read_status_decisions() == [{"action": "noop", "reason": "{idle}"}]
+    stdout = (run.work / "01-status.json").read_text()
+    assert status_decisions(stdout) == [{"action": "noop", "reason": "{idle}"}]
+    stderr = (run.work / "01-status.json.stderr").read_text()
+    # Not silenced: both warnings are in the log, apart from the document.
+    assert STARTUP_WARNING in stderr
+    assert "no_such_group" in stderr
+    assert "CryptographyDeprecationWarning" not in stdout
 
 
 def test_a_quirk_fails_only_on_what_its_own_injections_caused(tmp_path):

@@ -45,6 +45,36 @@ def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+# What a new cryptography makes ansible-core print on stderr at every start (a CryptographyDeprecationWarning), in
+# its shape: a warning of Python's warnings module over several lines, braces and text in them.
+STARTUP_WARNING = (
+    "sitecustomize.py:8: CryptographyDeprecationWarning: DSA is deprecated and support will be removed in a future "
+    'release.\n  {"from": "cryptography.hazmat.primitives.asymmetric.dsa import ("}\n  warnings.warn(\n'
+)
+_WARNING_SITECUSTOMIZE = """\
+import warnings
+
+
+class CryptographyDeprecationWarning(UserWarning):
+    pass
+
+
+warnings.warn(
+    "DSA is deprecated and support will be removed in a future release.\\n"
+    '  {"from": "cryptography.hazmat.primitives.asymmetric.dsa import ("}',
+    CryptographyDeprecationWarning,
+)
+"""
+
+
+def warning_python_path(directory: Path) -> str:
+    """A PYTHONPATH (``directory``, then the caller's own) whose sitecustomize makes every Python started with it
+    print ``STARTUP_WARNING`` on stderr as it starts, as a new cryptography makes ansible-playbook do."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "sitecustomize.py").write_text(_WARNING_SITECUSTOMIZE)
+    return os.pathsep.join(filter(None, [str(directory), os.environ.get("PYTHONPATH")]))
+
+
 def _run_task(
     task: dict, *, endpoint: str, region: str, check: bool, diff: bool, variables: dict, saved: str = "result"
 ):

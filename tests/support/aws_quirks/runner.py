@@ -106,9 +106,11 @@ def _result_message(result: dict) -> str:
 
 
 def parse_play(name: str, stdout: str, seconds: float) -> PlayRun:
-    """A PlayRun from the output of ansible.posix.json."""
+    """A PlayRun from ansible-playbook's stdout with the ansible.posix.json callback: one JSON document, parsed as
+    it is. Everything else ansible-playbook and its Python print (warnings, deprecations, Python's own warnings at
+    start, such as cryptography's) is on stderr, which is the run's log and never parsed."""
     try:
-        data = json.loads(stdout[stdout.index("{") :])
+        data = json.loads(stdout)
     except ValueError:
         return PlayRun(name, False, 0, seconds, "(no output)", stdout[-2000:])
     stats = next(iter(data.get("stats", {}).values()), {})
@@ -125,6 +127,29 @@ def parse_play(name: str, stdout: str, seconds: float) -> PlayRun:
     return PlayRun(
         name, ok, int(stats.get("changed", 0)), seconds, failed_task if not ok else "", message if not ok else ""
     )
+
+
+def status_decisions(stdout: str) -> list[dict] | None:
+    """The scaler decisions status.yml showed, from its ansible.posix.json stdout (None: no ``scaler_decisions``)."""
+    data = json.loads(stdout)
+    for play in data.get("plays", []):
+        for task in play.get("tasks", []):
+            for result in task.get("hosts", {}).values():
+                message = result.get("msg")
+                if isinstance(message, dict) and "scaler_decisions" in message:
+                    return message["scaler_decisions"] or []
+    return None
+
+
+def write_streams(path: Path, completed: subprocess.CompletedProcess) -> None:
+    """A run's stdout in ``path`` as it was written, its stderr apart beside it, in ``<path>.stderr``."""
+    path.write_text(completed.stdout)
+    path.with_name(path.name + ".stderr").write_text(completed.stderr)
+
+
+def _streams(completed: subprocess.CompletedProcess, limit: int = 2000) -> str:
+    """The tail of each stream of a failed command, apart, for a message."""
+    return f"{completed.stdout[-limit:]}\n--- stderr ---\n{completed.stderr[-limit:]}"
 
 
 class Run:
@@ -198,13 +223,14 @@ class Run:
         )
         written = out / f"{self.settings.stack}-deployer-policy.json"
         if completed.returncode != 0 or not written.exists():
-            raise RuntimeError(f"playbooks/deployer_policy.yml failed: {(completed.stdout + completed.stderr)[-2000:]}")
+            raise RuntimeError(f"playbooks/deployer_policy.yml failed: {_streams(completed)}")
         self.deployer_policy_source = "playbooks/deployer_policy.yml"
         return json.loads(written.read_text())
 
     # -- playbooks
     def play(self, name: str, playbook: str, extra: dict | None = None, vars_: dict | None = None) -> PlayRun:
         extra_vars = {**self.extra_vars, **(extra or {})}
+        # The JSON callback's document as ansible-playbook wrote it on stdout; its stderr in <log>.stderr.
         log = self.work / f"{len(self.plays) + 1:02d}-{name.replace(' ', '-')}.json"
         started = time.monotonic()
         completed = subprocess.run(
@@ -222,7 +248,7 @@ class Run:
             timeout=900,
             cwd=ROOT,
         )
-        log.write_text(completed.stdout + completed.stderr)
+        write_streams(log, completed)
         run = parse_play(name, completed.stdout, time.monotonic() - started)
         if run.failed_task == "(no output)":
             run.message = completed.stderr[-2000:] or run.message
@@ -449,15 +475,7 @@ class Run:
 
     def read_status_decisions(self) -> list[dict] | None:
         """The scaler decisions status.yml showed (None: its output has no ``scaler_decisions``)."""
-        text = sorted(self.work.glob("*-status.json"))[-1].read_text()
-        data = json.loads(text[text.index("{") :])
-        for play in data.get("plays", []):
-            for task in play.get("tasks", []):
-                for result in task.get("hosts", {}).values():
-                    message = result.get("msg")
-                    if isinstance(message, dict) and "scaler_decisions" in message:
-                        return message["scaler_decisions"] or []
-        return None
+        return status_decisions(sorted(self.work.glob("*-status.json"))[-1].read_text())
 
     def check_small_account(self, run: PlayRun, principal_keys: set[str]) -> None:
         failures = self.checks.setdefault("lambda_concurrency_quota", [])
