@@ -134,11 +134,13 @@ def explain_pip_failure(stderr, target, files):
     """AppLockError of a failed resolution: the package without a wheel for the target, or pip's own words."""
     missing = _NO_DISTRIBUTION.search(stderr or "")
     if missing:
+        asked = missing.group(1)
+        name = _NAME.match(asked).group(1) if _NAME.match(asked) else asked
         return AppLockError(
-            "{} has no wheel for {}: the lock takes wheels only, the ones the function's runtime and the image "
-            "can install. Choose a version of {} that publishes one (a pure-Python wheel, or a manylinux wheel for "
-            "that Python and machine), or change the runtime or architecture. Requirements: {}".format(
-                missing.group(1), describe_target(target), missing.group(1), ", ".join(files)
+            "{} has no wheel for {} (asked as {}): the lock takes wheels only, the ones the function's runtime and "
+            "the image can install. Choose a version of {} that publishes one (a pure-Python wheel, or a manylinux "
+            "wheel for that Python and machine), or change the runtime or architecture. Requirements: {}".format(
+                name, describe_target(target), asked, name, ", ".join(files)
             )
         )
     return AppLockError(

@@ -7,6 +7,7 @@ run of the FastAPI example changes nothing (no rebuild, no push, no new zip)."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,24 @@ def test_an_import_error_shows_the_apps_own_traceback(local_aws, aws_client, tmp
     assert completed.returncode != 0
     assert "spillover_app_callable: importing service:app failed: KeyError('DATABASE_URL')" in output
     assert "service.py" in output and "DATABASE = os.environ['DATABASE_URL']" in output  # its traceback
+    assert stack_leftovers(aws_client, STACK) == []
+
+
+def test_a_requirement_without_a_wheel_for_the_function_names_it_and_the_platform_and_creates_nothing(
+    local_aws, aws_client, tmp_path
+):
+    app = tmp_path / "cli"
+    shutil.copytree(ROOT / "files" / "app", app)
+    # docopt 0.6.2 is published as an sdist only: neither Lambda nor the image could take it from the lock.
+    (app / "requirements.txt").write_text("bottle>=0.13,<0.14\ndocopt==0.6.2\n")
+    completed = site(local_aws, {"spillover_app_src": str(app)})
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0
+    assert (
+        f"spillover_app_requirements ({app / 'requirements.txt'}): docopt has no wheel for CPython 3.12 on manylinux"
+        " x86_64 (the lambda runtime) (asked as docopt==0.6.2)" in output
+    ), output[-3000:]
+    assert "spillover_app_lambda_architecture x86_64" in output, output[-3000:]
     assert stack_leftovers(aws_client, STACK) == []
 
 

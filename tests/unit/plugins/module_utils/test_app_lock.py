@@ -173,7 +173,7 @@ def test_a_requirement_without_a_wheel_names_the_package_and_the_platform_and_ca
     with pytest.raises(app_lock.AppLockError) as raised:
         app_lock.ensure_lock([files["app"]], targets(files), str(cache), [], FakeIndex({"bottle"}), "python")
     message = str(raised.value)
-    assert message.startswith("bottle has no wheel for CPython 3.12 on manylinux x86_64 (the lambda runtime)")
+    assert message.startswith("bottle has no wheel for CPython 3.12 on manylinux x86_64 (the lambda runtime) (asked as")
     assert list(cache.iterdir()) == []
 
 
