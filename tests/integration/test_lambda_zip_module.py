@@ -215,3 +215,43 @@ def test_a_fastapi_zip_gets_the_compiled_pydantic_core_of_the_lambda_platform_an
         dest, tmp_path, "/items/1", ["main", "fastapi", "pydantic_core", "mangum"], "main:api", "asgi"
     )
     assert (response["statusCode"], json.loads(response["body"])["name"]) == (200, "kettle")
+
+
+def test_one_lock_gives_the_zip_and_the_image_the_same_versions_and_the_zip_vendors_exactly_its_share(tmp_path):
+    """app_lock with the real pip and index: FastAPI's lock for an x86_64 function and an arm64 image."""
+    app_dir = ROOT / "examples" / "fastapi"
+    lock_args = {
+        "requirements_file": [str(app_dir / "requirements.txt")],
+        "lambda": {"requirements_file": [str(ENTRY_DIR / "requirements-asgi.txt")], "architecture": "x86_64"},
+        "image": {
+            "requirements_file": [str(ROOT / "files" / "container" / "requirements.txt")],
+            "platform": "linux/arm64",
+        },
+        "cache_dir": str(tmp_path / "locks"),
+    }
+    locked = run_module("app_lock", lock_args, endpoint="unused")
+    assert not locked.get("failed"), locked
+    assert locked["changed"] and run_module("app_lock", lock_args, endpoint="unused")["changed"] is False
+    shared = set(locked["lambda"]["packages"]) & set(locked["image"]["packages"])
+    assert {"fastapi", "pydantic-core", "starlette"} <= shared
+    assert "granian" not in locked["lambda"]["packages"] and "mangum" not in locked["image"]["packages"]
+    assert all(locked["lambda"]["packages"][name] == locked["image"]["packages"][name] for name in shared)
+    # The same pydantic-core version, a wheel of each platform: two hashes in the lock, one in each share.
+    lock = (tmp_path / "locks").glob("*/requirements.lock")
+    (text,) = [path.read_text() for path in lock]
+    entry = text.split(f"pydantic-core=={locked['packages']['pydantic-core']} \\\n", 1)[1].split("\n    #", 1)[0]
+    assert entry.count("--hash=sha256:") == 2
+
+    dest = tmp_path / "api.zip"
+    args = {"src": str(app_dir), "dest": str(dest), "requirements_lock": locked["lambda"]["requirements"]}
+    built = run_module(
+        "lambda_zip", {**args, "extra_files": ENTRY, "cache_dir": str(tmp_path / "zip")}, endpoint="unused"
+    )
+    assert not built.get("failed"), built
+    vendored = dict(item.split("==") for item in built["vendored"])
+    assert {app_lock_name(name): version for name, version in vendored.items()} == locked["lambda"]["packages"]
+
+
+def app_lock_name(name: str) -> str:
+    """A dist-info directory's name as the lock names the distribution (PEP 503)."""
+    return name.replace("_", "-").replace(".", "-").lower()
