@@ -41,21 +41,35 @@ common=(pip compile --quiet --no-python-downloads --python "$python" --python-ve
 [ "${UPGRADE:-0}" = 1 ] && common+=(--upgrade)
 locked=(--universal --generate-hashes)
 
+# One lock: uv writes it beside, from the lock as it is (its pins are uv's preferences); it replaces the lock only when
+# it differs, so an unchanged lock keeps its time and make does not reinstall the venvs.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+lock() {  # requirements file, lock file, uv options
+  local requirements=$1 out=$2 new="$work/${2//\//_}"
+  shift 2
+  [ -f "$out" ] && cp "$out" "$new"
+  "$uv" "${common[@]}" "$@" "$requirements" -o "$new"
+  if ! cmp -s "$new" "$out"; then
+    cp "$new" "$out"
+    echo "lock: wrote $out"
+  fi
+}
+
 # The venvs' pip, then the project's tools (.venv), Galaxy's importer (build/importer-venv) and the controller
 # runtime the collection needs.
-"$uv" "${common[@]}" "${locked[@]}" requirements/pip.txt -o requirements/pip.lock
-"$uv" "${common[@]}" "${locked[@]}" requirements/dev.txt -o requirements/dev.lock
-"$uv" "${common[@]}" "${locked[@]}" requirements/importer.txt -o requirements/importer.lock
-"$uv" "${common[@]}" "${locked[@]}" requirements/runtime.txt -o requirements/runtime.lock
+lock requirements/pip.txt requirements/pip.lock "${locked[@]}"
+lock requirements/dev.txt requirements/dev.lock "${locked[@]}"
+lock requirements/importer.txt requirements/importer.lock "${locked[@]}"
+lock requirements/runtime.txt requirements/runtime.lock "${locked[@]}"
 # The collection's runtime sets, shipped inside the collection: the Lambda entry's (WSGI, ASGI) and the image's.
-"$uv" "${common[@]}" "${locked[@]}" files/lambda_entry/requirements-wsgi.txt -o files/lambda_entry/requirements-wsgi.lock
-"$uv" "${common[@]}" "${locked[@]}" files/lambda_entry/requirements-asgi.txt -o files/lambda_entry/requirements-asgi.lock
-"$uv" "${common[@]}" "${locked[@]}" files/container/requirements.txt -o files/container/requirements.lock
+lock files/lambda_entry/requirements-wsgi.txt files/lambda_entry/requirements-wsgi.lock "${locked[@]}"
+lock files/lambda_entry/requirements-asgi.txt files/lambda_entry/requirements-asgi.lock "${locked[@]}"
+lock files/container/requirements.txt files/container/requirements.lock "${locked[@]}"
 # The execution environment's (execution-environment.yml): ansible-builder reads a requirements file line by line and
 # rebuilds each requirement as name and version only, so a lock for it has no hashes, no continuation lines and no
 # markers: resolved for its image (Linux, Python 3.12), each pin on one line.
-"$uv" "${common[@]}" --python-platform linux --annotation-style line \
-  requirements/runtime.txt -o requirements/execution-environment.lock
+lock requirements/runtime.txt requirements/execution-environment.lock --python-platform linux --annotation-style line
 
 # Every lock against its ranges (the venv's packaging, else the bootstrap interpreter's pip's).
 checker=$python
