@@ -42,7 +42,7 @@ PAIRS = [
     ("requirements/dev.txt", "requirements/dev.lock"),
     ("requirements/importer.txt", "requirements/importer.lock"),
     ("requirements/runtime.txt", "requirements/runtime.lock"),
-    ("requirements/runtime.txt", "requirements/execution-environment.lock"),
+    ("requirements/execution-environment.txt", "requirements/execution-environment.lock"),
     ("files/lambda_entry/requirements-wsgi.txt", "files/lambda_entry/requirements-wsgi.lock"),
     ("files/lambda_entry/requirements-asgi.txt", "files/lambda_entry/requirements-asgi.lock"),
     ("files/container/requirements.txt", "files/container/requirements.lock"),

@@ -67,9 +67,11 @@ lock files/lambda_entry/requirements-wsgi.txt files/lambda_entry/requirements-ws
 lock files/lambda_entry/requirements-asgi.txt files/lambda_entry/requirements-asgi.lock "${locked[@]}"
 lock files/container/requirements.txt files/container/requirements.lock "${locked[@]}"
 # The execution environment's (execution-environment.yml): ansible-builder reads a requirements file line by line and
-# rebuilds each requirement as name and version only, so a lock for it has no hashes, no continuation lines and no
-# markers: resolved for its image (Linux, Python 3.12), each pin on one line.
-lock requirements/runtime.txt requirements/execution-environment.lock --python-platform linux --annotation-style line
+# merges it with the collections' own requirements into one pip install, so a lock for it has no hashes (they would
+# put pip in hash-checking mode, where the collections' unpinned lines fail), no continuation lines and no markers:
+# resolved for its image (Linux, Python 3.12), each pin on one line.
+lock requirements/execution-environment.txt requirements/execution-environment.lock --python-platform linux \
+  --annotation-style line
 
 # Every lock against its ranges (the venv's packaging, else the bootstrap interpreter's pip's).
 checker=$python
