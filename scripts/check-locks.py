@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Check that lock files still satisfy the requirements files they were made from (scripts/lock.sh makes them).
 
-    scripts/check-locks.py                      every lock of the project against its requirements file
-    scripts/check-locks.py REQUIREMENTS LOCK... the pairs given
+    python scripts/check-locks.py                       every lock of the project against its requirements file
+    python scripts/check-locks.py REQUIREMENTS LOCK...  the pairs given
 
 A requirements file's ``-r`` includes are followed; comments and other options are ignored. Every requirement must be
 pinned in the lock (``name==version``) with a version inside its range, in every environment a universal lock is for
@@ -208,7 +207,7 @@ def check(requirements_file: Path, lock_file: Path) -> list[str]:
 
 def main(argv: list[str]) -> int:
     if len(argv) % 2:
-        print("usage: check-locks.py [REQUIREMENTS LOCK]...", file=sys.stderr)
+        print("usage: python scripts/check-locks.py [REQUIREMENTS LOCK]...", file=sys.stderr)
         return 2
     pairs = list(zip(argv[::2], argv[1::2], strict=True)) or [(ROOT / txt, ROOT / lock) for txt, lock in PAIRS]
     problems = []
