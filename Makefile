@@ -20,7 +20,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 PYTEST_ARGS ?=
 IMPORTER_VENV := build/importer-venv
 
-.PHONY: help venv importer-venv debs collection-link local-aws-up local-aws-down local-registry-up local-registry-down \
+.PHONY: help venv importer-venv lock debs collection-link local-aws-up local-aws-down local-registry-up local-registry-down \
 	lint ruff ansible-lint hadolint \
 	sanity pytest molecule aws-quirks test demo build collection bench-app bench-alb bench-scaler lab lab-compare \
 	lab-compare-aws lab-sweep clean
@@ -28,22 +28,35 @@ IMPORTER_VENV := build/importer-venv
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements/*.txt files/*/requirements*.txt examples/*/requirements.txt scripts/find-python.sh
+# The venvs install only from the locks (make lock writes them): every file's hash checked, no dependency resolved at
+# install time (a lock names them all; pip check says so after). The requirements files stay prerequisites: one edited
+# and not locked again fails check-locks.py here, before anything is installed.
+$(VENV)/.installed: requirements/pip.lock requirements/dev.lock requirements/*.txt files/*/requirements*.txt \
+		examples/*/requirements.txt scripts/check-locks.py scripts/find-python.sh
 	@python=$$(scripts/find-python.sh) && echo "using $$python" && "$$python" -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade "pip>=24,<27"
-	$(BIN)/pip install --quiet -r requirements/dev.txt
+	@$(PY) scripts/check-locks.py requirements/pip.txt requirements/pip.lock requirements/dev.txt requirements/dev.lock
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/pip.lock
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/dev.lock
+	$(BIN)/pip check
 	@touch $@
 
 venv: $(VENV)/.installed ## Create .venv (Python >= 3.12, ansible 14.x, boto3, test and lint tools)
 
 # galaxy-importer's pins (attrs<24, ansible-lint<=26.10.1) conflict with requirements/dev.txt: it gets its own venv.
-$(IMPORTER_VENV)/.installed: requirements/importer.txt requirements/runtime.txt scripts/find-python.sh
+$(IMPORTER_VENV)/.installed: requirements/pip.lock requirements/importer.lock requirements/pip.txt \
+		requirements/importer.txt requirements/runtime.txt scripts/check-locks.py scripts/find-python.sh
 	@python=$$(scripts/find-python.sh) && "$$python" -m venv $(IMPORTER_VENV)
-	$(IMPORTER_VENV)/bin/pip install --quiet --upgrade "pip>=24,<27"
-	$(IMPORTER_VENV)/bin/pip install --quiet -r requirements/importer.txt
+	@$(IMPORTER_VENV)/bin/python scripts/check-locks.py requirements/pip.txt requirements/pip.lock \
+		requirements/importer.txt requirements/importer.lock
+	$(IMPORTER_VENV)/bin/pip install --quiet --require-hashes --no-deps -r requirements/pip.lock
+	$(IMPORTER_VENV)/bin/pip install --quiet --require-hashes --no-deps -r requirements/importer.lock
+	$(IMPORTER_VENV)/bin/pip check
 	@touch $@
 
 importer-venv: $(IMPORTER_VENV)/.installed ## Create build/importer-venv with Galaxy's importer (tests use it)
+
+lock: ## Write the locks (requirements/*.lock, files/*/requirements*.lock) from their .txt; UPGRADE=1: newest allowed
+	@scripts/lock.sh
 
 debs: ## Install the Debian packages the tests use, when missing (buildah, docker-registry)
 	@scripts/ensure-debs.sh
