@@ -13,7 +13,8 @@ description:
   - Moto, the local AWS, checks none of these rules; AWS refuses the create call, halfway through a deploy.
   - 'The rules, by O(_input[].kind):'
   - V(security_group) (CreateSecurityGroup GroupName) 1 to 255 of C(a-zA-Z0-9 ._-:/()#,@[]+=&;{}!$*), not starting
-    with C(sg-).
+    with C(sg-); V(security_group_description) (its Description, and a rule's) 1 to 255 of the same characters (no
+    apostrophe).
   - V(load_balancer) (CreateLoadBalancer Name) 1 to 32 letters, digits and hyphens, no hyphen at either end, not
     starting with C(internal-).
   - V(target_group) (CreateTargetGroup Name) 1 to 32 letters, digits and hyphens, no hyphen at either end.
@@ -87,6 +88,9 @@ from ansible.errors import AnsibleFilterError
 
 _IAM = r"[\w+=,.@-]+"
 _SEPARATED = r"[a-z0-9]+(?:[._-][a-z0-9]+)*"
+# What EC2 takes in a VPC security group's name and descriptions (CreateSecurityGroup).
+_EC2_TEXT = r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]+"
+_EC2_TEXT_SAYS = "letters, digits, spaces and ._-:/()#,@[]+=&;{}!$* only"
 
 
 class Rule(NamedTuple):
@@ -102,10 +106,17 @@ RULES = {
     "security_group": Rule(
         1,
         255,
-        r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]+",
-        "letters, digits, spaces and ._-:/()#,@[]+=&;{}!$* only",
+        _EC2_TEXT,
+        _EC2_TEXT_SAYS,
         forbidden_prefix="sg-",
         label="security group name",
+    ),
+    "security_group_description": Rule(
+        1,
+        255,
+        _EC2_TEXT,
+        _EC2_TEXT_SAYS,
+        label="security group description",
     ),
     "load_balancer": Rule(
         1,
