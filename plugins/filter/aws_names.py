@@ -12,9 +12,9 @@ description:
     would refuse, the rule it breaks; and the longest stack name every one of those names can take.
   - Moto, the local AWS, checks none of these rules; AWS refuses the create call, halfway through a deploy.
   - 'The rules, by O(_input[].kind):'
-  - V(security_group) (CreateSecurityGroup GroupName) 1 to 255 of C(a-zA-Z0-9 ._-:/()#,@[]+=&;{}!$*), not starting
-    with C(sg-); V(security_group_description) (its Description, and a rule's) 1 to 255 of the same characters (no
-    apostrophe).
+  - V(security_group) (CreateSecurityGroup GroupName) 1 to 255 letters, digits, spaces, parentheses and
+    C(._-:/#,@[]+=&;{}!$*), not starting with C(sg-); V(security_group_description) (its Description, and a rule's)
+    1 to 255 of the same characters (no apostrophe).
   - V(load_balancer) (CreateLoadBalancer Name) 1 to 32 letters, digits and hyphens, no hyphen at either end, not
     starting with C(internal-).
   - V(target_group) (CreateTargetGroup Name) 1 to 32 letters, digits and hyphens, no hyphen at either end.
