@@ -17,8 +17,9 @@ Environment (all optional):
   SERVER_GRACEFUL_TIMEOUT   seconds in-flight requests get after SIGTERM before the workers are killed (default 25,
                             inside ECS's default 30 s stop timeout, after which the task gets SIGKILL: raise both
                             together, ecs_service_stop_timeout up to Fargate's 120 s)
-  SERVER_KEEPALIVE          seconds an idle keep-alive connection stays open (default 75: longer than the ALB's 60 s
-                            idle timeout, so the ALB, not the app, closes idle connections)
+  SERVER_KEEPALIVE          seconds an idle keep-alive connection stays open, up to 4005 (default 75: longer than
+                            AWS's default ALB idle timeout, 60 s; the ecs_service role sets it to the stack's
+                            alb_idle_timeout + 5), so the ALB, not the server, closes idle connections
   SERVER_LOG_LEVEL          debug, info, warning, error or critical (default info)
 
 The app writes one JSON line per request itself, so granian's access log stays off. A bad setting stops the server
@@ -34,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 MAX_STOP_TIMEOUT = 120  # seconds from SIGTERM to SIGKILL at most on Fargate (the task definition's stopTimeout)
+# An ALB's idle timeout is at most 4000 s; the keep-alive must outlast it (the ecs_service role adds 5 s).
+MAX_KEEPALIVE = 4000 + 5
 INTERFACES = ("wsgi", "asgi")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -81,7 +84,7 @@ def settings(environ: Mapping[str, str]) -> dict[str, Any]:
         "workers": _integer(environ, "SERVER_WORKERS", 1, 1, 64),
         "threads": _integer(environ, "SERVER_THREADS", 32, 1, 1024) if interface == "wsgi" else 1,
         "graceful_timeout": _integer(environ, "SERVER_GRACEFUL_TIMEOUT", 25, 1, MAX_STOP_TIMEOUT - 1),
-        "keepalive": _integer(environ, "SERVER_KEEPALIVE", 75, 1, 3600),
+        "keepalive": _integer(environ, "SERVER_KEEPALIVE", 75, 1, MAX_KEEPALIVE),
         "log_level": _choice(environ, "SERVER_LOG_LEVEL", "info", LOG_LEVELS),
     }
 

@@ -290,16 +290,14 @@ def deployer_policy(data):
             {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
         ),
     ]
-    for principal, name in SERVICE_LINKED_ROLES.items():
-        statements.append(
-            _statement(
-                "EcsServiceLinkedRole" if principal.startswith("ecs") else "ElbServiceLinkedRole",
-                ["iam:CreateServiceLinkedRole"],
-                [role(f"aws-service-role/{principal}/{name}")],
-                {"StringEquals": {"iam:AWSServiceName": principal}},
-            )
-        )
+    # Each service's role has the service in its path, so one statement with both names grants no more than two.
     statements += [
+        _statement(
+            "EcsAndElbServiceLinkedRoles",
+            ["iam:CreateServiceLinkedRole"],
+            [role(f"aws-service-role/{principal}/{name}") for principal, name in SERVICE_LINKED_ROLES.items()],
+            {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED_ROLES)}},
+        ),
         _statement(
             "StackLogGroups",
             [
@@ -322,6 +320,7 @@ def deployer_policy(data):
                 "lambda:DeleteFunction",
                 "lambda:GetFunction",
                 "lambda:GetFunctionConcurrency",
+                "lambda:GetFunctionConfiguration",
                 "lambda:GetPolicy",
                 "lambda:ListTags",
                 "lambda:PutFunctionConcurrency",
@@ -333,6 +332,9 @@ def deployer_policy(data):
             ],
             functions,
         ),
+        # amazon.aws.lambda reads back the version an update made (GetFunction with Qualifier: $LATEST after a
+        # configuration update, the number UpdateFunctionCode published): IAM authorizes that on the qualified ARN.
+        _statement("StackFunctionVersionsRead", ["lambda:GetFunction"], [f"{name}:*" for name in functions]),
         # The repository, and pushing the image to it (the registry API's calls are authorized as these actions).
         _statement(
             "StackRepositoryAndPush",
@@ -448,26 +450,39 @@ def deployer_policy(data):
             ],
             rules,
         ),
-        # The network: EC2 names resources by IDs that do not exist before the stack, so by account, region and type.
-        _statement(
-            "SecurityGroupsInStackVpc",
-            ["ec2:CreateSecurityGroup"],
-            [ec2("security-group"), ec2("vpc", "*" if network["create_vpc"] else network["vpc"])],
-        ),
+    ]
+    # The network: EC2 names resources by IDs that do not exist before the stack, so by account, region and type.
+    # Security groups are created in the VPC the stack names, or in the one it creates (any, as it has no ID yet: then
+    # CreateSecurityGroup joins the next statement, on vpc/* too, which gives its other actions nothing more).
+    security_group_writes = [ec2("security-group"), ec2("security-group-rule")]
+    if network["create_vpc"]:
+        security_group_writes.append(ec2("vpc"))
+    else:
+        statements.append(
+            _statement(
+                "SecurityGroupsInStackVpc",
+                ["ec2:CreateSecurityGroup"],
+                [ec2("security-group"), ec2("vpc", network["vpc"])],
+            )
+        )
+    statements += [
+        # Tags too (ec2:CreateTags, and ec2:DeleteTags: amazon.aws's ensure_ec2_tags removes the tags a run no longer
+        # sets), here and on the VPC's resources below.
         _statement(
             "SecurityGroupsByTypeIdsNotKnownYet",
             [
                 "ec2:AuthorizeSecurityGroupIngress",
+                "ec2:CreateTags",
                 "ec2:DeleteSecurityGroup",
+                "ec2:DeleteTags",
                 "ec2:RevokeSecurityGroupIngress",
                 "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
-            ],
-            [ec2("security-group"), ec2("security-group-rule")],
+            ]
+            + (["ec2:CreateSecurityGroup"] if network["create_vpc"] else []),
+            security_group_writes,
         ),
     ]
-    tagged = [ec2("security-group"), ec2("security-group-rule")]
     if network["create_vpc"]:
-        tagged += [ec2(kind) for kind in ("vpc", "subnet", "internet-gateway", "route-table")]
         statements += [
             _statement(
                 "VpcByTypeIdsNotKnownYet",
@@ -478,21 +493,24 @@ def deployer_policy(data):
                     "ec2:CreateRoute",
                     "ec2:CreateRouteTable",
                     "ec2:CreateSubnet",
+                    "ec2:CreateTags",
                     "ec2:CreateVpc",
                     "ec2:DeleteInternetGateway",
+                    "ec2:DeleteRoute",
                     "ec2:DeleteRouteTable",
                     "ec2:DeleteSubnet",
+                    "ec2:DeleteTags",
                     "ec2:DeleteVpc",
                     "ec2:DescribeVpcAttribute",
                     "ec2:DetachInternetGateway",
                     "ec2:DisassociateRouteTable",
                     "ec2:ModifySubnetAttribute",
                     "ec2:ModifyVpcAttribute",
+                    "ec2:ReplaceRoute",
                 ],
                 [ec2(kind) for kind in ("vpc", "subnet", "internet-gateway", "route-table")],
             ),
         ]
-    statements.append(_statement("NetworkTagsByTypeIdsNotKnownYet", ["ec2:CreateTags"], tagged))
     if data.get("deployer_role_arn"):
         statements.append(
             _statement(

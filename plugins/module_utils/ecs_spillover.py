@@ -118,6 +118,19 @@ def check_strategy(strategy):
         raise SpilloverError("capacity_provider_strategy may set a base greater than 0 on one provider only.")
 
 
+def check_platform_strategy(task_definition, strategy):
+    """Refuse ARM64 tasks on FARGATE_SPOT: ECS creates the service, but never starts its Linux ARM64 tasks on Spot."""
+    architecture = (task_definition.get("runtimePlatform") or {}).get("cpuArchitecture") or "X86_64"
+    if architecture == "ARM64" and any(item["capacity_provider"] == "FARGATE_SPOT" for item in strategy):
+        raise SpilloverError(
+            "Task definition {} runs on ARM64 (runtimePlatform.cpuArchitecture), and Fargate does not run ARM64 "
+            "Linux tasks on FARGATE_SPOT: the service would be created and its Spot tasks would never start. Name "
+            "FARGATE only in capacity_provider_strategy, or use an X86_64 task definition.".format(
+                task_definition["taskDefinitionArn"]
+            )
+        )
+
+
 def desired_definition(params, task_definition_arn, target_group_arn):
     """The definition the user asked for, in the shape of current_definition()."""
     breaker = params["deployment_circuit_breaker"]
@@ -573,6 +586,7 @@ def ensure_present(ecs, elbv2, params, check_mode):
     check_target_group(target_group)
     task_definition = resolve_task_definition(ecs, params["task_definition"])
     check_task_definition(task_definition, params["container_name"], params["container_port"])
+    check_platform_strategy(task_definition, normalise_strategy(params["capacity_provider_strategy"]))
     desired = desired_definition(params, task_definition["taskDefinitionArn"], target_group["TargetGroupArn"])
 
     service = get_service(ecs, params["cluster"], params["name"])

@@ -83,18 +83,10 @@ from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import describe_target_groups
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run
-
-
-def as_attribute_value(value):
-    """The string AWS stores for ``value`` (booleans in lower case)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def read_attributes(client, arn, what):
-    response = aws_call(what, lambda: client.describe_target_group_attributes(aws_retry=True, TargetGroupArn=arn))
-    return {attribute["Key"]: attribute["Value"] for attribute in response["Attributes"]}
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.elb_attributes import as_dict
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.elb_attributes import (
+    ensure_attributes as ensure_attributes_of,
+)
 
 
 def ensure_attributes(client, params, check_mode):
@@ -102,19 +94,19 @@ def ensure_attributes(client, params, check_mode):
     what = f"set the attributes of target group {params['target_group']}"
     missing = "Target group {missing} does not exist; create it first."
     arn = describe_target_groups(client, [params["target_group"]], missing)[0]["TargetGroupArn"]
-    before = read_attributes(client, arn, what)
-    wanted = {key: as_attribute_value(value) for key, value in params["attributes"].items()}
-    changed_keys = sorted(key for key, value in wanted.items() if before.get(key) != value)
-    if not changed_keys:
-        return arn, before, before, []
-    if not check_mode:
-        attributes = [{"Key": key, "Value": wanted[key]} for key in changed_keys]
+
+    def read():
+        return as_dict(
+            aws_call(what, lambda: client.describe_target_group_attributes(aws_retry=True, TargetGroupArn=arn))
+        )
+
+    def modify(attributes):
         aws_call(
             what,
             lambda: client.modify_target_group_attributes(aws_retry=True, TargetGroupArn=arn, Attributes=attributes),
         )
-        return arn, before, read_attributes(client, arn, what), changed_keys
-    return arn, before, {**before, **wanted}, changed_keys
+
+    return (arn, *ensure_attributes_of(read, modify, params["attributes"], check_mode))
 
 
 def main():

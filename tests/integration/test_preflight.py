@@ -145,6 +145,18 @@ def test_an_arm64_build_on_this_amd64_controller_without_emulation_is_refused(la
     assert "QEMU user emulation" in output or "is linux/amd64, not linux/arm64" in output
 
 
+def test_arm64_tasks_on_fargate_spot_are_refused_before_anything_else(layer):
+    spot = [{"capacity_provider": "FARGATE", "weight": 1, "base": 1}, {"capacity_provider": "FARGATE_SPOT"}]
+    _changed, failed, output = preflight(
+        layer(), ecr_push_platform="linux/arm64", ecs_service_capacity_provider_strategy=spot
+    )
+    assert failed == 1
+    assert "Fargate does not run ARM64 Linux tasks on FARGATE_SPOT" in output
+    assert (
+        "Set ecr_push_platform to linux/amd64, or name FARGATE only in ecs_service_capacity_provider_strategy" in output
+    )
+
+
 def deployer(local_aws, policy: dict) -> str:
     """A deployment role the test credentials may assume, with ``policy``."""
     iam = client(local_aws.endpoint, "iam")

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from lab import builder
-from tests.support.infra_roles import apply_role
+from tests.support.ansible_run import run_playbook
+from tests.support.infra_roles import PLAYBOOK, apply_role
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +65,12 @@ def test_ecs_side_converges_then_goes_away_twice(local_aws, aws_client):
     [container] = definition["containerDefinitions"]
     assert (container["name"], container["image"]) == ("app", IMAGE)
     assert [m["containerPort"] for m in container["portMappings"]] == [8080]
-    assert {e["name"]: e["value"] for e in container["environment"]} == {"PORT": "8080", "LOG_LEVEL": "info"}
+    # The server keeps idle connections 5 s longer than the load balancer (alb_idle_timeout, 900 by default).
+    assert {e["name"]: e["value"] for e in container["environment"]} == {
+        "PORT": "8080",
+        "LOG_LEVEL": "info",
+        "SERVER_KEEPALIVE": "905",
+    }
     assert container["logConfiguration"]["logDriver"] == "awslogs"
     assert container["logConfiguration"]["options"]["awslogs-group"] == f"/ecs/{STACK}-app"
     assert container["stopTimeout"] == 30
@@ -172,3 +178,40 @@ def test_a_cause_that_outlasts_the_retries_fails_with_what_to_do(
         apply_role("ecs_service", recorder.endpoint, role_vars)
     assert message in str(failed.value) and expected in str(failed.value)
     assert [c.operation for c in recorder.calls].count(operation) == calls
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (
+            {"ecs_service_alb_idle_timeout": 120, "ecs_service_environment": {"SERVER_KEEPALIVE": "120"}},
+            "SERVER_KEEPALIVE 120 in ecs_service_environment would let the server close idle connections",
+        ),
+        ({"ecs_service_alb_idle_timeout": 4001}, "1 to 4000 seconds (got 4001)"),
+        (
+            {
+                "ecs_service_platform": "linux/arm64",
+                "ecs_service_capacity_provider_strategy": [{"capacity_provider": "FARGATE_SPOT", "weight": 1}],
+            },
+            "Fargate does not run ARM64 Linux tasks on FARGATE_SPOT",
+        ),
+    ],
+    ids=["keepalive-not-longer", "idle-timeout-out-of-range", "arm64-on-spot"],
+)
+def test_settings_aws_or_the_server_would_break_are_refused_before_anything_is_created(
+    recorder, aws_client, settings, expected
+):
+    completed = run_playbook(
+        PLAYBOOK,
+        inventory="localhost,",
+        extra_vars={
+            "infra_role": "ecs_service",
+            "endpoint": recorder.endpoint,
+            "ecs_service_stack_name": STACK,
+            "ecs_service_image_uri": IMAGE,
+            "ecs_service_vpc_id": "vpc-12345678",
+            **settings,
+        },
+    )
+    assert completed.returncode != 0 and expected in completed.stdout, completed.stdout[-3000:]
+    assert recorder.writes == [], recorder.writes

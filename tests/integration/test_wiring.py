@@ -218,6 +218,44 @@ def test_rerun_keeps_the_weights_the_scaler_set(local_aws, recorder, aws_client,
     assert weights(elbv2) == {f"{STACK}-lambda": 100, f"{STACK}-ecs": 0}
 
 
+def idle_timeout(elbv2, stack: str = STACK) -> str:
+    arn = elbv2.describe_load_balancers(Names=[stack])["LoadBalancers"][0]["LoadBalancerArn"]
+    attributes = elbv2.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
+    return {attribute["Key"]: attribute["Value"] for attribute in attributes}["idle_timeout.timeout_seconds"]
+
+
+def test_the_load_balancer_idle_timeout_is_set_in_check_mode_first_then_kept(recorder, aws_client, prerequisites):
+    elbv2 = aws_client("elbv2")
+    # Check mode on a stack without a load balancer writes nothing.
+    checked = recap(run_wiring(recorder.endpoint, prerequisites, check=True, wiring_roles=["alb"]))
+    assert checked["localhost"]["changed"] > 0 and recorder.writes == [], recorder.writes
+    assert elbv2.describe_load_balancers()["LoadBalancers"] == []
+
+    recap(run_wiring(recorder.endpoint, prerequisites, wiring_roles=["alb"]))
+    assert idle_timeout(elbv2) == "900"  # the role's default, not AWS's 60
+    recorder.reset()
+    assert recap(run_wiring(recorder.endpoint, prerequisites, wiring_roles=["alb"]))["localhost"]["changed"] == 0
+    assert recorder.writes == [], recorder.writes
+
+    # A new value: check mode says so and writes nothing, the run sets the attribute and only it.
+    recorder.reset()
+    longer = {"alb_idle_timeout": 3600}
+    checked = recap(run_wiring(recorder.endpoint, prerequisites, check=True, wiring_roles=["alb"], **longer))
+    assert checked["localhost"]["changed"] == 1 and recorder.writes == [], recorder.writes
+    assert idle_timeout(elbv2) == "900"
+    changed = recap(run_wiring(recorder.endpoint, prerequisites, wiring_roles=["alb"], **longer))
+    assert changed["localhost"]["changed"] == 1
+    assert [call.operation for call in recorder.writes] == ["ModifyLoadBalancerAttributes"]
+    assert idle_timeout(elbv2) == "3600"
+
+
+def test_an_idle_timeout_aws_refuses_is_refused_before_anything_is_created(recorder, prerequisites):
+    completed = run_wiring(recorder.endpoint, prerequisites, wiring_roles=["alb"], alb_idle_timeout=4001)
+    assert completed.returncode != 0
+    assert "an alb_idle_timeout of 1 to 4000 seconds (got 4001)" in completed.stdout
+    assert recorder.writes == [], recorder.writes
+
+
 @needs_reserved_concurrency
 def test_wiring_teardown_twice_leaves_none_of_its_resources(local_aws, aws_client, prerequisites):
     recap(run_wiring(local_aws.endpoint, prerequisites))

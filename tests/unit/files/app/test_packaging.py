@@ -141,6 +141,11 @@ def test_server_settings_follow_the_environment():
     assert (asgi["interface"], asgi["target"], asgi["threads"]) == ("asgi", "main:api", 1)
 
 
+def test_the_keep_alive_can_outlast_the_longest_alb_idle_timeout():
+    # The ecs_service role sets SERVER_KEEPALIVE to alb_idle_timeout + 5, and an ALB's idle timeout is at most 4000 s.
+    assert serve.settings({"SERVER_KEEPALIVE": str(4000 + 5)})["keepalive"] == 4005
+
+
 def test_server_settings_become_the_granian_server():
     granian = serve.server(serve.settings({"PORT": "9000", "SERVER_KEEPALIVE": "75", "SERVER_GRACEFUL_TIMEOUT": "20"}))
     assert (granian.target, granian.bind_addr, granian.bind_port, granian.interface.value) == (
@@ -162,6 +167,7 @@ def test_server_settings_become_the_granian_server():
         ({"PORT": "http"}, "PORT must be a whole number from 1 to 65535, not 'http'"),
         ({"SERVER_WORKERS": "0"}, "SERVER_WORKERS must be a whole number from 1 to 64, not '0'"),
         ({"SERVER_GRACEFUL_TIMEOUT": "120"}, "SERVER_GRACEFUL_TIMEOUT must be a whole number from 1 to 119, not '120'"),
+        ({"SERVER_KEEPALIVE": "4006"}, "SERVER_KEEPALIVE must be a whole number from 1 to 4005, not '4006'"),
         ({"APP_INTERFACE": "rsgi"}, "APP_INTERFACE must be one of wsgi, asgi, not 'rsgi'"),
         ({"APP_CALLABLE": "app"}, "APP_CALLABLE must be module:attribute, such as app:app, not 'app'"),
         ({"APP_INTERFACE": "asgi", "SERVER_THREADS": "8"}, "SERVER_THREADS applies to WSGI apps only"),

@@ -135,6 +135,23 @@ def test_writes_are_scoped_to_the_stacks_names():
         assert not any(f"/{other}" in resource or f":{other}" in resource for resource in resources), action
 
 
+@pytest.mark.parametrize("create_vpc", [True, False])
+def test_the_update_and_tag_removal_paths_of_amazon_aws_modules_are_granted(create_vpc):
+    found = grants(deployer_policy(names("shop", create_vpc=create_vpc)))
+    arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:"
+    functions = {arn + "shop-app", arn + "shop-scaler"}
+    # amazon.aws.lambda's function_active/function_updated waiters before each UpdateFunctionConfiguration and
+    # UpdateFunctionCode, then GetFunction of the version the update made (a qualified ARN).
+    assert found["lambda:GetFunctionConfiguration"] == functions
+    assert found["lambda:GetFunction"] == functions | {name + ":*" for name in functions}
+    # ensure_ec2_tags removes the tags a run no longer sets: DeleteTags wherever CreateTags is granted.
+    assert found["ec2:DeleteTags"] == found["ec2:CreateTags"]
+    assert f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/*" in found["ec2:DeleteTags"]
+    # ec2_vpc_route_table replaces a route whose target changed and purges the routes it does not set.
+    route_writes = {"ec2:ReplaceRoute", "ec2:DeleteRoute"}
+    assert route_writes <= set(found) if create_vpc else not route_writes & set(found)
+
+
 def test_roles_are_passed_only_to_their_service_and_service_linked_roles_only_for_ecs_and_elb():
     policy = deployer_policy(names())
     passes = [s for s in policy["Statement"] if "iam:PassRole" in s["Action"]]
@@ -145,12 +162,14 @@ def test_roles_are_passed_only_to_their_service_and_service_linked_roles_only_fo
         (f"arn:aws:iam::{ACCOUNT}:role/shop-app-task-exec",): "ecs-tasks.amazonaws.com",
     }
     assert all(s["Action"] == ["iam:PassRole"] for s in passes)
-    linked = [s for s in policy["Statement"] if "iam:CreateServiceLinkedRole" in s["Action"]]
-    assert sorted(s["Condition"]["StringEquals"]["iam:AWSServiceName"] for s in linked) == [
+    [linked] = [s for s in policy["Statement"] if "iam:CreateServiceLinkedRole" in s["Action"]]
+    assert linked["Action"] == ["iam:CreateServiceLinkedRole"]
+    assert linked["Condition"]["StringEquals"]["iam:AWSServiceName"] == [
         "ecs.amazonaws.com",
         "elasticloadbalancing.amazonaws.com",
     ]
-    assert sorted(r for s in linked for r in s["Resource"]) == [
+    # Each role's path names its service: the one statement grants no role to the other service.
+    assert sorted(linked["Resource"]) == [
         f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",
         f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/elasticloadbalancing.amazonaws.com/"
         "AWSServiceRoleForElasticLoadBalancing",
@@ -176,7 +195,8 @@ def test_the_preflight_may_simulate_only_the_deployer_itself():
 
 def test_the_longest_stack_fits_one_inline_role_policy():
     # IAM allows 10,240 characters (whitespace left out) of inline policies per role.
-    policy = deployer_policy(names("a" * 20, create_vpc=True, region="ap-southeast-3"))
+    # The longest stack name AWS takes (tests/integration/test_stack_name.py): 25 characters.
+    policy = deployer_policy(names("a" * 25, create_vpc=True, region="ap-southeast-3"))
     assert len(json.dumps(policy, separators=(",", ":"))) < 10240
 
 

@@ -426,6 +426,67 @@ def test_strategy_rejections(strategy, message):
         es.check_strategy(es.normalise_strategy(strategy))
 
 
+SPOT = {"capacity_provider": "FARGATE_SPOT", "weight": 1, "base": 0}
+ON_DEMAND = {"capacity_provider": "FARGATE", "weight": 1, "base": 1}
+
+
+@pytest.mark.parametrize("strategy", [[SPOT], [ON_DEMAND, SPOT], [ON_DEMAND, {**SPOT, "weight": 0}]])
+def test_arm64_tasks_on_fargate_spot_are_refused_naming_the_options(strategy):
+    arm = task_definition(runtimePlatform={"operatingSystemFamily": "LINUX", "cpuArchitecture": "ARM64"})
+    with pytest.raises(SpilloverError) as caught:
+        es.check_platform_strategy(arm, es.normalise_strategy(strategy))
+    message = caught.value.message
+    assert "runs on ARM64 (runtimePlatform.cpuArchitecture)" in message
+    assert "does not run ARM64 Linux tasks on FARGATE_SPOT" in message
+    assert "Name FARGATE only in capacity_provider_strategy, or use an X86_64 task definition" in message
+
+
+@pytest.mark.parametrize(
+    ("platform", "strategy"),
+    [
+        ({"cpuArchitecture": "ARM64"}, [ON_DEMAND]),
+        ({"cpuArchitecture": "X86_64"}, [ON_DEMAND, SPOT]),
+        (None, [SPOT]),  # no runtimePlatform: X86_64
+    ],
+    ids=["arm64-on-demand", "x86-spot", "default-spot"],
+)
+def test_other_platform_and_strategy_pairs_pass(platform, strategy):
+    definition = task_definition(**({"runtimePlatform": platform} if platform else {}))
+    es.check_platform_strategy(definition, es.normalise_strategy(strategy))
+
+
+class RefusingEcs:
+    """A task definition on ARM64 and no service: any call but the two reads is a write."""
+
+    def __init__(self):
+        self.calls = []
+
+    def describe_task_definition(self, **kwargs):
+        self.calls.append("DescribeTaskDefinition")
+        arm = {"operatingSystemFamily": "LINUX", "cpuArchitecture": "ARM64"}
+        return {"taskDefinition": task_definition(runtimePlatform=arm)}
+
+    def __getattr__(self, name):
+        def call(**kwargs):
+            self.calls.append(name)
+            raise AssertionError(f"{name} called after the refusal")
+
+        return call
+
+
+class ListenedTargetGroup:
+    def describe_target_groups(self, **kwargs):
+        return {"TargetGroups": [target_group(TargetGroupArn=TG)]}
+
+
+def test_ensure_present_refuses_arm64_on_spot_before_any_write():
+    ecs = RefusingEcs()
+    request = params(task_definition=TASK_1, target_group=TG, capacity_provider_strategy=[ON_DEMAND, SPOT])
+    with pytest.raises(SpilloverError, match="FARGATE_SPOT"):
+        es.ensure_present(ecs, ListenedTargetGroup(), request, check_mode=False)
+    assert ecs.calls == ["DescribeTaskDefinition"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Waiting: rollout state and the timeout message
 # ---------------------------------------------------------------------------------------------
