@@ -203,7 +203,7 @@ def _listener_arns(environ: Mapping[str, str], problems: list[str]) -> tuple[lis
     elif len(set(arns)) != len(arns):
         problems.append(f"{key} names a listener twice")
     elif len({LISTENER_ARN.match(arn).group(1) for arn in arns}) > 1:
-        problems.append(f"{key} must name listeners of one load balancer (the stack's, where both target groups are)")
+        problems.append(f"{key} must name listeners of one load balancer (the step-down guard reads its metrics)")
     return arns, key
 
 

@@ -218,6 +218,53 @@ def test_rerun_keeps_the_weights_the_scaler_set(local_aws, recorder, aws_client,
     assert weights(elbv2) == {f"{STACK}-lambda": 100, f"{STACK}-ecs": 0}
 
 
+def listeners_by_port(elbv2, stack: str = STACK) -> dict[int, dict]:
+    load_balancer = elbv2.describe_load_balancers(Names=[stack])["LoadBalancers"][0]["LoadBalancerArn"]
+    return {
+        listener["Port"]: listener for listener in elbv2.describe_listeners(LoadBalancerArn=load_balancer)["Listeners"]
+    }
+
+
+def test_with_a_certificate_http_redirects_to_https_which_carries_the_one_weighted_forward(
+    local_aws, recorder, aws_client, prerequisites
+):
+    certificate = aws_client("acm").request_certificate(DomainName="shop.example.com")["CertificateArn"]
+    elbv2 = aws_client("elbv2")
+    lambda_group, ecs_group = (
+        prerequisites["lambda_function__target_group_arn"],
+        prerequisites["ecs_service__target_group_arn"],
+    )
+    recap(run_wiring(local_aws.endpoint, prerequisites, wiring_roles=["alb"], alb_certificate_arn=certificate))
+    listeners = listeners_by_port(elbv2)
+    assert (listeners[80]["Protocol"], listeners[443]["Protocol"]) == ("HTTP", "HTTPS")
+    [redirect] = listeners[80]["DefaultActions"]
+    assert redirect["Type"] == "redirect"
+    assert {key: redirect["RedirectConfig"][key] for key in ("Protocol", "Port", "StatusCode")} == {
+        "Protocol": "HTTPS",
+        "Port": "443",
+        "StatusCode": "HTTP_301",
+    }
+    assert read_weights(elbv2, listeners[443]["ListenerArn"]) == {lambda_group: 100, ecs_group: 0}
+
+    recorder.reset()
+    again = recap(run_wiring(recorder.endpoint, prerequisites, wiring_roles=["alb"], alb_certificate_arn=certificate))
+    assert again["localhost"]["changed"] == 0 and recorder.writes == [], recorder.writes
+
+    # Redirect off mid-spill: HTTP forwards again, at the HTTPS listener's weights, which stay as the scaler set them.
+    elbv2.register_targets(TargetGroupArn=ecs_group, Targets=[{"Id": "10.30.1.7", "Port": 8080}])
+    write_weights(elbv2, listeners[443]["ListenerArn"], {lambda_group: 40, ecs_group: 60})
+    both = {"alb_certificate_arn": certificate, "alb_http_redirect": False}
+    recap(run_wiring(local_aws.endpoint, prerequisites, wiring_roles=["alb"], **both))
+    for port in (80, 443):
+        assert read_weights(elbv2, listeners[port]["ListenerArn"]) == {lambda_group: 40, ecs_group: 60}, port
+
+    # And on again: HTTP is the redirect once more, HTTPS keeps its weights.
+    recap(run_wiring(local_aws.endpoint, prerequisites, wiring_roles=["alb"], alb_certificate_arn=certificate))
+    listeners = listeners_by_port(elbv2)
+    assert [action["Type"] for action in listeners[80]["DefaultActions"]] == ["redirect"]
+    assert read_weights(elbv2, listeners[443]["ListenerArn"]) == {lambda_group: 40, ecs_group: 60}
+
+
 @needs_reserved_concurrency
 def test_wiring_teardown_twice_leaves_none_of_its_resources(local_aws, aws_client, prerequisites):
     recap(run_wiring(local_aws.endpoint, prerequisites))
