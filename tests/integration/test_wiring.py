@@ -299,7 +299,7 @@ def test_shift_and_status_act_on_and_report_every_forwarding_listener(local_aws,
     status = run_playbook(ROOT / "playbooks" / "status.yml", inventory=inventory)
     recap(status)
     compact = re.sub(r"\s+", "", status.stdout)
-    shown = json.dumps({f"{STACK}-lambda": 70, f"{STACK}-ecs": 30}, separators=(",", ":"))
+    shown = json.dumps({f"{STACK}-lambda": 70, f"{STACK}-ecs": 30}, separators=(",", ":"), sort_keys=True)
     assert f'"80":{shown}' in compact and f'"443":{shown}' in compact, status.stdout[-3000:]
     assert listeners[443]["ListenerArn"] in status.stdout and listeners[80]["ListenerArn"] in status.stdout
 
