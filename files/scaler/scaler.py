@@ -152,8 +152,8 @@ class ScalerConfig:
     def state_arn(self) -> str:
         """The resource whose weights the decision is made on and whose tag remembers the last move: the rule, or the
         first listener. One record, in one place that does not move: a scaler of one listener keeps its record when
-        listeners are added after it, and as this one is written first, a write cut short half-way leaves the
-        record's weights and its tag together, and the other listeners to converge on the next decision."""
+        listeners are added after it. This one is written first, so a write cut short leaves only listeners after
+        it behind, and they converge on the next decision."""
         return self.forward_arns[0]
 
     @property
