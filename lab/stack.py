@@ -327,7 +327,9 @@ def discover(aws: Aws, stack: str) -> Stack:
     listeners = elbv2.describe_listeners(LoadBalancerArn=load_balancer["LoadBalancerArn"])["Listeners"]
     if not listeners:
         raise StackNotFound(f"load balancer {stack} has no listener")
-    listener = min(listeners, key=lambda item: item["Port"])
+    # The first listener with the weighted forward: with a certificate, HTTP only redirects to HTTPS (the alb role).
+    forwarding = [item for item in listeners if forward_action.read_forward(item["DefaultActions"])] or listeners
+    listener = min(forwarding, key=lambda item: item["Port"])
     lb_attributes = _pairs(
         elbv2.describe_load_balancer_attributes(LoadBalancerArn=load_balancer["LoadBalancerArn"])["Attributes"],
         "Key",

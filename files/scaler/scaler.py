@@ -8,6 +8,12 @@ state (alarm states, forward weights, service counts, ECS target health, the las
 pure function ``decide`` for one step toward where the system should be, writes only what differs and
 returns (and prints as one JSON line) a decision record.
 
+Several listeners (HTTP and HTTPS, each with the stack's weighted forward: ``SPILLOVER_LISTENER_ARNS``) move as one:
+one Describe call reads them all, the decision is made on the first one's weights, where the ``spillover:last-move``
+tag lives, and every listener whose share differs from the decided one is written (the first first), so a listener
+left behind (a write cut short, a hand edit) converges within the same invocation. A disagreement is logged
+(``disagreement``, level ``WARNING``) with every listener's weights in ``inputs.listeners``.
+
 The health gate: when the step that is due waits only for healthy ECS targets and some task is being
 health-checked, the invocation polls DescribeTargetHealth (a sleep between polls), for at most the target group's
 health check (interval x healthy threshold) plus a margin and never past its own remaining time less a margin, and
@@ -85,8 +91,8 @@ ACTION_METRICS = {
     "error": "Error",
 }
 _ARN = r"arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:"
+LISTENER_ARN = re.compile(_ARN + r"listener/app/([^/]+/[0-9a-f]+)/[0-9a-f]+$")  # group 1: the load balancer
 ARN_PATTERNS = {
-    "SPILLOVER_LISTENER_ARN": re.compile(_ARN + r"listener/app/[^/]+/[0-9a-f]+/[0-9a-f]+$"),
     "SPILLOVER_RULE_ARN": re.compile(_ARN + r"listener-rule/app/[^/]+/[0-9a-f]+/[0-9a-f]+/[0-9a-f]+$"),
     "SPILLOVER_LAMBDA_TARGET_GROUP_ARN": re.compile(_ARN + r"targetgroup/[^/]+/[0-9a-f]+$"),
     "SPILLOVER_ECS_TARGET_GROUP_ARN": re.compile(_ARN + r"targetgroup/[^/]+/[0-9a-f]+$"),
@@ -109,8 +115,10 @@ class ScalerError(RuntimeError):
 class ScalerConfig:
     cluster: str
     service: str
-    listener_arn: str
-    rule_arn: str | None
+    # Every listener whose default action is the stack's weighted forward (HTTP and HTTPS), all of one load balancer.
+    # They move as one: the same weights, one decision, one last-move record on the first (see state_arn).
+    listener_arns: tuple[str, ...]
+    rule_arn: str | None  # a rule of the one listener, moved instead of its default action
     lambda_target_group_arn: str
     ecs_target_group_arn: str
     spill_alarms: tuple[str, ...]
@@ -131,9 +139,22 @@ class ScalerConfig:
     health_gate: bool = True  # wait in the invocation for the targets a due step needs (SPILLOVER_HEALTH_GATE)
 
     @property
+    def listener_arn(self) -> str:
+        """The first listener: the one whose load balancer the step-down guard's metrics name."""
+        return self.listener_arns[0]
+
+    @property
+    def forward_arns(self) -> tuple[str, ...]:
+        """The resources whose forward actions the scaler moves, the first one first: the rule, or every listener."""
+        return (self.rule_arn,) if self.rule_arn else self.listener_arns
+
+    @property
     def state_arn(self) -> str:
-        """The resource whose forward action the scaler moves and whose tags remember the last move."""
-        return self.rule_arn or self.listener_arn
+        """The resource whose weights the decision is made on and whose tag remembers the last move: the rule, or the
+        first listener. One record, in one place that does not move: a scaler of one listener keeps its record when
+        listeners are added after it. This one is written first, so a write cut short leaves only listeners after
+        it behind, and they converge on the next decision."""
+        return self.forward_arns[0]
 
     @property
     def alarm_names(self) -> tuple[str, ...]:
@@ -163,9 +184,33 @@ def _integer(
     return value
 
 
+def _listener_arns(environ: Mapping[str, str], problems: list[str]) -> tuple[list[str], str]:
+    """The listeners to move, from ``SPILLOVER_LISTENER_ARNS`` (comma-separated) or, for one listener,
+    ``SPILLOVER_LISTENER_ARN``; and the variable they came from, for messages."""
+    many, one = environ.get("SPILLOVER_LISTENER_ARNS", "").strip(), environ.get("SPILLOVER_LISTENER_ARN", "").strip()
+    if many and one:
+        problems.append("set SPILLOVER_LISTENER_ARNS, or SPILLOVER_LISTENER_ARN for one listener, not both")
+    key = "SPILLOVER_LISTENER_ARN" if one and not many else "SPILLOVER_LISTENER_ARNS"
+    arns = _names(many) if many else [one] if one else []
+    if not arns:
+        problems.append("SPILLOVER_LISTENER_ARNS is required (comma-separated listener ARNs)")
+    if len(arns) == 1 and not LISTENER_ARN.match(arns[0]):
+        problems.append(f"{key} is not an application load balancer listener ARN")
+        return arns, key
+    bad = [arn for arn in arns if not LISTENER_ARN.match(arn)]
+    if bad:
+        problems.append(f"{key} has what is not an application load balancer listener ARN: {', '.join(map(repr, bad))}")
+    elif len(set(arns)) != len(arns):
+        problems.append(f"{key} names a listener twice")
+    elif len({LISTENER_ARN.match(arn).group(1) for arn in arns}) > 1:
+        problems.append(f"{key} must name listeners of one load balancer (the step-down guard reads its metrics)")
+    return arns, key
+
+
 def load_config(environ: Mapping[str, str]) -> ScalerConfig:
     """Read and validate the ``SPILLOVER_*`` variables; raise one ``ConfigError`` listing every problem."""
     problems: list[str] = []
+    listener_arns, listeners_key = _listener_arns(environ, problems)
     text: dict[str, str] = {}
     for key in ("SPILLOVER_CLUSTER", "SPILLOVER_SERVICE", *ARN_PATTERNS):
         value = environ.get(key, "").strip()
@@ -179,9 +224,15 @@ def load_config(environ: Mapping[str, str]) -> ScalerConfig:
         text["SPILLOVER_LAMBDA_TARGET_GROUP_ARN"] == text["SPILLOVER_ECS_TARGET_GROUP_ARN"]
     ):
         problems.append("SPILLOVER_LAMBDA_TARGET_GROUP_ARN and SPILLOVER_ECS_TARGET_GROUP_ARN must differ")
-    listener_arn, rule_arn = text["SPILLOVER_LISTENER_ARN"], text["SPILLOVER_RULE_ARN"]
-    if listener_arn and rule_arn and not rule_arn.startswith(listener_arn.replace(":listener/", ":listener-rule/")):
-        problems.append("SPILLOVER_RULE_ARN must be a rule of SPILLOVER_LISTENER_ARN")
+    rule_arn = text["SPILLOVER_RULE_ARN"]
+    if rule_arn and len(listener_arns) > 1:
+        problems.append(f"SPILLOVER_RULE_ARN moves a rule of one listener: give {listeners_key} one listener with it")
+    elif (
+        rule_arn
+        and listener_arns
+        and not rule_arn.startswith(listener_arns[0].replace(":listener/", ":listener-rule/"))
+    ):
+        problems.append(f"SPILLOVER_RULE_ARN must be a rule of {listeners_key}")
 
     alarms: dict[str, list[str]] = {}
     for key, required in (("SPILLOVER_SPILL_ALARMS", True), ("SPILLOVER_WARM_ALARMS", False)):
@@ -247,7 +298,7 @@ def load_config(environ: Mapping[str, str]) -> ScalerConfig:
     return ScalerConfig(
         cluster=text["SPILLOVER_CLUSTER"],
         service=text["SPILLOVER_SERVICE"],
-        listener_arn=listener_arn,
+        listener_arns=tuple(listener_arns),
         rule_arn=rule_arn or None,
         lambda_target_group_arn=text["SPILLOVER_LAMBDA_TARGET_GROUP_ARN"],
         ecs_target_group_arn=text["SPILLOVER_ECS_TARGET_GROUP_ARN"],
@@ -324,6 +375,11 @@ class Decision:
 def ecs_share(lambda_weight: int, ecs_weight: int) -> int:
     total = lambda_weight + ecs_weight
     return round(100 * ecs_weight / total) if total else 0
+
+
+def _share(weights: Mapping[str, int]) -> int:
+    """The ECS share of ``{"lambda": weight, "ecs": weight}``."""
+    return ecs_share(weights["lambda"], weights["ecs"])
 
 
 def healthy_targets_needed(step: int, spill_tasks: int) -> int:
@@ -705,23 +761,34 @@ class Scaler:
         return self._config_with_drain
 
     # -- reads
-    def read_actions(self) -> list[dict]:
+    def read_actions(self) -> dict[str, list[dict]]:
+        """The actions of every moved resource (``config.forward_arns``, in its order), in one Describe call."""
         if self.config.rule_arn:
             rules = self.elbv2.describe_rules(RuleArns=[self.config.rule_arn])["Rules"]
-            return rules[0]["Actions"]
-        listeners = self.elbv2.describe_listeners(ListenerArns=[self.config.listener_arn])["Listeners"]
-        return listeners[0]["DefaultActions"]
+            return {self.config.rule_arn: rules[0]["Actions"]}
+        listeners = self.elbv2.describe_listeners(ListenerArns=list(self.config.listener_arns))["Listeners"]
+        described = {listener["ListenerArn"]: listener["DefaultActions"] for listener in listeners}
+        return {arn: described[arn] for arn in self.config.listener_arns}
 
-    def forward_weights(self, actions: list[dict]) -> tuple[int, int]:
+    def forward_weights(self, actions: list[dict], arn: str) -> tuple[int, int]:
+        """The Lambda and ECS weights of the forward action among ``actions`` (those of ``arn``)."""
         forward = read_forward(actions)
         if forward is None:
-            raise ScalerError(f"{self.config.state_arn} must have a forward action, it has none")
+            raise ScalerError(f"{arn} must have a forward action, it has none")
         weights = forward["weights"]
         ours = (self.config.lambda_target_group_arn, self.config.ecs_target_group_arn)
-        missing = [arn for arn in ours if arn not in weights]
+        missing = [group for group in ours if group not in weights]
         if missing:
-            raise ScalerError(f"the forward action of {self.config.state_arn} does not include {', '.join(missing)}")
+            raise ScalerError(f"the forward action of {arn} does not include {', '.join(missing)}")
         return weights[self.config.lambda_target_group_arn], weights[self.config.ecs_target_group_arn]
+
+    def all_weights(self, actions: Mapping[str, list[dict]]) -> dict[str, dict[str, int]]:
+        """``{arn: {"lambda": weight, "ecs": weight}}`` of every moved resource."""
+        weights = {}
+        for arn, resource_actions in actions.items():
+            lambda_weight, ecs_weight = self.forward_weights(resource_actions, arn)
+            weights[arn] = {"lambda": lambda_weight, "ecs": ecs_weight}
+        return weights
 
     def read_alarms(self) -> dict[str, AlarmState]:
         """The states of the scaler's own alarms, metric alarms only.
@@ -812,9 +879,11 @@ class Scaler:
         )
         return replace(load_from_metrics(answer["MetricDataResults"], period, capacity), window_end=end)
 
-    def read_state(self) -> tuple[ScalerState, list[dict]]:
+    def read_state(self) -> tuple[ScalerState, dict[str, list[dict]]]:
+        """The state the decision is made on (the weights of ``config.state_arn``), and every moved resource's
+        actions."""
         actions = self.read_actions()
-        lambda_weight, ecs_weight = self.forward_weights(actions)
+        lambda_weight, ecs_weight = self.forward_weights(actions[self.config.state_arn], self.config.state_arn)
         service = self.read_service()
         healthy, checking = self.read_target_health()
         state = ScalerState(
@@ -858,17 +927,21 @@ class Scaler:
         return wait
 
     # -- writes
-    def write_weights(self, actions: list[dict], share: int) -> None:
-        """Write ``share`` percent to ECS, the rest to Lambda; every other group, stickiness and action kept (an
-        authenticate-oidc action with ``UseExistingClientSecret``, as AWS never returns its secret)."""
+    def write_weights(self, arn: str, actions: list[dict], share: int) -> None:
+        """Write ``share`` percent to ECS, the rest to Lambda, into the forward action of ``arn`` (``actions``, as
+        read); every other group, stickiness and action kept (an authenticate-oidc action with
+        ``UseExistingClientSecret``, as AWS never returns its secret)."""
         weights = {self.config.lambda_target_group_arn: 100 - share, self.config.ecs_target_group_arn: share}
         new_actions = write_forward(actions, reweighted(read_forward(actions), weights))
         if self.config.rule_arn:
-            self.elbv2.modify_rule(RuleArn=self.config.rule_arn, Actions=new_actions)
+            self.elbv2.modify_rule(RuleArn=arn, Actions=new_actions)
         else:
-            self.elbv2.modify_listener(ListenerArn=self.config.listener_arn, DefaultActions=new_actions)
+            self.elbv2.modify_listener(ListenerArn=arn, DefaultActions=new_actions)
 
-    def apply(self, decision: Decision, state: ScalerState, actions: list[dict], now: datetime) -> dict:
+    def apply(self, decision: Decision, state: ScalerState, actions: Mapping[str, list[dict]], now: datetime) -> dict:
+        """Write what ``decision`` changes: the desired count, and the decided share into every moved resource whose
+        share differs (``config.state_arn`` first), so listeners that disagree converge on the same decision. The
+        last-move tag is written only when the decision moves the share of ``config.state_arn``."""
         writes: list[str] = []
         result: dict = {}
         if decision.desired_count != state.desired_count:
@@ -876,17 +949,25 @@ class Scaler:
                 cluster=self.config.cluster, service=self.config.service, desiredCount=decision.desired_count
             )
             writes.append("ecs:UpdateService")
-        if decision.ecs_share != state.ecs_share:
-            # The tag first: a concurrent invocation that sees it waits a step time instead of stepping twice.
-            self.elbv2.add_tags(ResourceArns=[self.config.state_arn], Tags=[{"Key": LAST_MOVE_TAG, "Value": _iso(now)}])
-            self.write_weights(actions, decision.ecs_share)
-            writes += ["elbv2:AddTags", "elbv2:ModifyRule" if self.config.rule_arn else "elbv2:ModifyListener"]
-            lambda_weight, ecs_weight = self.forward_weights(self.read_actions())
-            result["verified"] = ecs_share(lambda_weight, ecs_weight) == decision.ecs_share
-            result["weights"] = {"lambda": lambda_weight, "ecs": ecs_weight}
-            if not result["verified"]:
+        behind = [arn for arn, weights in self.all_weights(actions).items() if _share(weights) != decision.ecs_share]
+        if behind:
+            if decision.ecs_share != state.ecs_share:
+                # The tag first: a concurrent invocation that sees it waits a step time instead of stepping twice.
+                self.elbv2.add_tags(
+                    ResourceArns=[self.config.state_arn], Tags=[{"Key": LAST_MOVE_TAG, "Value": _iso(now)}]
+                )
+                writes.append("elbv2:AddTags")
+            for arn in behind:
+                self.write_weights(arn, actions[arn], decision.ecs_share)
+                writes.append("elbv2:ModifyRule" if self.config.rule_arn else "elbv2:ModifyListener")
+            written = self.all_weights(self.read_actions())
+            result["weights"] = written[self.config.state_arn]
+            wrong = {arn: weights for arn, weights in written.items() if _share(weights) != decision.ecs_share}
+            result["verified"] = not wrong
+            if wrong:
                 result["level"] = "WARNING"
-                result["mismatch"] = f"wrote {decision.ecs_share}% ECS, the ALB reports {result['weights']}"
+                reported = ", ".join(f"{arn}: {weights}" for arn, weights in wrong.items())
+                result["mismatch"] = f"wrote {decision.ecs_share}% ECS, the ALB reports {reported}"
         result["writes"] = writes
         return result
 
@@ -906,6 +987,16 @@ class Scaler:
             "healthy_targets": state.healthy_targets,
             "inputs": _inputs(state, guard),
         }
+        if len(actions) > 1:
+            listeners = self.all_weights(actions)
+            fields["inputs"]["listeners"] = listeners
+            apart = sorted({_share(weights) for weights in listeners.values()})
+            if len(apart) > 1:
+                fields["level"] = "WARNING"
+                fields["disagreement"] = (
+                    f"the listeners' ECS shares disagree ({', '.join(f'{share}%' for share in apart)}): the decision,"
+                    f" made on {config.state_arn} (the last-move record's), is written to every listener"
+                )
         return decision, state, actions, fields
 
     def handle(self, event: object, context: object = None) -> dict:

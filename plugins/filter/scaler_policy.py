@@ -9,8 +9,12 @@ author: spillover.lambda_ecs contributors
 description:
   - Builds the IAM policy document the scaler function (C(files/scaler/scaler.py)) needs, from the same settings
     it is deployed with, and nothing more.
-  - Write actions are scoped to the one ECS service and to the one listener (or rule) whose forward weights the
-    scaler moves; C(elasticloadbalancing:AddTags) is further limited to the scaler's own tag key.
+  - Write actions are scoped to the one ECS service and to the listeners (or the one rule) whose forward weights the
+    scaler moves. C(elasticloadbalancing:ModifyListener) is granted on each listener, C(elasticloadbalancing:AddTags)
+    only on the first listener (or the rule), where the scaler keeps its one last-move record, and only for its own
+    tag key.
+  - The listeners' other rules (the alb role's ECS-only path rules) are not the scaler's. It neither reads nor
+    writes them, and the policy grants nothing on them.
   - Read actions are scoped where AWS supports resource-level permissions (C(cloudwatch:DescribeAlarms) to the
     named alarms, C(ecs:DescribeServices) to the service). The C(elasticloadbalancing:Describe*) actions support no
     resource-level permissions, so their statement uses C(*) and its C(Sid) says why; among them
@@ -46,13 +50,19 @@ options:
         description: The ECS service the scaler scales (C(SPILLOVER_SERVICE)).
         type: str
         required: true
+      listener_arns:
+        description:
+          - The ALB listeners whose default forward actions the scaler moves as one (C(SPILLOVER_LISTENER_ARNS)), all
+            of one load balancer; the first holds the last-move record.
+          - One of O(_input.listener_arns) and O(_input.listener_arn) is required.
+        type: list
+        elements: str
       listener_arn:
-        description: The ALB listener whose default forward action the scaler moves (C(SPILLOVER_LISTENER_ARN)).
+        description: One listener, the same as O(_input.listener_arns) with one element.
         type: str
-        required: true
       rule_arn:
         description:
-          - A rule of O(_input.listener_arn) to move instead of the default action (C(SPILLOVER_RULE_ARN)).
+          - A rule of the one listener to move instead of its default action (C(SPILLOVER_RULE_ARN)).
           - When set, the scaler may modify and tag only this rule, not the listener.
         type: str
       lambda_target_group_arn:
@@ -100,7 +110,7 @@ EXAMPLES = r"""
       region: us-east-1
       cluster_name: spill
       service_name: app
-      listener_arn: "{{ listener_arn }}"
+      listener_arns: ["{{ http_listener_arn }}", "{{ https_listener_arn }}"]
       lambda_target_group_arn: "{{ lambda_target_group_arn }}"
       ecs_target_group_arn: "{{ ecs_target_group_arn }}"
       spill_alarm_names: [app-throttles]
@@ -132,13 +142,20 @@ _REQUIRED = (
     "region",
     "cluster_name",
     "service_name",
-    "listener_arn",
     "lambda_target_group_arn",
     "ecs_target_group_arn",
     "spill_alarm_names",
     "function_name",
 )
-_OPTIONAL = ("partition", "rule_arn", "warm_alarm_names", "log_group_name", "app_function_name")
+_OPTIONAL = (
+    "partition",
+    "listener_arns",
+    "listener_arn",
+    "rule_arn",
+    "warm_alarm_names",
+    "log_group_name",
+    "app_function_name",
+)
 _PATTERNS = {
     "account_id": r"[0-9]{12}",
     "region": r"[a-z]{2}(-[a-z]+)+-[0-9]",
@@ -152,8 +169,24 @@ _PATTERNS = {
 _ALARM_NAME = re.compile(r"[^\x00-\x1f*?]{1,255}")
 
 
+def _listener_arns(data: dict) -> list:
+    """The listeners, from listener_arns or the one listener_arn."""
+    if data.get("listener_arns") not in (None, ""):
+        return data["listener_arns"]
+    return [data["listener_arn"]] if data.get("listener_arn") else []
+
+
 def _problems(data: dict) -> list[str]:
     problems = [f"{key} is required" for key in _REQUIRED if data.get(key) in (None, "", [])]
+    if data.get("listener_arns") and data.get("listener_arn"):
+        problems.append("give listener_arns, or listener_arn for one listener, not both")
+    listeners = _listener_arns(data)
+    if not isinstance(listeners, list) or not listeners:
+        problems.append(f"listener_arns is required (a non-empty list of listener ARNs), got {listeners!r}")
+    elif len(set(map(str, listeners))) != len(listeners):
+        problems.append("listener_arns names a listener twice")
+    elif data.get("rule_arn") and len(listeners) > 1:
+        problems.append("rule_arn moves a rule of one listener: give one listener with it")
     problems += [f"unknown key {key!r}" for key in sorted(set(data) - set(_REQUIRED) - set(_OPTIONAL))]
     for key, pattern in _PATTERNS.items():
         value = data.get(key)
@@ -170,19 +203,29 @@ def _problems(data: dict) -> list[str]:
 
 def _arn_problems(data: dict, prefix: str) -> list[str]:
     expected = {
-        "listener_arn": prefix + r"listener/app/[^/]+/[0-9a-f]+/[0-9a-f]+",
         "rule_arn": prefix + r"listener-rule/app/[^/]+/[0-9a-f]+/[0-9a-f]+/[0-9a-f]+",
         "lambda_target_group_arn": prefix + r"targetgroup/[^/]+/[0-9a-f]+",
         "ecs_target_group_arn": prefix + r"targetgroup/[^/]+/[0-9a-f]+",
     }
     problems = []
+    listener = re.compile(prefix + r"listener/app/([^/]+/[0-9a-f]+)/[0-9a-f]+")
+    listeners = _listener_arns(data)
+    listeners_key = "listener_arns" if data.get("listener_arns") else "listener_arn"
+    for value in listeners:
+        if not (isinstance(value, str) and listener.fullmatch(value)):
+            problems.append(
+                f"{listeners_key} must be an application load balancer listener ARN in this account and region,"
+                f" got {value!r}"
+            )
+    if not problems and len({listener.fullmatch(value).group(1) for value in listeners}) > 1:
+        problems.append(f"{listeners_key} must be listeners of one load balancer")
     for key, pattern in expected.items():
         value = data.get(key)
         if value and not (isinstance(value, str) and re.fullmatch(pattern, value)):
             problems.append(f"{key} must be an application load balancer ARN in this account and region, got {value!r}")
-    listener, rule = data.get("listener_arn"), data.get("rule_arn")
-    if not problems and rule and not rule.startswith(listener.replace(":listener/", ":listener-rule/") + "/"):
-        problems.append("rule_arn must be a rule of listener_arn")
+    rule = data.get("rule_arn")
+    if not problems and rule and not rule.startswith(listeners[0].replace(":listener/", ":listener-rule/") + "/"):
+        problems.append(f"rule_arn must be a rule of {listeners_key}")
     return problems
 
 
@@ -199,7 +242,9 @@ def scaler_policy(data: dict) -> dict:
         raise AnsibleFilterError("invalid scaler_policy input: " + "; ".join(problems))
 
     alarms = list(dict.fromkeys(data["spill_alarm_names"] + (data.get("warm_alarm_names") or [])))
-    moved_arn = data.get("rule_arn") or data["listener_arn"]
+    # What the scaler moves, and where its one last-move record lives: the rule, or every listener and the first.
+    moved_arns = [data["rule_arn"]] if data.get("rule_arn") else list(_listener_arns(data))
+    record_arn = moved_arns[0]
     log_group = data.get("log_group_name") or f"/aws/lambda/{data['function_name']}"
     log_group_arn = f"arn:{partition}:logs:{region}:{account}:log-group:{log_group}"
     service_arn = f"arn:{partition}:ecs:{region}:{account}:service/{data['cluster_name']}/{data['service_name']}"
@@ -238,13 +283,13 @@ def scaler_policy(data: dict) -> dict:
             "Sid": "MoveForwardWeights",
             "Effect": "Allow",
             "Action": [modify],
-            "Resource": [moved_arn],
+            "Resource": moved_arns,
         },
         {
             "Sid": "RememberLastMoveInOwnTag",
             "Effect": "Allow",
             "Action": ["elasticloadbalancing:AddTags"],
-            "Resource": [moved_arn],
+            "Resource": [record_arn],
             "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": [LAST_MOVE_TAG]}},
         },
         {

@@ -349,6 +349,51 @@ def test_rule_instead_of_the_default_action(stack, make_scaler):
     assert last_move_tag(stack, stack.rule_arn) == record["time"] and last_move_tag(stack) is None
 
 
+def test_every_listener_of_the_weighted_forward_moves_as_one_on_a_spill_and_a_return(stack, make_scaler, clock):
+    """HTTP and HTTPS (here a second HTTP port): the same weights, one decision, one last-move record, on the first."""
+    second = stack.add_listener(8443)
+    both = make_scaler(SPILLOVER_LISTENER_ARN="", SPILLOVER_LISTENER_ARNS=f"{stack.listener_arn},{second}")
+    stack.set_alarm(SPILL_ALARM, "ALARM")
+    stack.add_healthy_targets(2)
+
+    spill = both.handle(SCHEDULED_EVENT)
+    assert (spill["action"], spill["weights"], spill["verified"]) == ("step_up", {"lambda": 75, "ecs": 25}, True)
+    assert spill["writes"] == ["ecs:UpdateService", "elbv2:AddTags", "elbv2:ModifyListener", "elbv2:ModifyListener"]
+    assert [stack.weights(listener=arn)["ecs"] for arn in (stack.listener_arn, second)] == [25, 25]
+    assert spill["inputs"]["listeners"] == {arn: {"lambda": 100, "ecs": 0} for arn in (stack.listener_arn, second)}
+    assert last_move_tag(stack) == spill["time"] and last_move_tag(stack, second) is None
+
+    stack.set_alarm(SPILL_ALARM, "OK")
+    clock.advance(301)
+    back = both.handle(SCHEDULED_EVENT)
+    assert (back["action"], back["weights"], back["verified"]) == ("step_down", {"lambda": 100, "ecs": 0}, True)
+    assert [stack.weights(listener=arn)["ecs"] for arn in (stack.listener_arn, second)] == [0, 0]
+    assert last_move_tag(stack) == back["time"] and last_move_tag(stack, second) is None
+
+
+def test_listeners_that_disagree_are_logged_and_converge_on_the_first_ones_decision(stack, make_scaler, recorder):
+    second = stack.add_listener(8443)
+    both = make_scaler(
+        endpoint=recorder.endpoint, SPILLOVER_LISTENER_ARN="", SPILLOVER_LISTENER_ARNS=f"{stack.listener_arn},{second}"
+    )
+    stack.add_healthy_targets(2)
+    stack.set_desired_count(2)
+    stack.set_alarm(SPILL_ALARM, "ALARM")
+    for listener in (stack.listener_arn, second):
+        stack.set_weights(75, 25, listener=listener)
+    assert both.handle(SCHEDULED_EVENT)["action"] == "step_up"  # to 50%; the record holds the next step back
+    stack.set_weights(100, 0, listener=second)  # a hand edit, or a write cut short
+
+    recorder.reset()
+    record = both.handle(SCHEDULED_EVENT)
+    assert (record["action"], record["level"]) == ("noop", "WARNING") and "next step 100%" in record["reason"]
+    assert "disagree (0%, 50%)" in record["disagreement"] and stack.listener_arn in record["disagreement"]
+    assert [call.operation for call in recorder.writes] == ["ModifyListener"]
+    assert record["writes"] == ["elbv2:ModifyListener"] and record["verified"] is True
+    assert stack.weights(listener=second) == {"lambda": 50, "ecs": 50}
+    assert both.handle(SCHEDULED_EVENT)["level"] == "INFO"
+
+
 def test_drain_defaults_to_the_deregistration_delay_and_the_last_move_tag_is_what_counts(stack, make_scaler):
     # The real clock here; time is moved by writing the remembered last move back in the past.
     elbv2 = stack.client("elbv2")

@@ -256,6 +256,92 @@ def test_an_idle_timeout_aws_refuses_is_refused_before_anything_is_created(recor
     assert recorder.writes == [], recorder.writes
 
 
+def listeners_by_port(elbv2, stack: str = STACK) -> dict[int, dict]:
+    load_balancer = elbv2.describe_load_balancers(Names=[stack])["LoadBalancers"][0]["LoadBalancerArn"]
+    return {
+        listener["Port"]: listener for listener in elbv2.describe_listeners(LoadBalancerArn=load_balancer)["Listeners"]
+    }
+
+
+def test_with_a_certificate_http_redirects_to_https_which_carries_the_one_weighted_forward(
+    local_aws, recorder, aws_client, prerequisites
+):
+    certificate = aws_client("acm").request_certificate(DomainName="shop.example.com")["CertificateArn"]
+    elbv2 = aws_client("elbv2")
+    lambda_group, ecs_group = (
+        prerequisites["lambda_function__target_group_arn"],
+        prerequisites["ecs_service__target_group_arn"],
+    )
+    recap(run_wiring(local_aws.endpoint, prerequisites, wiring_roles=["alb"], alb_certificate_arn=certificate))
+    listeners = listeners_by_port(elbv2)
+    assert (listeners[80]["Protocol"], listeners[443]["Protocol"]) == ("HTTP", "HTTPS")
+    [redirect] = listeners[80]["DefaultActions"]
+    assert redirect["Type"] == "redirect"
+    assert {key: redirect["RedirectConfig"][key] for key in ("Protocol", "Port", "StatusCode")} == {
+        "Protocol": "HTTPS",
+        "Port": "443",
+        "StatusCode": "HTTP_301",
+    }
+    assert read_weights(elbv2, listeners[443]["ListenerArn"]) == {lambda_group: 100, ecs_group: 0}
+
+    recorder.reset()
+    again = recap(run_wiring(recorder.endpoint, prerequisites, wiring_roles=["alb"], alb_certificate_arn=certificate))
+    assert again["localhost"]["changed"] == 0 and recorder.writes == [], recorder.writes
+
+    # Redirect off mid-spill: HTTP forwards again, at the HTTPS listener's weights, which stay as the scaler set them.
+    elbv2.register_targets(TargetGroupArn=ecs_group, Targets=[{"Id": "10.30.1.7", "Port": 8080}])
+    write_weights(elbv2, listeners[443]["ListenerArn"], {lambda_group: 40, ecs_group: 60})
+    both = {"alb_certificate_arn": certificate, "alb_http_redirect": False}
+    recap(run_wiring(local_aws.endpoint, prerequisites, wiring_roles=["alb"], **both))
+    for port in (80, 443):
+        assert read_weights(elbv2, listeners[port]["ListenerArn"]) == {lambda_group: 40, ecs_group: 60}, port
+
+    # And on again: HTTP is the redirect once more, HTTPS keeps its weights.
+    recap(run_wiring(local_aws.endpoint, prerequisites, wiring_roles=["alb"], alb_certificate_arn=certificate))
+    listeners = listeners_by_port(elbv2)
+    assert [action["Type"] for action in listeners[80]["DefaultActions"]] == ["redirect"]
+    assert read_weights(elbv2, listeners[443]["ListenerArn"]) == {lambda_group: 40, ecs_group: 60}
+
+
+def test_shift_and_status_act_on_and_report_every_forwarding_listener(local_aws, aws_client, prerequisites, tmp_path):
+    """HTTP and HTTPS both forwarding (a certificate, alb_http_redirect: false): shift.yml sets both, status.yml
+    shows both."""
+    certificate = aws_client("acm").request_certificate(DomainName="shop.example.com")["CertificateArn"]
+    both = {"alb_certificate_arn": certificate, "alb_http_redirect": False}
+    recap(run_wiring(local_aws.endpoint, prerequisites, wiring_roles=["alb"], **both))
+    elbv2 = aws_client("elbv2")
+    lambda_group, ecs_group = (
+        prerequisites["lambda_function__target_group_arn"],
+        prerequisites["ecs_service__target_group_arn"],
+    )
+    elbv2.register_targets(TargetGroupArn=ecs_group, Targets=[{"Id": "10.30.1.7", "Port": 8080}])
+    host = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        "spillover_stack_name": STACK,
+        "spillover_aws_endpoint_url": local_aws.endpoint,
+        "spillover_aws_region": REGION,
+        "spillover_aws_access_key": "testing",
+        "spillover_aws_secret_key": "testing",
+        **both,
+    }
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {"spillover_stacks": {"hosts": {"wired": host}}}}}))
+
+    shifted = run_playbook(ROOT / "playbooks" / "shift.yml", inventory=inventory, extra_vars={"ecs_share": 30})
+    assert recap(shifted)["wired"]["changed"] == 1
+    listeners = listeners_by_port(elbv2)
+    for port in (80, 443):
+        assert read_weights(elbv2, listeners[port]["ListenerArn"]) == {lambda_group: 70, ecs_group: 30}, port
+
+    status = run_playbook(ROOT / "playbooks" / "status.yml", inventory=inventory)
+    recap(status)
+    compact = re.sub(r"\s+", "", status.stdout)
+    shown = json.dumps({f"{STACK}-lambda": 70, f"{STACK}-ecs": 30}, separators=(",", ":"), sort_keys=True)
+    assert f'"80":{shown}' in compact and f'"443":{shown}' in compact, status.stdout[-3000:]
+    assert listeners[443]["ListenerArn"] in status.stdout and listeners[80]["ListenerArn"] in status.stdout
+
+
 @needs_reserved_concurrency
 def test_wiring_teardown_twice_leaves_none_of_its_resources(local_aws, aws_client, prerequisites):
     recap(run_wiring(local_aws.endpoint, prerequisites))

@@ -113,19 +113,31 @@ class ScalerStack:
             targets = [{"Id": item["Target"]["Id"], "Port": item["Target"]["Port"]} for item in described]
             elbv2.deregister_targets(TargetGroupArn=self.ecs_target_group_arn, Targets=targets)
 
-    def weights(self, rule: bool = False) -> dict[str, int]:
+    def weights(self, rule: bool = False, listener: str | None = None) -> dict[str, int]:
+        """The weights of the rule, or of a listener's default action (the first listener's by default)."""
         elbv2 = self.client("elbv2")
         if rule:
             actions = elbv2.describe_rules(RuleArns=[self.rule_arn])["Rules"][0]["Actions"]
         else:
-            actions = elbv2.describe_listeners(ListenerArns=[self.listener_arn])["Listeners"][0]["DefaultActions"]
+            arn = listener or self.listener_arn
+            actions = elbv2.describe_listeners(ListenerArns=[arn])["Listeners"][0]["DefaultActions"]
         by_arn = forward_action.read_forward(actions)["weights"]
         return {"lambda": by_arn[self.lambda_target_group_arn], "ecs": by_arn[self.ecs_target_group_arn]}
 
-    def set_weights(self, lambda_weight: int, ecs_weight: int) -> None:
-        """What the scaler writes: the listener's weights, the rest of its action (stickiness) kept."""
+    def set_weights(self, lambda_weight: int, ecs_weight: int, listener: str | None = None) -> None:
+        """What the scaler writes: a listener's weights (the first's by default), the rest of its action kept."""
         weights = {self.lambda_target_group_arn: lambda_weight, self.ecs_target_group_arn: ecs_weight}
-        write_weights(self.client("elbv2"), self.listener_arn, weights)
+        write_weights(self.client("elbv2"), listener or self.listener_arn, weights)
+
+    def add_listener(self, port: int) -> str:
+        """Another listener of the load balancer with the first one's default action, as the alb role adds HTTPS
+        beside HTTP (plain HTTP here: the local AWS then needs no certificate); its ARN."""
+        elbv2 = self.client("elbv2")
+        first = elbv2.describe_listeners(ListenerArns=[self.listener_arn])["Listeners"][0]
+        created = elbv2.create_listener(
+            LoadBalancerArn=first["LoadBalancerArn"], Protocol="HTTP", Port=port, DefaultActions=first["DefaultActions"]
+        )
+        return created["Listeners"][0]["ListenerArn"]
 
     def forward_action(self) -> dict:
         listener = self.client("elbv2").describe_listeners(ListenerArns=[self.listener_arn])["Listeners"][0]
@@ -147,7 +159,7 @@ class ScalerStack:
             self.client("lambda"), APP_FUNCTION, role, builder.stub_zip(), reserved_concurrency=reserved_concurrency
         )
 
-    def policy_input(self, **extra: str) -> dict:
+    def policy_input(self, **extra) -> dict:
         """The scaler_policy filter's input for this stack's scaler (``spillover-scaler``)."""
         return {
             "account_id": "123456789012",

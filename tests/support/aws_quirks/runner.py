@@ -361,8 +361,11 @@ class Run:
         self.scaler_function = lambda_.get_function_configuration(FunctionName=name)
         self.scaler_env = self.scaler_function.get("Environment", {}).get("Variables", {})
         self.scaler_dir = self.scaler_code(self.scaler_function)
+        # Every listener the scaler moves (HTTP and HTTPS when both forward); the first holds its last-move record.
+        listener_arns = self.scaler_env["SPILLOVER_LISTENER_ARNS"].split(",")
         self.outputs = {
-            "listener_arn": self.scaler_env["SPILLOVER_LISTENER_ARN"],
+            "listener_arn": listener_arns[0],
+            "listener_arns": listener_arns,
             "ecs_target_group_arn": self.scaler_env["SPILLOVER_ECS_TARGET_GROUP_ARN"],
         }
         sts = self.admin.client("sts", endpoint_url=self.layer.endpoint)  # through the layer: it learns the key

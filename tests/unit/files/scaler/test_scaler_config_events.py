@@ -12,6 +12,8 @@ scaler = load_scaler_module()
 
 ACCOUNT = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
 LISTENER = f"{ACCOUNT}:listener/app/lb/0123456789abcdef/0123456789abcdef"
+HTTPS_LISTENER = f"{ACCOUNT}:listener/app/lb/0123456789abcdef/00000000000000aa"
+OTHER_BALANCERS_LISTENER = f"{ACCOUNT}:listener/app/other/00000000000000bb/00000000000000aa"
 VALID = {
     "SPILLOVER_CLUSTER": "spill",
     "SPILLOVER_SERVICE": "app",
@@ -39,6 +41,13 @@ def test_defaults_fill_the_optional_settings():
     assert (config.step_seconds, config.cooldown_seconds, config.drain_seconds) == (60, 300, None)
     assert config.rule_arn is None and config.state_arn == LISTENER
     assert config.health_gate is True
+
+
+def test_every_listener_of_the_weighted_forward_is_read_in_order():
+    listeners = {"SPILLOVER_LISTENER_ARN": None, "SPILLOVER_LISTENER_ARNS": f"{LISTENER}, {HTTPS_LISTENER}"}
+    config = scaler.load_config({key: value for key, value in {**VALID, **listeners}.items() if value})
+    assert config.listener_arns == (LISTENER, HTTPS_LISTENER) and config.forward_arns == config.listener_arns
+    assert config.state_arn == LISTENER  # the last-move record lives on the first
 
 
 def test_every_setting_is_read():
@@ -84,6 +93,24 @@ def test_all_problems_are_reported_together():
     ("changes", "expected"),
     [
         ({"SPILLOVER_LISTENER_ARN": "listener-1"}, "SPILLOVER_LISTENER_ARN is not an application load balancer"),
+        ({"SPILLOVER_LISTENER_ARNS": LISTENER}, "SPILLOVER_LISTENER_ARNS, or SPILLOVER_LISTENER_ARN for one listener"),
+        (
+            {"SPILLOVER_LISTENER_ARN": None, "SPILLOVER_LISTENER_ARNS": f"{LISTENER}, listener-2"},
+            "SPILLOVER_LISTENER_ARNS has what is not an application load balancer listener ARN: 'listener-2'",
+        ),
+        ({"SPILLOVER_LISTENER_ARN": None, "SPILLOVER_LISTENER_ARNS": f"{LISTENER},{LISTENER}"}, "a listener twice"),
+        (
+            {"SPILLOVER_LISTENER_ARN": None, "SPILLOVER_LISTENER_ARNS": f"{LISTENER},{OTHER_BALANCERS_LISTENER}"},
+            "SPILLOVER_LISTENER_ARNS must name listeners of one load balancer",
+        ),
+        (
+            {
+                "SPILLOVER_LISTENER_ARN": None,
+                "SPILLOVER_LISTENER_ARNS": f"{LISTENER},{HTTPS_LISTENER}",
+                "SPILLOVER_RULE_ARN": f"{LISTENER.replace(':listener/', ':listener-rule/')}/00000000000000aa",
+            },
+            "SPILLOVER_RULE_ARN moves a rule of one listener",
+        ),
         ({"SPILLOVER_ECS_TARGET_GROUP_ARN": LISTENER}, "SPILLOVER_ECS_TARGET_GROUP_ARN is not"),
         ({"SPILLOVER_ECS_TARGET_GROUP_ARN": VALID["SPILLOVER_LAMBDA_TARGET_GROUP_ARN"]}, "must differ"),
         (

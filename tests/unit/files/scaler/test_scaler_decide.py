@@ -18,7 +18,9 @@ SPILL, WARM = "throttles", "concurrency"
 CONFIG = scaler.ScalerConfig(
     cluster="spill",
     service="app",
-    listener_arn="arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/lb/0123456789abcdef/0123456789abcdef",
+    listener_arns=(
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/lb/0123456789abcdef/0123456789abcdef",
+    ),
     rule_arn=None,
     lambda_target_group_arn="arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/lambda/0123456789abcdef",
     ecs_target_group_arn="arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/ecs/fedcba9876543210",

@@ -92,6 +92,20 @@ def test_listener_mode_grants_exactly_what_the_scaler_calls():
     }
 
 
+HTTPS_LISTENER = f"{ELB}:listener/app/spill/50dc6c495c0c9188/0443dc8efc522ab2"
+
+
+def test_each_listener_is_moved_and_only_the_first_holds_the_last_move_record():
+    two = {key: value for key, value in INPUT.items() if key != "listener_arn"}
+    policy = scaler_policy({**two, "listener_arns": [LISTENER, HTTPS_LISTENER]})
+    grants = allowed(policy)
+    assert grants["elasticloadbalancing:ModifyListener"] == [LISTENER, HTTPS_LISTENER]
+    assert grants["elasticloadbalancing:AddTags"] == [LISTENER]
+    assert set(grants) == set(allowed(scaler_policy(INPUT)))  # no other action, no rule's
+    assert scaler_policy({**two, "listener_arns": [LISTENER]}) == scaler_policy(INPUT)
+    assert parliament_findings(policy) == []
+
+
 def test_rule_mode_moves_and_tags_only_the_rule():
     grants = allowed(scaler_policy({**INPUT, "rule_arn": RULE, "partition": "aws", "log_group_name": "/spill/scaler"}))
     assert grants["elasticloadbalancing:ModifyRule"] == [RULE] and grants["elasticloadbalancing:AddTags"] == [RULE]
@@ -175,6 +189,17 @@ def test_every_problem_of_the_input_in_one_error():
         ({"listener_arn": LISTENER.replace("000123456789", "999999999999")}, "listener_arn must be an application"),
         ({"ecs_target_group_arn": LISTENER}, "ecs_target_group_arn must be an application"),
         ({"rule_arn": RULE.replace("f2f7dc8efc522ab2", "0000000000000000")}, "rule_arn must be a rule of listener_arn"),
+        ({"listener_arn": None}, "listener_arns is required"),
+        ({"listener_arns": [HTTPS_LISTENER]}, "give listener_arns, or listener_arn for one listener, not both"),
+        ({"listener_arn": None, "listener_arns": [LISTENER, LISTENER]}, "listener_arns names a listener twice"),
+        (
+            {"listener_arn": None, "listener_arns": [LISTENER, f"{ELB}:listener/app/other/60dc6c495c0c9188/0443"]},
+            "listener_arns must be listeners of one load balancer",
+        ),
+        (
+            {"listener_arn": None, "listener_arns": [LISTENER, HTTPS_LISTENER], "rule_arn": RULE},
+            "rule_arn moves a rule of one listener",
+        ),
         ({"warm_alarm_names": ["app-*"]}, "no wildcards"),
         ({"spill_alarm_names": []}, "spill_alarm_names is required"),
         ({"partition": "azure"}, "partition must be a string"),
@@ -182,7 +207,7 @@ def test_every_problem_of_the_input_in_one_error():
 )
 def test_wrong_inputs_are_refused(changes, expected):
     with pytest.raises(AnsibleFilterError, match="invalid scaler_policy input") as caught:
-        scaler_policy({**INPUT, **changes})
+        scaler_policy({key: value for key, value in {**INPUT, **changes}.items() if value is not None})
     assert expected in str(caught.value)
 
 
