@@ -199,8 +199,8 @@ class _Walker:
                 if name in shape.required_members:
                     self.found.append(Violation(here, there, None, "Member must not be null", missing=True))
                 continue
-            if payload and top:
-                continue
+            if payload and location not in ("uri", "querystring"):
+                continue  # the body is the payload: its keys are not members
             self.member(member, value[key], here, there)
 
     def member(self, shape, value, path: str, wire: str) -> None:
