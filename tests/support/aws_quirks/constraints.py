@@ -521,7 +521,7 @@ DOCUMENTED: tuple[Documented, ...] = (
         _role_inline_total,
         "Maximum policy size of 10240 bytes exceeded for role {role}",
         "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html",
-        seen="AWS's answer as quoted in IAM quota discussions (LimitExceeded, 409 in the model)",
+        seen="serverless/serverless#7643 (LimitExceeded, 409)",
         code="LimitExceeded",
     ),
     Documented(
@@ -545,6 +545,7 @@ DOCUMENTED: tuple[Documented, ...] = (
         "Lambda was unable to configure your environment variables because the environment variables you have "
         "provided exceeded the 4KB limit. String measured: {json}",
         "https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html",
+        seen="github-aws-runners/terraform-aws-github-runner#3594",
         code="InvalidParameterValueException",
     ),
     Documented(
