@@ -56,8 +56,18 @@ def test_a_security_group_description_with_an_apostrophe_is_refused_as_ec2_does(
         "Value (sg-alb) for parameter GroupName is invalid. Group names may not be in the format sg-*.",
         400,
     )
-    ec2.create_security_group(GroupName="s-alb", Description="The stack's ALB".replace("'", ""), VpcId=vpc)
-    assert counts(strict) == ({"ec2": 3}, {"ec2": 2})
+    group = ec2.create_security_group(GroupName="s-alb", Description="The stack ALB", VpcId=vpc)["GroupId"]
+    rule = {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80}
+    listeners = [{**rule, "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "the ALB's listeners"}]}]
+    assert refusal(ec2.authorize_security_group_ingress, GroupId=group, IpPermissions=listeners) == (
+        "InvalidParameterValue",
+        "Invalid rule description. Valid descriptions are strings less than 256 characters from the following set:  "
+        "a-zA-Z0-9. _-:/()#,@[]+=&;{}!$*",
+        400,
+    )
+    listeners[0]["IpRanges"][0]["Description"] = "Listeners"
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=listeners)
+    assert counts(strict) == ({"ec2": 5}, {"ec2": 3})
     assert (
         "ec2:CreateSecurityGroup: InvalidParameterValue: Invalid security group description"
         in (strict.rules[0].refusals[0])

@@ -131,15 +131,12 @@ def refusal_of(service: str, violations: list[Violation]) -> tuple[str, str]:
         if first.missing:
             return MISSING["ec2"], f"The request must contain the parameter {first.wire}"
         return "InvalidParameterValue", f"Value ({_shown(first.value)}) for parameter {first.wire} is invalid."
-    if service == "ecr":
-        constraint = first.constraint.removeprefix("Member ").replace(
-            "regular expression pattern:", "regular expression"
-        )
-        if "regular expression" in constraint:
-            constraint = constraint.replace("regular expression ", "regular expression '") + "'"
-        return invalid_code(
-            service
-        ), f"Invalid parameter at '{first.path}' failed to satisfy constraint: '{constraint}'"
+    if service == "ecr":  # "... failed to satisfy constraint: 'must satisfy regular expression '<pattern>''"
+        constraint = first.constraint.removeprefix("Member ")
+        if constraint.startswith("must satisfy regular expression pattern: "):
+            constraint = f"must satisfy regular expression '{constraint.rpartition('pattern: ')[2]}'"
+        message = f"Invalid parameter at '{first.path}' failed to satisfy constraint: '{constraint}'"
+        return invalid_code(service), message
     shown = violations[:10]
     count = f"{len(shown)} validation error{'s' if len(shown) > 1 else ''} detected: "
     return invalid_code(service), count + "; ".join(_coral(violation) for violation in shown)
@@ -414,6 +411,12 @@ ROLE_INLINE_POLICIES = 10240
 LAMBDA_ENVIRONMENT = 4096
 _SG_DESCRIPTION = cfn_property("AWS::EC2::SecurityGroup", "GroupDescription")
 _SG_NAME = cfn_format_pattern("SecurityGroupName")
+_SG_RULE_OPERATIONS = (
+    "AuthorizeSecurityGroupIngress",
+    "AuthorizeSecurityGroupEgress",
+    "UpdateSecurityGroupRuleDescriptionsIngress",
+    "UpdateSecurityGroupRuleDescriptionsEgress",
+)
 _ELB_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _ELB_CHARS = r"[A-Za-z0-9-]+"
 _ECS_NAME = r"[A-Za-z0-9_-]{1,255}"
@@ -454,6 +457,20 @@ DOCUMENTED: tuple[Documented, ...] = (
         "Value ({value}) for parameter GroupName is invalid. Valid names are strings less than 256 characters from "
         "the following set:  a-zA-Z0-9. _-:/()#,@[]+=&;{}!$*",
         _EC2_SG,
+    ),
+    *(
+        Documented(
+            "ec2",
+            _SG_RULE_OPERATIONS,
+            f"IpPermissions[].{ranges}[].Description",
+            "a rule description of at most 255 characters of a-zA-Z0-9. _-:/()#,@[]+=&;{}!$*",
+            _fits(_both(_at_most(_SG_DESCRIPTION["maxLength"]), _matches(_SG_DESCRIPTION["pattern"]))),
+            "Invalid rule description. Valid descriptions are strings less than 256 characters from the following "
+            "set:  a-zA-Z0-9. _-:/()#,@[]+=&;{}!$*",
+            "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_IpRange.html",
+            seen="aws-cloudformation/cfn-lint#173",
+        )
+        for ranges in ("IpRanges", "Ipv6Ranges", "Groups", "PrefixListIds")  # EC2's wire names of the ranges
     ),
     Documented(
         "elasticloadbalancing",
