@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from botocore.config import Config
@@ -21,8 +22,9 @@ from tests.support.aws_quirks.constraints import (
     documented_violations,
     model_violations,
 )
-from tests.support.aws_quirks.layer import QuirksLayer
+from tests.support.aws_quirks.layer import Injection, QuirksLayer
 from tests.support.aws_quirks.rules import StrictValidation
+from tests.support.aws_quirks.runner import PlayRun, Run, Settings
 from tests.support.scaler_stack import build_stack
 
 pytestmark = pytest.mark.integration
@@ -328,3 +330,28 @@ def test_a_stack_name_ending_in_a_hyphen_names_a_load_balancer_aws_refuses(tmp_p
         "elasticloadbalancing:CreateLoadBalancer 'shop-': LoadBalancer name cannot contain characters that are not "
         "letters, digits or hyphens, and cannot begin or end with a hyphen"
     ]
+
+
+def test_make_aws_quirks_fails_on_a_refusal_and_names_the_play_it_broke(tmp_path, capsys):
+    strict = StrictValidation()
+    strict.checked, strict.refused = {"ec2": 3, "iam": 2}, {"ec2": 1}
+    strict.refusals = ["ec2:CreateSecurityGroup: InvalidParameterValue: Invalid security group description. -- ..."]
+    strict.injections.append(
+        Injection("strict_validation", "ec2", "CreateSecurityGroup", "K", "InvalidParameterValue", "Invalid", "f", 5.0)
+    )
+    run = Run(Settings(work=tmp_path))
+    run.layer = SimpleNamespace(rules=[strict], state=SimpleNamespace(principals={}), errors=[])
+    run.plays = [
+        PlayRun("site 1", False, 0, 2.0, "network : Create the SG", "Failed to create security group", 4.0, 6.0),
+        PlayRun("teardown 1", False, 0, 2.0, "network : Delete", "unrelated", 7.0, 9.0),
+    ]
+    verdict = run.verdict(strict)
+    assert verdict.failures == [
+        "site 1 failed at 'network : Create the SG': Failed to create security group",
+        f"refused {strict.refusals[0]}",
+    ]
+    assert run.report() == 1
+    out = capsys.readouterr().out
+    assert "strict ec2: 3 requests checked, 1 refused\nstrict iam: 2 requests checked, 0 refused\n" in out
+    assert "teardown 1 failed at 'network : Delete', not caused by an injected behaviour" in out
+    assert json.loads((tmp_path / "report.json").read_text())["strict"]["refused"] == {"ec2": 1}

@@ -73,6 +73,8 @@ class PlayRun:
     seconds: float
     failed_task: str = ""
     message: str = ""
+    started: float = 0.0  # time.monotonic() at its start and end (the layer's clock)
+    ended: float = 0.0
 
     def line(self) -> str:
         if self.ok:
@@ -225,6 +227,7 @@ class Run:
         )
         log.write_text(completed.stdout + completed.stderr)
         run = parse_play(name, completed.stdout, time.monotonic() - started)
+        run.started, run.ended = started, time.monotonic()
         if run.failed_task == "(no output)":
             run.message = completed.stderr[-2000:] or run.message
         self.plays.append(run)
@@ -575,7 +578,16 @@ class Run:
 
     def caused_by(self, rule: Rule) -> list[tuple[str, str]]:
         signatures = {i.message[:60] for i in rule.injections if i.code and i.message}
-        return [(where, message) for where, message in self.failures() if any(sig in message for sig in signatures)]
+        found = [(where, message) for where, message in self.failures() if any(sig in message for sig in signatures)]
+        if isinstance(rule, StrictValidation):
+            # A module rarely passes AWS's validation message on: a play failed by the strict layer is one that
+            # failed while the layer refused one of its requests.
+            found += [
+                (f"{run.name} failed at '{run.failed_task}'", run.message)
+                for run in self.plays
+                if not run.ok and any(run.started <= i.at <= run.ended for i in rule.injections)
+            ]
+        return list(dict.fromkeys(found))
 
     # Runs that a rule's own check judges (they are meant to fail, the check says how).
     OWN_RUNS = {"lambda_concurrency_quota": ("site in a small account",)}
