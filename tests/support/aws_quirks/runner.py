@@ -454,7 +454,8 @@ class Run:
     def read_status_decisions(self) -> list[dict] | None:
         """The scaler decisions status.yml showed (None: its output has no ``scaler_decisions``)."""
         text = sorted(self.work.glob("*-status.json"))[-1].read_text()
-        data = json.loads(text[text.index("{") :])
+        # The log is the play's stdout (the JSON) then its stderr (warnings: Python's own, e.g. cryptography's).
+        data, _end = json.JSONDecoder().raw_decode(text[text.index("{") :])
         for play in data.get("plays", []):
             for task in play.get("tasks", []):
                 for result in task.get("hosts", {}).values():
