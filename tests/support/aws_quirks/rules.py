@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
+from botocore.exceptions import ClientError
+
+from tests.support.aws_quirks import constraints
 from tests.support.aws_quirks.iam import Coverage, Principal, checks_for, evaluate
 from tests.support.aws_quirks.layer import Rule
-from tests.support.aws_quirks.wire import Request, Response, common_error, error_response
+from tests.support.aws_quirks.wire import Request, Response, common_error, error_response, protocol_of, service_name
 
 
 class Throttling(Rule):
@@ -561,6 +564,71 @@ class IamScoping(Rule):
         return None
 
 
+class StrictValidation(Rule):
+    """Every request checked as AWS checks it before acting: its operation's model constraints and the constraints
+    AWS documents beyond them (tests/support/aws_quirks/constraints.py), refused with AWS's code and message.
+
+    Counts per service (botocore's name: elbv2, ec2, ...) the requests checked and refused; ``refusals`` lists each
+    refusal with its request. It runs after throttling and before authorization, as AWS validates a request's shape
+    before it authorizes it.
+    """
+
+    name = "strict_validation"
+
+    def __init__(self):
+        super().__init__()
+        self.checked: dict[str, int] = {}
+        self.refused: dict[str, int] = {}
+        self.refusals: list[str] = []
+        self._lock = threading.Lock()
+
+    def before(self, request: Request) -> Response | None:
+        if protocol_of(request.service) == "unknown":
+            return None
+        service = service_name(request.service)
+        with self._lock:
+            self.checked[service] = self.checked.get(service, 0) + 1
+        verdict = constraints.check(
+            request.service,
+            request.operation,
+            request.params,
+            constraints.Context(request.params, self._policies(request)),
+        )
+        if verdict is None:
+            return None
+        sent = json.dumps(request.params, default=str)
+        sent = sent if len(sent) <= 400 else sent[:397] + "..."
+        with self._lock:
+            self.refused[service] = self.refused.get(service, 0) + 1
+            self.refusals.append(f"{request.action}: {verdict.code}: {verdict.message} -- request {sent}")
+        return error_response(request.service, verdict.code, verdict.message)
+
+    def _policies(self, request: Request):
+        """For PutRolePolicy: the role's inline policies as the local AWS holds them (their total is limited)."""
+        if request.service != "iam" or request.operation != "PutRolePolicy":
+            return None
+
+        def inline_policies(role: str) -> dict[str, str]:
+            iam = self.layer.client("iam", request.access_key)
+            try:
+                names = iam.list_role_policies(RoleName=role)["PolicyNames"]
+                return {
+                    name: json.dumps(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
+                    for name in names
+                }
+            except ClientError:  # no such role: the local AWS answers that itself
+                return {}
+
+        return inline_policies
+
+    def lines(self) -> list[str]:
+        """``strict <service>: <n> requests checked, <k> refused``, one per service seen."""
+        return [
+            f"strict {service}: {count} requests checked, {self.refused.get(service, 0)} refused"
+            for service, count in sorted(self.checked.items())
+        ]
+
+
 def standard_rules(
     *,
     throttle_share: float = 0.1,
@@ -571,8 +639,9 @@ def standard_rules(
     drain_seconds: float = 15.0,
     enforced: dict[str, Iterable[str]] | None = None,
 ) -> list[Rule]:
-    """Every rule, in the order AWS applies them: rate limits, then authorization, then the services' behaviour."""
-    rules: list[Rule] = [Throttling(throttle_share)]
+    """Every rule, in the order AWS applies them: rate limits, then the request's validation, then authorization, then
+    the services' behaviour."""
+    rules: list[Rule] = [Throttling(throttle_share), StrictValidation()]
     rules += [IamScoping(name, roles) for name, roles in (enforced or {}).items()]
     rules += [
         IamPolicySimulator(),
@@ -599,6 +668,7 @@ __all__ = [
     "LambdaQuota",
     "LogsPagination",
     "MetricLag",
+    "StrictValidation",
     "Throttling",
     "standard_rules",
 ]

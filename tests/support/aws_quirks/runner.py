@@ -6,8 +6,9 @@ would), a second ``site.yml`` (must report no change), the deployed scaler's cod
 second spill that ends in a load Lambda cannot take, ``status.yml``, ``teardown.yml`` (again until it succeeds,
 then once more: harmless twice), and ``site.yml`` once in a second fresh account whose Lambda concurrency quota is
 10 (it must refuse before writing anything). It prints one line per behaviour (``quirk <name>: injected <n>,
-survived`` or ``... FAILED: <why>``), then ``aws quirks: <k>/<n> survived``, writes every detail to
-``build/aws-quirks/<time>/report.json`` and exits non-zero when anything failed.
+survived`` or ``... FAILED: <why>``), one per service the strict layer checked (``strict <service>: <n> requests
+checked, <k> refused``; any refusal fails ``strict_validation``), then ``aws quirks: <k>/<n> survived``, writes
+every detail to ``build/aws-quirks/<time>/report.json`` and exits non-zero when anything failed.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import boto3
 
 from tests.support.ansible_run import ROOT, ansible_env
 from tests.support.aws_quirks.layer import QuirksLayer, Rule
-from tests.support.aws_quirks.rules import IamScoping, LambdaQuota, LogsPagination, standard_rules
+from tests.support.aws_quirks.rules import IamScoping, LambdaQuota, LogsPagination, StrictValidation, standard_rules
 from tests.support.aws_recorder import READ_PREFIXES
 from tests.support.local_aws import MotoServer
 from tests.support.local_registry import BASE_IMAGE, ensure_base_image, local_registry
@@ -72,6 +73,8 @@ class PlayRun:
     seconds: float
     failed_task: str = ""
     message: str = ""
+    started: float = 0.0  # time.monotonic() at its start and end (the layer's clock)
+    ended: float = 0.0
 
     def line(self) -> str:
         if self.ok:
@@ -250,6 +253,7 @@ class Run:
         )
         write_streams(log, completed)
         run = parse_play(name, completed.stdout, time.monotonic() - started)
+        run.started, run.ended = started, time.monotonic()
         if run.failed_task == "(no output)":
             run.message = completed.stderr[-2000:] or run.message
         self.plays.append(run)
@@ -595,7 +599,16 @@ class Run:
 
     def caused_by(self, rule: Rule) -> list[tuple[str, str]]:
         signatures = {i.message[:60] for i in rule.injections if i.code and i.message}
-        return [(where, message) for where, message in self.failures() if any(sig in message for sig in signatures)]
+        found = [(where, message) for where, message in self.failures() if any(sig in message for sig in signatures)]
+        if isinstance(rule, StrictValidation):
+            # A module rarely passes AWS's validation message on: a play failed by the strict layer is one that
+            # failed while the layer refused one of its requests.
+            found += [
+                (f"{run.name} failed at '{run.failed_task}'", run.message)
+                for run in self.plays
+                if not run.ok and any(run.started <= i.at <= run.ended for i in rule.injections)
+            ]
+        return list(dict.fromkeys(found))
 
     # Runs that a rule's own check judges (they are meant to fail, the check says how).
     OWN_RUNS = {"lambda_concurrency_quota": ("site in a small account",)}
@@ -628,6 +641,10 @@ class Run:
                 f"'*' only (no resource-level permissions): {', '.join(sorted(coverage.star_only))}",
                 f"action-level only (resource not derived): {', '.join(sorted(coverage.action_level))}",
             ]
+        if isinstance(rule, StrictValidation):
+            # Whatever AWS would refuse is a defect of the collection, retried or not.
+            verdict.failures += [f"refused {refusal}" for refusal in rule.refusals]
+            verdict.details += rule.lines()
         if isinstance(rule, LambdaQuota):
             verdict.details.append(f"answered GetAccountSettings {rule.answered} times")
         if isinstance(rule, LogsPagination):
@@ -663,6 +680,10 @@ class Run:
             print(f"run {line}")
         for verdict in verdicts:
             print(verdict.line())
+        strict = [rule for rule in self.layer.rules if isinstance(rule, StrictValidation)]
+        for rule in strict:
+            for line in rule.lines():
+                print(line)
         survived = sum(verdict.survived for verdict in verdicts)
         enforced = {rule.name: rule for rule in self.layer.rules if isinstance(rule, IamScoping)}
         report = {
@@ -672,6 +693,12 @@ class Run:
             "quirks": [asdict(verdict) | {"survived": verdict.survived} for verdict in verdicts],
             "injections": {rule.name: [asdict(i) for i in rule.injections] for rule in self.layer.rules},
             "run_failures": run_failures,
+            # Per service, the requests the strict layer checked and refused, and each refusal with its request.
+            "strict": {
+                "checked": {service: count for rule in strict for service, count in rule.checked.items()},
+                "refused": {service: count for rule in strict for service, count in rule.refused.items()},
+                "refusals": [refusal for rule in strict for refusal in rule.refusals],
+            },
             # What each enforced role was asked for: the actions and resources its policy must grant.
             "iam_checked": {
                 name: {action: sorted(resources) for action, resources in sorted(rule.coverage.resources.items())}
