@@ -137,10 +137,11 @@ def explain_pip_failure(stderr, target, files):
         asked = missing.group(1)
         name = _NAME.match(asked).group(1) if _NAME.match(asked) else asked
         return AppLockError(
-            "{} has no wheel for {} (asked as {}): the lock takes wheels only, the ones the function's runtime and "
-            "the image can install. Choose a version of {} that publishes one (a pure-Python wheel, or a manylinux "
-            "wheel for that Python and machine), or change the runtime or architecture. Requirements: {}".format(
-                name, describe_target(target), asked, name, ", ".join(files)
+            "{name} has no wheel for {target} (asked as {asked}): the lock takes wheels only, the ones the function's "
+            "runtime and the image can install. Choose a version of {name} that publishes one (a pure-Python wheel, "
+            "or a manylinux wheel for that Python and machine), or change the runtime or architecture. "
+            "Requirements: {files}".format(
+                name=name, target=describe_target(target), asked=asked, files=", ".join(files)
             )
         )
     return AppLockError(
@@ -223,7 +224,7 @@ def resolve(app_files, targets, pins, pip_args, run_command, python, scratch):
     primary = targets[0]
     versions = {}
     for item in pip_report(run_command, python, scratch, everything, constraint, primary, pip_args):
-        name, version, _ = report_entry(item)
+        name, version = report_entry(item)[:2]
         versions[name] = version
     held = os.path.join(scratch, "resolved-pins.txt")
     write_pins(held, versions)

@@ -11,10 +11,10 @@ short_description: Resolve an app's pip requirements once, into one lock for its
 description:
   - Resolves the app's requirements (O(requirements_file)) with every runtime's own (O(lambda.requirements_file),
     O(image.requirements_file)) once, with pip, for the function's platform (the first of O(lambda) and O(image)
-    given): CPython of that C(python_version), manylinux, of that architecture. Each runtime's share is then read
-    for its own platform, held to exactly those versions, so the zip and the image install the same versions.
+    given), that is CPython of that C(python_version), manylinux, of that architecture. Each runtime's share is then
+    read for its own platform, held to exactly those versions, so the zip and the image install the same versions.
   - Writes the lock (C(name==version) and the SHA-256 of every wheel, with the runtimes that need each package)
-    and each runtime's share into a directory of O(cache_dir) named by a hash of everything that decides them: the
+    and each runtime's share into a directory of O(cache_dir) named by a hash of everything that decides them, the
     requirement files' bytes (with their includes), the targets, the collection's pinned versions and O(pip_args).
     An unchanged input finds its lock there and runs no pip.
   - Wheels only (C(--only-binary=:all:)). A requirement with no wheel for a runtime's platform fails with the

@@ -68,7 +68,7 @@ options:
     elements: path
   requirements_lock:
     description:
-      - A complete lock to vendor exactly as it is (C(pip install --no-deps --require-hashes -r)): every package
+      - A complete lock to vendor exactly as it is (C(pip install --no-deps --require-hashes -r)), every package
         with its version and the hashes of its wheels, as M(spillover.lambda_ecs.app_lock) writes a runtime's share.
         Nothing is resolved, so the zip holds the lock's versions and wheels and no others.
       - The cache key is the lock's SHA-256 (with O(python_version), O(architecture) and O(pip_args)).
