@@ -99,7 +99,7 @@ options:
     description:
       - How tasks are spread over C(FARGATE) and C(FARGATE_SPOT).
       - Refused, before any write, when it names C(FARGATE_SPOT) and the task definition runs on C(ARM64)
-        (C(runtimePlatform.cpuArchitecture)): Fargate does not run ARM64 Linux tasks on Spot.
+        (C(runtimePlatform.cpuArchitecture)), because Fargate does not run ARM64 Linux tasks on Spot.
       - A change, including the switch of a service created with a launch type to capacity providers, is applied in
         place with a forced new deployment, as ECS requires.
     type: list
