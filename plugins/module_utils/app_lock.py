@@ -23,8 +23,8 @@ import json
 import os
 import re
 import shutil
-import tempfile
 
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import cache_entry
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import platform_options
 
 LOCK_FORMAT = 1
@@ -253,42 +253,26 @@ def ensure_lock(app_files, targets, cache_dir, pip_args, run_command, python):
         raise AppLockError("a lock needs at least one target (lambda or image)")
     pins = collection_pins([path for target in targets for path in target["requirements_file"]])
     key = lock_key(app_files, targets, pins, pip_args)
-    final = os.path.join(cache_dir, key)
-    changed = not os.path.isfile(os.path.join(final, LOCK_NAME))
-    if changed:
-        try:
-            os.makedirs(cache_dir, exist_ok=True)
-            staging = tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=cache_dir)
-        except OSError as error:
-            raise AppLockError(f"cannot create the lock cache in {cache_dir}: {error}") from error
-        try:
-            packages = resolve(app_files, targets, pins, pip_args, run_command, python, staging)
-            # Files by name only: the lock's bytes must not depend on where the app or the collection lies.
-            shown = [
-                dict(target, files=[os.path.basename(path) for path in list(app_files) + target["requirements_file"]])
-                for target in targets
-            ]
-            with open(os.path.join(staging, LOCK_NAME), "w") as handle:
-                handle.write(render_lock(key, shown, packages))
-            for target in targets:
-                with open(os.path.join(staging, f"{target['name']}.txt"), "w") as handle:
-                    handle.write(render_lock(key, shown, packages, only=target["name"]))
-                share = {
-                    name: package["version"]
-                    for name, package in packages.items()
-                    if target["name"] in package["targets"]
-                }
-                write_pins(os.path.join(staging, f"{target['name']}-pins.txt"), share)
-            shutil.rmtree(os.path.join(staging, "target"), ignore_errors=True)
-            try:
-                os.rename(staging, final)
-            except OSError:
-                if not os.path.isdir(final):  # not lost to a concurrent build of the same lock
-                    raise
-                changed = False
-        finally:
-            if os.path.isdir(staging):
-                shutil.rmtree(staging, ignore_errors=True)
+
+    def write_lock(staging):
+        packages = resolve(app_files, targets, pins, pip_args, run_command, python, staging)
+        # Files by name only: the lock's bytes must not depend on where the app or the collection lies.
+        shown = [
+            dict(target, files=[os.path.basename(path) for path in list(app_files) + target["requirements_file"]])
+            for target in targets
+        ]
+        with open(os.path.join(staging, LOCK_NAME), "w") as handle:
+            handle.write(render_lock(key, shown, packages))
+        for target in targets:
+            with open(os.path.join(staging, f"{target['name']}.txt"), "w") as handle:
+                handle.write(render_lock(key, shown, packages, only=target["name"]))
+            share = {
+                name: package["version"] for name, package in packages.items() if target["name"] in package["targets"]
+            }
+            write_pins(os.path.join(staging, f"{target['name']}-pins.txt"), share)
+        shutil.rmtree(os.path.join(staging, "target"), ignore_errors=True)
+
+    final, changed = cache_entry(cache_dir, key, write_lock, AppLockError)
     return changed, describe_lock(final, targets)
 
 

@@ -203,15 +203,8 @@ def vendor_requirements(requirements, cache_dir, python_version, pip_args, run_c
     never see a half-filled cache entry.
     """
     key = requirements_key(requirements, python_version, pip_args, architecture)
-    final = os.path.join(cache_dir, key)
-    if os.path.isdir(final):
-        return final
-    try:
-        os.makedirs(cache_dir, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=cache_dir)
-    except OSError as error:
-        raise LambdaZipError(f"cannot create the requirements cache in {cache_dir}: {error}") from error
-    try:
+
+    def install(staging):
         argv = pip_command(python, staging, requirements, python_version, pip_args, architecture)
         rc, stdout, stderr = run_command(
             argv, {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYTHONDONTWRITEBYTECODE": "1", "PIP_NO_INPUT": "1"}
@@ -224,15 +217,37 @@ def vendor_requirements(requirements, cache_dir, python_version, pip_args, run_c
             )
             wanted = str(requirements) if isinstance(requirements, LockFile) else ", ".join(sorted(requirements))
             raise LambdaZipError(f"pip could not vendor {wanted} ({target}): {(stderr or stdout).strip()[-2000:]}")
+
+    return cache_entry(cache_dir, key, install, LambdaZipError)[0]
+
+
+def cache_entry(cache_dir, key, fill, error=LambdaZipError):
+    """``(directory, created)``: the directory ``key`` of ``cache_dir``, filled by ``fill(directory)`` on first use.
+
+    It is filled in a temporary directory beside its final place and renamed into it, so concurrent builds never
+    see a half-filled entry; a failed ``fill`` leaves nothing. ``error`` is the exception a cache that cannot be
+    created raises.
+    """
+    final = os.path.join(cache_dir, key)
+    if os.path.isdir(final):
+        return final, False
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=cache_dir)
+    except OSError as problem:
+        raise error(f"cannot create the cache in {cache_dir}: {problem}") from problem
+    try:
+        fill(staging)
         try:
             os.rename(staging, final)
         except OSError:
-            if not os.path.isdir(final):  # not lost to a concurrent build of the same set
+            if not os.path.isdir(final):  # not lost to a concurrent build of the same entry
                 raise
+            return final, False
     finally:
         if os.path.isdir(staging):
             shutil.rmtree(staging, ignore_errors=True)
-    return final
+    return final, True
 
 
 def vendored_distributions(vendor_dir):
