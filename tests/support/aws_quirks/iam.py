@@ -333,8 +333,10 @@ def implied_checks(request: Request, account: str) -> list[tuple[str, list[str],
         if roles:
             checks.append(("iam:PassRole", roles, {"iam:PassedToService": [service]}))
     prefix = request.action.split(":", 1)[0]
-    if prefix in TAG_ON_CREATE and request.operation.startswith(_CREATES) and tags_of(request.params):
-        tagging = f"{prefix}:{TAG_ON_CREATE[prefix]}"
+    tagging = f"{prefix}:{TAG_ON_CREATE.get(prefix)}"
+    # ec2:CreateTags itself tags what exists: its own check is the only one (it creates nothing to tag).
+    creates = request.operation.startswith(_CREATES) and request.action != tagging
+    if prefix in TAG_ON_CREATE and creates and tags_of(request.params):
         resources, _derived = resources_of(request.action, request, account)
         context = {**request_context(request), f"{prefix}:CreateAction": [request.operation]}
         checks.append((tagging, resources, context))
