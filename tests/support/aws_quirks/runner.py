@@ -686,7 +686,6 @@ class Run:
             functions = [before["app_arn"], before["scaler_arn"]]
             scenario.expect(DEPLOYER, "lambda:UpdateFunctionConfiguration", functions)
             scenario.expect(DEPLOYER, "lambda:GetFunctionConfiguration", functions)
-            scenario.expect(DEPLOYER, "iam:PassRole")  # UpdateFunctionConfiguration names the function's role
             for action in ("lambda:TagResource", "elasticloadbalancing:AddTags", "ec2:CreateTags", "iam:TagRole"):
                 scenario.expect(DEPLOYER, action)
             run = self.play("site after settings changed", "site.yml", self.scenario_vars)
