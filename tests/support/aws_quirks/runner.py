@@ -646,7 +646,8 @@ class Run:
             module = changed_app(ROOT / "files" / "app", self.work / "app-changed")
             self.scenario_vars["spillover_app_src"] = str(module.parent)
             scenario.expect(DEPLOYER, "lambda:UpdateFunctionCode", [before["app_arn"]])
-            # amazon.aws.lambda waits before and after the update: function_active, function_updated.
+            # Before it updates the code, amazon.aws.lambda waits for the function (its function_active and
+            # function_updated waiters poll GetFunctionConfiguration): each poll is a call the engine checks.
             scenario.expect(DEPLOYER, "lambda:GetFunctionConfiguration", [before["app_arn"]])
             scenario.expect(DEPLOYER, "ecs:RegisterTaskDefinition")
             scenario.expect(DEPLOYER, "ecs:UpdateService", [before["service_arn"]])
@@ -792,6 +793,9 @@ class Run:
             ]
             self.scenario_vars["alb_certificate_arn"] = certificate
             state = self.stack_state()
+            lambda_group = state["scaler_environment"]["SPILLOVER_LAMBDA_TARGET_GROUP_ARN"]
+            ecs_group = state["scaler_environment"]["SPILLOVER_ECS_TARGET_GROUP_ARN"]
+            before = {item["Port"]: listener_weights(item, lambda_group, ecs_group) for item in self.listeners()}
             scenario.expect(DEPLOYER, "elasticloadbalancing:CreateListener")
             scenario.expect(DEPLOYER, "elasticloadbalancing:ModifyListener")  # HTTP turns into the redirect
             scenario.expect(DEPLOYER, "ec2:AuthorizeSecurityGroupIngress")  # the HTTPS port
@@ -801,8 +805,10 @@ class Run:
             if not run.ok:
                 return
             self.load_scaler()
-            lambda_group, ecs_group = self.outputs["lambda_target_group_arn"], self.outputs["ecs_target_group_arn"]
             listeners = self.listeners()
+            # What a new HTTPS listener starts at, against what HTTP forwarded before the run (the scaler's weights).
+            started = {item["Port"]: listener_weights(item, lambda_group, ecs_group) for item in listeners}
+            scenario.details.append(f"weights before the run {before}, after it {started}")
             by_port = {listener["Port"]: listener for listener in listeners}
             https, http = by_port.get(443), by_port.get(80)
             if https is None or http is None:
@@ -864,6 +870,8 @@ class Run:
         self.invoke(alarm_event(spill), "certificate spill alarm")
         scenario.failures += moved("spill", {"lambda": 100 - top, "ecs": top}, 6)
         cloudwatch.set_alarm_state(AlarmName=spill, StateValue="OK", StateReason="driven by make aws-quirks")
+        # A light load: Lambda can take it back. The scaler phase's busy load ended minutes before (the re-runs
+        # between take longer than the guard's window, which ends 3 periods before now and spans 3).
         end = _aligned_end(60)
         self.put_load(end, {back: (1.0, 0.05) for back in range(1, 11)})
         scenario.failures += moved("return", {"lambda": 100, "ecs": 0}, 8)
@@ -872,7 +880,8 @@ class Run:
         }
         fresh = {port: when for port, when in records.items() if (_moment(when) or since) > since}
         first = next(
-            item["Port"] for item in self.listeners() if item["ListenerArn"] == self.outputs["listener_arns"][0]
+            (item["Port"] for item in self.listeners() if item["ListenerArn"] == self.outputs["listener_arns"][0]),
+            None,
         )
         if list(fresh) != [first]:
             scenario.failures.append(
