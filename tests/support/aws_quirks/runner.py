@@ -573,7 +573,8 @@ class Run:
                 f"scaler {i['label']}: {_short(i['error'], 200)}" for i in self.invocations[invocations:] if i["error"]
             ]
             scenario.failures[:0] = failed
-            self.judge_scenario(scenario, strict_before)
+            # A failed play or invocation explains the calls that were never made after it.
+            self.judge_scenario(scenario, strict_before, complete=not failed)
             print(f"  {scenario.line()}", flush=True)
 
     def strict_counts(self) -> dict[str, dict[str, int]]:
@@ -583,7 +584,7 @@ class Run:
             "refused": {service: n for rule in strict for service, n in rule.refused.items()},
         }
 
-    def judge_scenario(self, scenario: Scenario, strict_before: dict) -> None:
+    def judge_scenario(self, scenario: Scenario, strict_before: dict, complete: bool = True) -> None:
         """What the IAM engine and the strict layer saw during the scenario, against what it expects."""
         enforced = {rule.name: rule for rule in self.layer.rules if isinstance(rule, IamScoping)}
         for name, rule in enforced.items():
@@ -595,9 +596,11 @@ class Run:
                 scenario.failures.append(f"{name} denied {', '.join(denied)}")
             expected = scenario.expected.get(name, {})
             if expected and name not in scenario.called:
-                scenario.failures.append(f"{name}: no call was made with that role")
+                if complete:
+                    scenario.failures.append(f"{name}: no call was made with that role")
                 continue
-            scenario.failures += [f"{name}: {problem}" for problem in missing(summary, expected)]
+            if complete:
+                scenario.failures += [f"{name}: {problem}" for problem in missing(summary, expected)]
             shown = list(dict.fromkeys([*expected, *(a for a in (*TAGGING, *UNTAGGING) if a in summary)]))
             scenario.details += [f"{name}: {line}" for line in describe(summary, shown)]
             if summary:
