@@ -75,6 +75,23 @@ def test_created_vpc_converges_then_goes_away_twice(local_aws, aws_client):
     assert apply_role("network", local_aws.endpoint, absent).changed == 0
 
 
+def test_a_tag_added_then_dropped_changes_the_resources_and_never_doubles_the_route_table(local_aws, aws_client):
+    """Issue 19's tag scenario: the route table is found by ID once it exists (a lookup by every tag made a second
+    one when network_tags changed, and the run after failed on two), and the dropped tag leaves the VPC too."""
+    ec2 = aws_client("ec2")
+    role_vars = {"network_stack_name": STACK, "network_create_vpc": True}
+    apply_role("network", local_aws.endpoint, role_vars)
+    tagged = apply_role("network", local_aws.endpoint, {**role_vars, "network_tags": {"team": "a"}})
+    assert tagged.changed > 0
+    dropped = apply_role("network", local_aws.endpoint, role_vars)
+    assert dropped.changed > 0, dropped.output[-4000:]
+    tables = ec2.describe_route_tables(Filters=[{"Name": "tag:spillover:stack", "Values": [STACK]}])["RouteTables"]
+    assert len(tables) == 1
+    assert {a["SubnetId"] for a in tables[0]["Associations"]} == set(dropped.facts["network__subnet_ids"])
+    assert ec2.describe_tags(Filters=[{"Name": "key", "Values": ["team"]}])["Tags"] == []
+    assert apply_role("network", local_aws.endpoint, role_vars).changed == 0
+
+
 def test_existing_vpc_is_used_and_never_deleted(local_aws, aws_client):
     ec2 = aws_client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]

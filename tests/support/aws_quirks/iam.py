@@ -242,6 +242,10 @@ def _exceptions(action: str, request: Request, account: str) -> list[str] | None
     if action == "iam:SimulatePrincipalPolicy":
         # Authorized on the principal simulated only; the ARNs of ResourceArns are what the simulation is about.
         return [str(request.params.get("PolicySourceArn", "*"))]
+    if action in ("ec2:CreateTags", "ec2:DeleteTags"):
+        # EC2 authorizes tagging on each resource of ResourceId.N, named by its ID alone: its type is the ID's prefix.
+        arns = [_ec2_arn(str(value), request, account) for value in _as_list(request.params.get("ResourceId"))]
+        return arns if arns and all(arns) else None  # an ID of another type: the action alone is checked
     if action == "cloudwatch:DescribeAlarms":
         # CloudWatch permissions reference: "To retrieve information about composite alarms, your
         # cloudwatch:DescribeAlarms permission must have a * scope."
@@ -252,6 +256,25 @@ def _exceptions(action: str, request: Request, account: str) -> list[str] | None
             return [f"arn:aws:cloudwatch:{request.region}:{account}:alarm:*"]
         return [f"arn:aws:cloudwatch:{request.region}:{account}:alarm:{name}" for name in names]
     return None
+
+
+# The EC2 resource types the stack tags, by the prefix of their IDs.
+EC2_ID_TYPES = {
+    "sg": "security-group",
+    "sgr": "security-group-rule",
+    "vpc": "vpc",
+    "subnet": "subnet",
+    "igw": "internet-gateway",
+    "rtb": "route-table",
+}
+
+
+def _ec2_arn(resource_id: str, request: Request, account: str) -> str:
+    """The ARN of an EC2 resource from its ID (``sg-0abc...``), or "" when the prefix is not one of EC2_ID_TYPES."""
+    resource_type = EC2_ID_TYPES.get(resource_id.split("-", 1)[0])
+    if resource_type is None or "-" not in resource_id:
+        return ""
+    return f"arn:aws:ec2:{request.region}:{account}:{resource_type}/{resource_id}"
 
 
 def tags_of(params: dict) -> dict[str, str]:
@@ -310,8 +333,10 @@ def implied_checks(request: Request, account: str) -> list[tuple[str, list[str],
         if roles:
             checks.append(("iam:PassRole", roles, {"iam:PassedToService": [service]}))
     prefix = request.action.split(":", 1)[0]
-    if prefix in TAG_ON_CREATE and request.operation.startswith(_CREATES) and tags_of(request.params):
-        tagging = f"{prefix}:{TAG_ON_CREATE[prefix]}"
+    tagging = f"{prefix}:{TAG_ON_CREATE.get(prefix)}"
+    # ec2:CreateTags itself tags what exists: its own check is the only one (it creates nothing to tag).
+    creates = request.operation.startswith(_CREATES) and request.action != tagging
+    if prefix in TAG_ON_CREATE and creates and tags_of(request.params):
         resources, _derived = resources_of(request.action, request, account)
         context = {**request_context(request), f"{prefix}:CreateAction": [request.operation]}
         checks.append((tagging, resources, context))

@@ -12,7 +12,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
@@ -531,12 +531,27 @@ class ElbOidcClientSecret(Rule):
         return Response(response.status, response.headers, body)
 
 
+@dataclass
+class Checked:
+    """One authorization the IAM engine made, at the layer's clock: ``call`` is the request's own action, ``action``
+    the one checked (the call's, or one it implies: iam:PassRole, a tag-on-create action)."""
+
+    at: float
+    call: str
+    action: str
+    resources: list[str] = field(default_factory=list)
+    derived: bool = True
+    allowed: bool = True
+
+
 class IamScoping(Rule):
     """Each call made with an enforced role's credentials must be allowed by that role's identity policies.
 
     Principals are the temporary keys of sts:AssumeRole answers (the layer learns them); ``roles`` are the role
     ARNs to enforce. A denied call gets AccessDenied/AccessDeniedException/UnauthorizedOperation in its service's
-    shape with AWS's message "User: ... is not authorized to perform: ... on resource: ...".
+    shape with AWS's message "User: ... is not authorized to perform: ... on resource: ...". Every authorization is
+    kept in ``log`` (waiters' calls too: a waiter's poll is a call like any other), so a phase of the run can list
+    what it asked for.
     """
 
     def __init__(self, name: str, roles: Iterable[str]):
@@ -546,6 +561,7 @@ class IamScoping(Rule):
         self.coverage = Coverage()
         self.checked = 0
         self.denials: dict[str, int] = {}
+        self.log: list[Checked] = []
 
     def enforces(self, principal: Principal | None) -> bool:
         return principal is not None and principal.role_arn in self.roles
@@ -557,6 +573,16 @@ class IamScoping(Rule):
         self.checked += 1
         for check in checks_for(request, principal, self.layer.policies_of(principal)):
             self.coverage.add(check)
+            self.log.append(
+                Checked(
+                    self.layer.clock(),
+                    request.action,
+                    check.action,
+                    list(check.resources),
+                    check.derived,
+                    check.allowed,
+                )
+            )
             if not check.allowed:
                 key = f"{check.action} on {check.denied_resource}"
                 self.denials[key] = self.denials.get(key, 0) + 1
@@ -658,6 +684,7 @@ def standard_rules(
 
 
 __all__ = [
+    "Checked",
     "EcsDrain",
     "EcsFargateProviders",
     "EcsServiceLinkedRole",

@@ -180,6 +180,18 @@ def _rest_routes(service: str) -> list[tuple[str, re.Pattern, str, int]]:
     return routes
 
 
+@cache
+def _query_lists(service: str, operation: str) -> tuple[str, ...]:
+    """The query-string names of the operation's list members."""
+    shape = service_model(service).operation_model(operation).input_shape
+    members = shape.members.items() if shape is not None else []
+    return tuple(
+        member.serialization.get("name", name)
+        for name, member in members
+        if member.serialization.get("location") == "querystring" and member.type_name == "list"
+    )
+
+
 def rest_operation(service: str, method: str, path: str) -> tuple[str, dict]:
     """The operation and its path and query parameters of a REST request, from the model's routes."""
     parts = urllib.parse.urlsplit(path)
@@ -187,7 +199,13 @@ def rest_operation(service: str, method: str, path: str) -> tuple[str, dict]:
         match = pattern.match(parts.path)
         if route_method == method and match:
             params = {key: urllib.parse.unquote(value) for key, value in match.groupdict().items()}
-            params.update(dict(urllib.parse.parse_qsl(parts.query)))
+            query = urllib.parse.parse_qsl(parts.query)
+            params.update(dict(query))
+            # A list in the query string (Lambda's UntagResource ?tagKeys=a&tagKeys=b) is a list, of one value too.
+            for key in _query_lists(service, name):
+                values = [value for name_, value in query if name_ == key]
+                if values:
+                    params[key] = values
             return name, params
     return f"{method} {parts.path}", {}
 
