@@ -18,15 +18,19 @@ description:
   - V(load_balancer) (CreateLoadBalancer Name) 1 to 32 letters, digits and hyphens, no hyphen at either end, not
     starting with C(internal-).
   - V(target_group) (CreateTargetGroup Name) 1 to 32 letters, digits and hyphens, no hyphen at either end.
-  - V(iam_role) 1 to 64, V(iam_policy) 1 to 128, V(sts_session) 2 to 64 of C(a-zA-Z0-9_+=,.@-).
+  - V(iam_role) 1 to 64, V(iam_policy) 1 to 128, V(sts_session) 2 to 64 of C(a-zA-Z0-9_+=,.@-) (ASCII letters and
+    digits only, as the API's Java patterns mean them).
   - V(lambda_function) 1 to 64 letters, digits, hyphens and underscores.
-  - V(log_group) 1 to 512 of C(a-zA-Z0-9_-/.#).
-  - V(ecr_repository) 2 to 256 lowercase letters and digits, separators C(.), C(_), C(-) and C(/) never doubled or at
-    an end.
+  - V(log_group) 1 to 512 of C(a-zA-Z0-9_-/.#), not starting with C(aws/) (in any case).
+  - V(ecr_repository) 2 to 256 lowercase letters and digits, joined by one C(.) or C(/), one or two C(_), or a run
+    of C(-); no separator at either end.
   - V(eventbridge_rule) 1 to 64 of C(a-zA-Z0-9._-).
-  - V(alarm) 1 to 255 printable characters.
+  - V(alarm) 1 to 255 characters, none an ASCII control character.
   - V(dashboard) 1 to 255 letters, digits, hyphens and underscores.
   - V(ecs_cluster), V(ecs_service), V(task_family) 1 to 255 letters, digits, hyphens and underscores.
+  - V(tag_key) 1 to 128, V(tag_value) 0 to 256 Unicode letters, digits, spaces and C(_.:/=+-@), as the tagging APIs
+    of Elastic Load Balancing, Lambda, CloudWatch Logs, EventBridge and ECS take them; a key does not start with
+    C(aws:) in any case.
 options:
   _input:
     description: The names to check.
@@ -82,12 +86,14 @@ _value:
 """
 
 import re
+import unicodedata
 from typing import NamedTuple
 
 from ansible.errors import AnsibleFilterError
 
 _IAM = r"[\w+=,.@-]+"
-_SEPARATED = r"[a-z0-9]+(?:[._-][a-z0-9]+)*"
+# ECR's model: components of lowercase letters and digits joined by one '.', one or two '_', or any run of '-'.
+_SEPARATED = r"[a-z0-9]+(?:(?:[.]|__?|-+)[a-z0-9]+)*"
 # What EC2 takes in a VPC security group's name and descriptions (CreateSecurityGroup).
 _EC2_TEXT = r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]+"
 _EC2_TEXT_SAYS = "letters, digits, spaces and ._-:/()#,@[]+=&;{}!$* only"
@@ -96,10 +102,20 @@ _EC2_TEXT_SAYS = "letters, digits, spaces and ._-:/()#,@[]+=&;{}!$* only"
 class Rule(NamedTuple):
     minimum: int
     maximum: int
-    pattern: str
+    pattern: str  # a whole-string ASCII pattern; "": Unicode letters, numbers and spaces, and the characters of unicode
     says: str
     forbidden_prefix: str = ""
     label: str = ""
+    unicode: str = ""  # with pattern "": the characters taken beside Unicode letters, numbers and spaces
+
+
+# Tags, as the tagging APIs of ELB, Lambda, Logs, EventBridge, ECS, IAM and CloudWatch take them:
+# [\p{L}\p{Z}\p{N}_.:/=+\-@] (EC2 and ECR take any character; every role's tags reach one of the former).
+_TAG_SAYS = "letters, digits, spaces and _.:/=+-@ only"
+
+
+def _unicode_text(name, extra):
+    return all(char in extra or unicodedata.category(char)[0] in "LNZ" for char in name)
 
 
 RULES = {
@@ -139,16 +155,23 @@ RULES = {
     "lambda_function": Rule(
         1, 64, r"[a-zA-Z0-9_-]+", "letters, digits, hyphens and underscores only", label="Lambda function name"
     ),
-    "log_group": Rule(1, 512, r"[a-zA-Z0-9_\-/.#]+", "letters, digits and _-/.# only", label="log group name"),
+    "log_group": Rule(
+        1,
+        512,
+        r"[a-zA-Z0-9_\-/.#]+",
+        "letters, digits and _-/.# only",
+        forbidden_prefix="aws/",
+        label="log group name",
+    ),
     "ecr_repository": Rule(
         2,
         256,
         rf"(?:{_SEPARATED}/)*{_SEPARATED}",
-        "lowercase letters and digits, separators . _ - / never doubled or at an end",
+        "lowercase letters and digits joined by one . or /, one or two _, or hyphens; none at an end",
         label="ECR repository name",
     ),
     "eventbridge_rule": Rule(1, 64, r"[a-zA-Z0-9._-]+", "letters, digits and ._- only", label="EventBridge rule name"),
-    "alarm": Rule(1, 255, r"[\x20-\x7e]+", "printable characters only", label="alarm name"),
+    "alarm": Rule(1, 255, r"[^\x00-\x1f\x7f]+", "no ASCII control characters", label="alarm name"),
     "dashboard": Rule(
         1, 255, r"[a-zA-Z0-9_-]+", "letters, digits, hyphens and underscores only", label="dashboard name"
     ),
@@ -161,6 +184,8 @@ RULES = {
     "task_family": Rule(
         1, 255, r"[a-zA-Z0-9_-]+", "letters, digits, hyphens and underscores only", label="task definition family"
     ),
+    "tag_key": Rule(1, 128, "", _TAG_SAYS, forbidden_prefix="aws:", label="tag key", unicode="_.:/=+-@"),
+    "tag_value": Rule(0, 256, "", _TAG_SAYS, label="tag value", unicode="_.:/=+-@"),
 }
 
 
@@ -172,7 +197,7 @@ def problem(kind, name, what=""):
         return f"{subject} has {len(name)} characters, {rule.label}s have {rule.minimum} to {rule.maximum}"
     if rule.forbidden_prefix and name.lower().startswith(rule.forbidden_prefix):
         return f"{subject} may not start with {rule.forbidden_prefix!r}"
-    if not re.fullmatch(rule.pattern, name):
+    if not (re.fullmatch(rule.pattern, name, re.ASCII) if rule.pattern else _unicode_text(name, rule.unicode)):
         return f"{subject} breaks the rule of {rule.label}s: {rule.says}"
     return None
 

@@ -150,10 +150,41 @@ def refusal_of(service: str, violations: list[Violation]) -> tuple[str, str]:
 # The model's constraints
 
 
+# Java's \w, \d and \s are ASCII classes (without UNICODE_CHARACTER_CLASS, which Coral does not set); Python's are
+# Unicode ones, so "é" would pass [\w+=,.@-]+ here and fail at AWS. \p{L} and the like stay Unicode in both.
+_JAVA_CLASSES = {"w": "A-Za-z0-9_", "d": "0-9", "s": " \\t\\n\\x0B\\f\\r"}
+_JAVA_NEGATED = {"W": "[^A-Za-z0-9_]", "D": "[^0-9]", "S": "[^ \\t\\n\\x0B\\f\\r]"}
+
+
+def java_ascii(pattern: str) -> str:
+    """``pattern`` with Java's ASCII meaning of ``\\w``, ``\\d``, ``\\s`` (and, outside a class, their negations)."""
+    out, in_class, index = [], False, 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\" and index + 1 < len(pattern):
+            escaped = pattern[index + 1]
+            if escaped in _JAVA_CLASSES:
+                ascii_class = _JAVA_CLASSES[escaped]
+                out.append(ascii_class if in_class else f"[{ascii_class}]")
+            elif escaped in _JAVA_NEGATED and not in_class:
+                out.append(_JAVA_NEGATED[escaped])
+            else:
+                out.append(char + escaped)
+            index += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+        elif char == "]" and in_class:
+            in_class = False
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
 @cache
 def _pattern(pattern: str) -> regex.Pattern | None:
     try:
-        return regex.compile(pattern)
+        return regex.compile(java_ascii(pattern))
     except regex.error:
         SKIPPED_PATTERNS.add(pattern)
         return None
@@ -443,6 +474,17 @@ DOCUMENTED: tuple[Documented, ...] = (
         "following set:  a-zA-Z0-9. _-:/()#,@[]+=&;{}!$*",
         _EC2_SG,
         seen="cds-snc/notification-terraform#561",
+    ),
+    Documented(
+        "ec2",
+        ("CreateSecurityGroup",),
+        "GroupDescription",
+        "not empty (EC2 reads an empty description as none)",
+        _fits(lambda value: str(value) != ""),
+        "The request must contain the parameter GroupDescription",
+        _EC2_SG,
+        seen='ansible/ansible#19791 ("AWS requires a non-empty description"), getmoto/moto#112 (the message)',
+        code="MissingParameter",
     ),
     Documented(
         "ec2",

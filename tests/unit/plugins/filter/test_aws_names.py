@@ -83,8 +83,8 @@ def test_several_problems_are_reported_at_once():
     ]
     assert aws_names(names, "sg-x")["problems"] == [
         "the tasks' security group name 'sg-x-tasks' may not start with 'sg-'",
-        "ECR repository name 'Sg-X-app' breaks the rule of ECR repository names: lowercase letters and digits, "
-        "separators . _ - / never doubled or at an end",
+        "ECR repository name 'Sg-X-app' breaks the rule of ECR repository names: lowercase letters and digits "
+        "joined by one . or /, one or two _, or hyphens; none at an end",
     ]
 
 
