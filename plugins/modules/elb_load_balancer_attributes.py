@@ -78,16 +78,10 @@ diff:
     after: {"idle_timeout.timeout_seconds": "900"}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_call
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import is_arn
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.elb_attributes import as_dict
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.elb_attributes import (
-    ensure_attributes as ensure_attributes_of,
-)
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.elb_attributes import ensure_attributes_of_arn
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.elb_attributes import run_attributes_module
 
 
 def load_balancer_arn(client, load_balancer, what):
@@ -102,38 +96,11 @@ def ensure_attributes(client, params, check_mode):
     """Set the attributes that differ; returns ``(arn, before, after, changed_keys)`` (all attributes)."""
     what = f"set the attributes of load balancer {params['load_balancer']}"
     arn = load_balancer_arn(client, params["load_balancer"], what)
-
-    def read():
-        return as_dict(
-            aws_call(what, lambda: client.describe_load_balancer_attributes(aws_retry=True, LoadBalancerArn=arn))
-        )
-
-    def modify(attributes):
-        aws_call(
-            what,
-            lambda: client.modify_load_balancer_attributes(aws_retry=True, LoadBalancerArn=arn, Attributes=attributes),
-        )
-
-    return (arn, *ensure_attributes_of(read, modify, params["attributes"], check_mode))
+    return (arn, *ensure_attributes_of_arn(client, "load_balancer", arn, params["attributes"], check_mode, what))
 
 
 def main():
-    argument_spec = dict(
-        load_balancer=dict(type="str", required=True, aliases=["name"]),
-        attributes=dict(type="dict", required=True),
-    )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-
-    def work():
-        arn, before, after, changed_keys = ensure_attributes(
-            aws_client(module, "elbv2"), module.params, module.check_mode
-        )
-        keys = sorted(module.params["attributes"])
-        diff = dict(before={key: before.get(key) for key in keys}, after={key: after.get(key) for key in keys})
-        result = dict(load_balancer_arn=arn, attributes=after, changed_attributes=changed_keys)
-        return bool(changed_keys), result, diff
-
-    run(module, work)
+    run_attributes_module("load_balancer", ensure_attributes)
 
 
 if __name__ == "__main__":

@@ -77,16 +77,9 @@ diff:
     after: {"lambda.multi_value_headers.enabled": "true"}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_call
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import describe_target_groups
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.elb_attributes import as_dict
-from ansible_collections.spillover.lambda_ecs.plugins.module_utils.elb_attributes import (
-    ensure_attributes as ensure_attributes_of,
-)
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.elb_attributes import ensure_attributes_of_arn
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.elb_attributes import run_attributes_module
 
 
 def ensure_attributes(client, params, check_mode):
@@ -94,38 +87,11 @@ def ensure_attributes(client, params, check_mode):
     what = f"set the attributes of target group {params['target_group']}"
     missing = "Target group {missing} does not exist; create it first."
     arn = describe_target_groups(client, [params["target_group"]], missing)[0]["TargetGroupArn"]
-
-    def read():
-        return as_dict(
-            aws_call(what, lambda: client.describe_target_group_attributes(aws_retry=True, TargetGroupArn=arn))
-        )
-
-    def modify(attributes):
-        aws_call(
-            what,
-            lambda: client.modify_target_group_attributes(aws_retry=True, TargetGroupArn=arn, Attributes=attributes),
-        )
-
-    return (arn, *ensure_attributes_of(read, modify, params["attributes"], check_mode))
+    return (arn, *ensure_attributes_of_arn(client, "target_group", arn, params["attributes"], check_mode, what))
 
 
 def main():
-    argument_spec = dict(
-        target_group=dict(type="str", required=True, aliases=["name"]),
-        attributes=dict(type="dict", required=True),
-    )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-
-    def work():
-        arn, before, after, changed_keys = ensure_attributes(
-            aws_client(module, "elbv2"), module.params, module.check_mode
-        )
-        keys = sorted(module.params["attributes"])
-        diff = dict(before={key: before.get(key) for key in keys}, after={key: after.get(key) for key in keys})
-        result = dict(target_group_arn=arn, attributes=after, changed_attributes=changed_keys)
-        return bool(changed_keys), result, diff
-
-    run(module, work)
+    run_attributes_module("target_group", ensure_attributes)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,27 @@ pytestmark = pytest.mark.integration
 KEY = "quirks:scenario"
 
 
+def add_certificate(run, stack, balancer_arn):
+    """As the alb role does with a certificate: HTTPS forwards as HTTP did, HTTP redirects to it. Returns the imported
+    certificate and the HTTPS listener's ARN."""
+    elbv2 = run.world("elbv2")
+    certificate_pem, key_pem = self_signed_certificate("spill.example.com")
+    certificate = run.world("acm").import_certificate(Certificate=certificate_pem, PrivateKey=key_pem)
+    http = elbv2.describe_listeners(ListenerArns=[stack.listener_arn])["Listeners"][0]
+    https = elbv2.create_listener(
+        LoadBalancerArn=balancer_arn,
+        Protocol="HTTPS",
+        Port=443,
+        Certificates=[{"CertificateArn": certificate["CertificateArn"]}],
+        DefaultActions=http["DefaultActions"],
+    )["Listeners"][0]["ListenerArn"]
+    redirect = {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}
+    elbv2.modify_listener(
+        ListenerArn=stack.listener_arn, DefaultActions=[{"Type": "redirect", "RedirectConfig": redirect}]
+    )
+    return certificate, https
+
+
 def test_the_tag_is_found_on_every_kind_the_stack_tags_and_listeners_read_with_theirs(local_aws, tmp_path):
     stack = build_stack(local_aws.endpoint)  # load balancer, target groups, listener, cluster and service "spill"
     run = Run(Settings(stack="spill", account="123456789012", work=tmp_path))
@@ -56,20 +77,7 @@ def test_the_tag_is_found_on_every_kind_the_stack_tags_and_listeners_read_with_t
     assert held[-1] == "ecs service/spill/app"
 
     # A certificate as a user imports it: HTTPS forwards, HTTP redirects, the HTTPS listener keeps a record.
-    certificate_pem, key_pem = self_signed_certificate("spill.example.com")
-    certificate = run.world("acm").import_certificate(Certificate=certificate_pem, PrivateKey=key_pem)
-    http = elbv2.describe_listeners(ListenerArns=[stack.listener_arn])["Listeners"][0]
-    https = elbv2.create_listener(
-        LoadBalancerArn=balancer["LoadBalancerArn"],
-        Protocol="HTTPS",
-        Port=443,
-        Certificates=[{"CertificateArn": certificate["CertificateArn"]}],
-        DefaultActions=http["DefaultActions"],
-    )["Listeners"][0]["ListenerArn"]
-    redirect = {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}
-    elbv2.modify_listener(
-        ListenerArn=stack.listener_arn, DefaultActions=[{"Type": "redirect", "RedirectConfig": redirect}]
-    )
+    certificate, https = add_certificate(run, stack, balancer["LoadBalancerArn"])
     elbv2.add_tags(ResourceArns=[https], Tags=[{"Key": "spillover:last-move", "Value": "2026-12-07T13:00:00.000Z"}])
     listeners = run.listeners()
     assert [(listener["Port"], listener["Tags"]) for listener in listeners] == [
@@ -95,20 +103,7 @@ def test_a_spill_and_a_return_move_every_forwarding_listener_and_leave_one_new_r
     run.layer = SimpleNamespace(endpoint=local_aws.endpoint, rules=[])
     elbv2 = run.world("elbv2")
     balancer = elbv2.describe_load_balancers(Names=["spill"])["LoadBalancers"][0]["LoadBalancerArn"]
-    certificate_pem, key_pem = self_signed_certificate("spill.example.com")
-    certificate = run.world("acm").import_certificate(Certificate=certificate_pem, PrivateKey=key_pem)
-    http = elbv2.describe_listeners(ListenerArns=[stack.listener_arn])["Listeners"][0]
-    https = elbv2.create_listener(
-        LoadBalancerArn=balancer,
-        Protocol="HTTPS",
-        Port=443,
-        Certificates=[{"CertificateArn": certificate["CertificateArn"]}],
-        DefaultActions=http["DefaultActions"],
-    )["Listeners"][0]["ListenerArn"]
-    redirect = {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}
-    elbv2.modify_listener(
-        ListenerArn=stack.listener_arn, DefaultActions=[{"Type": "redirect", "RedirectConfig": redirect}]
-    )
+    _certificate, https = add_certificate(run, stack, balancer)
     stale = "2026-01-01T00:00:00.000Z"
     elbv2.add_tags(ResourceArns=[stack.listener_arn], Tags=[{"Key": "spillover:last-move", "Value": stale}])
 
@@ -143,9 +138,10 @@ def test_a_spill_and_a_return_move_every_forwarding_listener_and_leave_one_new_r
     assert scenario.details[2].endswith(": [443])")
 
     # A forwarding listener the scaler does not move is left behind on the spill.
-    other = elbv2.create_listener(
-        LoadBalancerArn=balancer, Protocol="HTTP", Port=8080, DefaultActions=http["DefaultActions"]
-    )["Listeners"][0]["ListenerArn"]
+    forward = elbv2.describe_listeners(ListenerArns=[https])["Listeners"][0]["DefaultActions"]  # after the return
+    other = elbv2.create_listener(LoadBalancerArn=balancer, Protocol="HTTP", Port=8080, DefaultActions=forward)[
+        "Listeners"
+    ][0]["ListenerArn"]
     assert other
     behind = Scenario("certificate", "again")
     run.spill_and_return(behind, datetime.now(UTC) - timedelta(seconds=1))

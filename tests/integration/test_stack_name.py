@@ -38,15 +38,8 @@ FATAL = re.compile(r"^fatal: \[(?P<host>[^\]]+)\]: FAILED! => (?P<result>\{.*\})
 RECAP = re.compile(r"^(?P<host>\S+)\s+: ok=\d+\s+changed=\d+\s+unreachable=\d+\s+failed=(?P<failed>\d+)", re.M)
 
 
-@pytest.fixture(scope="module")
-def outcome(tmp_path_factory) -> dict[str, tuple[int, str]]:
-    """``{stack name: (failed, message)}`` of one run of deployer_policy.yml with one host per stack name."""
-    names = [*REFUSED, *ACCEPTED, ""]
-    hosts = {
-        f"stack{index}": {"spillover_stack_name": name, "spillover_aws_account_id": "123456789012"}
-        for index, name in enumerate(names)
-    }
-    work = tmp_path_factory.mktemp("stack-names")
+def deployer_policy_outcomes(work, hosts: dict[str, dict]) -> dict[str, tuple[int, str]]:
+    """``{host: (failed, message)}`` of one run of deployer_policy.yml (no AWS call) over ``hosts``."""
     inventory = work / "hosts.yml"
     inventory.write_text(
         yaml.safe_dump(
@@ -66,7 +59,19 @@ def outcome(tmp_path_factory) -> dict[str, tuple[int, str]]:
     messages = {m["host"]: json.loads(m["result"])["msg"] for m in FATAL.finditer(completed.stdout)}
     failed = {m["host"]: int(m["failed"]) for m in RECAP.finditer(completed.stdout)}
     assert set(failed) == set(hosts), completed.stdout[-4000:] + completed.stderr[-2000:]
-    return {hosts[host]["spillover_stack_name"]: (failed[host], messages.get(host, "")) for host in hosts}
+    return {host: (failed[host], messages.get(host, "")) for host in hosts}
+
+
+@pytest.fixture(scope="module")
+def outcome(tmp_path_factory) -> dict[str, tuple[int, str]]:
+    """``{stack name: (failed, message)}`` of one run of deployer_policy.yml with one host per stack name."""
+    names = [*REFUSED, *ACCEPTED, ""]
+    hosts = {
+        f"stack{index}": {"spillover_stack_name": name, "spillover_aws_account_id": "123456789012"}
+        for index, name in enumerate(names)
+    }
+    found = deployer_policy_outcomes(tmp_path_factory.mktemp("stack-names"), hosts)
+    return {hosts[host]["spillover_stack_name"]: found[host] for host in hosts}
 
 
 @pytest.mark.parametrize("stack", list(REFUSED), ids=[f"refused-{name!r}" for name in REFUSED])
@@ -108,26 +113,7 @@ def tag_outcome(tmp_path_factory) -> dict[str, tuple[int, str]]:
         case: {"spillover_stack_name": "shop", "spillover_aws_account_id": "123456789012", **given}
         for case, (given, _message) in TAGGED.items()
     }
-    inventory = tmp_path_factory.mktemp("tags") / "hosts.yml"
-    inventory.write_text(
-        yaml.safe_dump(
-            {
-                "all": {
-                    "vars": {
-                        "ansible_connection": "local",
-                        "spillover_aws_region": "us-east-1",
-                        "network_create_vpc": True,
-                    },
-                    "children": {"spillover_stacks": {"hosts": hosts}},
-                }
-            }
-        )
-    )
-    completed = run_playbook(ROOT / "playbooks" / "deployer_policy.yml", inventory=inventory)
-    messages = {m["host"]: json.loads(m["result"])["msg"] for m in FATAL.finditer(completed.stdout)}
-    failed = {m["host"]: int(m["failed"]) for m in RECAP.finditer(completed.stdout)}
-    assert set(failed) == set(hosts), completed.stdout[-4000:] + completed.stderr[-2000:]
-    return {host: (failed[host], messages.get(host, "")) for host in hosts}
+    return deployer_policy_outcomes(tmp_path_factory.mktemp("tags"), hosts)
 
 
 @pytest.mark.parametrize("case", list(TAGGED))
