@@ -303,6 +303,25 @@ def test_with_a_certificate_http_redirects_to_https_which_carries_the_one_weight
     assert read_weights(elbv2, listeners[443]["ListenerArn"]) == {lambda_group: 40, ecs_group: 60}
 
 
+def test_a_certificate_added_mid_spill_starts_https_at_the_scalers_weights(local_aws, aws_client, prerequisites):
+    """HTTP forwards at 30 / 70 (the scaler mid-spill); adding a certificate creates HTTPS at 30 / 70, not at Lambda
+    100, and turns HTTP into the redirect: HTTPS clients stay on ECS while the spill lasts."""
+    elbv2 = aws_client("elbv2")
+    lambda_group, ecs_group = (
+        prerequisites["lambda_function__target_group_arn"],
+        prerequisites["ecs_service__target_group_arn"],
+    )
+    recap(run_wiring(local_aws.endpoint, prerequisites, wiring_roles=["alb"]))
+    elbv2.register_targets(TargetGroupArn=ecs_group, Targets=[{"Id": "10.30.1.7", "Port": 8080}])
+    write_weights(elbv2, listener_arn(elbv2), {lambda_group: 30, ecs_group: 70})
+
+    certificate = aws_client("acm").request_certificate(DomainName="shop.example.com")["CertificateArn"]
+    recap(run_wiring(local_aws.endpoint, prerequisites, wiring_roles=["alb"], alb_certificate_arn=certificate))
+    listeners = listeners_by_port(elbv2)
+    assert [action["Type"] for action in listeners[80]["DefaultActions"]] == ["redirect"]
+    assert read_weights(elbv2, listeners[443]["ListenerArn"]) == {lambda_group: 30, ecs_group: 70}
+
+
 def test_shift_and_status_act_on_and_report_every_forwarding_listener(local_aws, aws_client, prerequisites, tmp_path):
     """HTTP and HTTPS both forwarding (a certificate, alb_http_redirect: false): shift.yml sets both, status.yml
     shows both."""

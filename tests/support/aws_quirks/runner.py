@@ -819,6 +819,8 @@ class Run:
                 return
             if [c["CertificateArn"] for c in https.get("Certificates", [])] != [certificate]:
                 scenario.failures.append(f"the HTTPS listener has {https.get('Certificates')}, not {certificate}")
+            if before.get(80) and started.get(443) != before[80]:
+                scenario.failures.append(f"HTTPS started at {started.get(443)}, HTTP forwarded at {before[80]}")
             redirect = redirect_of(http)
             if not redirect or (redirect.get("Protocol"), redirect.get("Port")) != ("HTTPS", "443"):
                 scenario.failures.append(f"HTTP does not redirect to HTTPS 443: {http['DefaultActions']}")
