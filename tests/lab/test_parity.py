@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -260,6 +261,22 @@ def test_a_container_that_dies_is_one_line_with_its_last_log_lines(tmp_path, pro
     died = [line for line in lines if line.startswith("  DIED")]
     assert died == ["  DIED    the container was killed by SIGKILL while answering GET /crash; its last log lines:"]
     assert lines[-1] == "          | probe: killing the container on purpose"
+
+
+@pytest.mark.integration
+def test_a_container_that_dies_before_its_health_check_is_one_line_and_nothing_is_compared(tmp_path, probe):
+    broken = (
+        'import os\nif os.environ.get("ECS_CONTAINER_METADATA_URI_V4"):\n    raise RuntimeError("no DATABASE_URL")\n'
+    )
+    (probe.src / "broken.py").write_text(broken + "from app import app\n")
+    result = parity.run_parity(replace(probe, callable="broken:app"), tmp_path / "out", None, ZIP_CACHE)
+    assert result.comparisons == [] and (result.died.status, result.died.request) == (1, None)
+    lines = result.lines()
+    assert lines[0].endswith(
+        f"{result.requests} requests: 0 agree, 0 differ, {result.requests} not compared (the container died)"
+    )
+    assert "  DIED    the container exited (1) before it answered its health check; its last log lines:" in lines
+    assert "          | RuntimeError: no DATABASE_URL" in lines
 
 
 @pytest.mark.integration
