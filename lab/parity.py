@@ -589,8 +589,9 @@ def run_parity(
         reference_dir = extract_code(zip_path, function, copies / "reference")
         reference = Reference(reference_dir, reference_environment, work_dir / "reference.log", IDLE_TIMEOUT)
         cleanup.callback(reference.close)
-        if reference.problem:
-            notes.append(f"{reference.problem} (reference.log): no difference says which side answers as it does")
+        unasked = reference.problem
+        if unasked:
+            notes.append(f"{reference.problem} (reference.log): no difference can say which side answers as it does")
         if requests is None:
             if reference.routes:
                 notes.append(f"{len(reference.routes)} routes read from the app ({reference.framework})")
@@ -623,6 +624,10 @@ def run_parity(
                     died = ContainerDeath(status, request.name, _log_tail(log))
                     break
                 comparisons.append(comparison)
+        if reference.problem and not unasked:  # it stopped during the requests
+            notes.append(
+                f"{reference.problem} (reference.log): no later difference can say which side answers as it does"
+            )
     return Parity(app, comparisons, notes, packages, len(requests), died, volatile)
 
 

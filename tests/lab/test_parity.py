@@ -280,6 +280,16 @@ def test_a_container_that_dies_before_its_health_check_is_one_line_and_nothing_i
 
 
 @pytest.mark.integration
+def test_a_requirement_the_app_does_not_list_is_missing_everywhere_as_on_aws(tmp_path, probe):
+    (probe.src / "needs_flask.py").write_text("import flask\nfrom app import app\n")  # flask: in the lab's venv only
+    requests = [parity.Request("GET /health", "GET", "/health")]
+    result = parity.run_parity(replace(probe, callable="needs_flask:app"), tmp_path / "out", requests, ZIP_CACHE)
+    assert "the app does not import: ModuleNotFoundError: No module named 'flask' (reference.log)" in result.notes[1]
+    assert (result.died.status, result.died.request) == (1, None)
+    assert "ModuleNotFoundError: No module named 'flask'" in result.died.log_lines
+
+
+@pytest.mark.integration
 def test_an_app_directory_the_packager_refuses_is_a_one_line_error(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
