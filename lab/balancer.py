@@ -23,10 +23,11 @@ import json
 import logging
 import random
 import re
+import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -378,7 +379,11 @@ class LoadBalancer(Periodic):
                         if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
                             self.send_header(name, value)
                     self.send_header(SERVED_BY_HEADER, label)
-                    self.send_header("Content-Length", str(len(answer.body)))
+                    # A HEAD's answer has no body: its length is the target's, that of the GET's body.
+                    length = next((v for n, v in answer.headers if n.lower() == "content-length"), None)
+                    self.send_header(
+                        "Content-Length", length if self.command == "HEAD" and length else str(len(answer.body))
+                    )
                     self.end_headers()
                     if self.command != "HEAD":
                         self.wfile.write(answer.body)
@@ -390,9 +395,15 @@ class LoadBalancer(Periodic):
         return Handler
 
 
+def new_trace_id(now: float | None = None) -> str:
+    """A trace identifier as the ALB makes one: version 1, the epoch second in 8 hex digits, 24 random hex digits."""
+    return f"1-{int(time.time() if now is None else now):08x}-{secrets.token_hex(12)}"
+
+
 @dataclass(frozen=True)
 class AlbRequest:
-    """A request as the load balancer received it on its listener ``port``: the path with its query string."""
+    """A request as the load balancer received it on its listener ``port``: the path with its query string;
+    ``trace_id`` the identifier the ALB gives it (:func:`trace_header`)."""
 
     method: str
     path: str
@@ -400,6 +411,7 @@ class AlbRequest:
     body: bytes
     client_ip: str = "127.0.0.1"
     port: int = 80
+    trace_id: str = field(default_factory=new_trace_id)
 
 
 @dataclass(frozen=True)
@@ -418,12 +430,31 @@ class ResponseTooLarge(ValueError):
     """A Lambda response over what the ALB takes."""
 
 
-def forwarded_headers(request: AlbRequest) -> list[tuple[str, str]]:
-    """The ``X-Forwarded-*`` headers the ALB adds to a request for any target."""
+def trace_header(given: str | None, trace_id: str) -> str:
+    """The ``X-Amzn-Trace-Id`` the ALB sends a target when the client sent ``given`` (None: none): a ``Root`` of its
+    own when there is none, else a ``Self`` field inserted before the client's (or its ``Self`` updated), the
+    client's other fields kept."""
+    if not given:
+        return f"Root={trace_id}"
+    fields = given.split(";")
+    if any(item.startswith("Self=") for item in fields):
+        return ";".join(f"Self={trace_id}" if item.startswith("Self=") else item for item in fields)
+    return f"{'Self' if any(item.startswith('Root=') for item in fields) else 'Root'}={trace_id};{given}"
+
+
+def alb_headers(request: AlbRequest) -> list[tuple[str, str]]:
+    """The request's headers as the ALB passes them to any target: the client's, with ``X-Forwarded-For`` (the
+    client's address appended, the default ``append`` mode), ``X-Forwarded-Proto`` and ``X-Forwarded-Port`` (the
+    listener's) and ``X-Amzn-Trace-Id`` (:func:`trace_header`) as the ALB sets them; it adds nothing else."""
+    given = {name.lower(): value for name, value in request.headers}
+    added = {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-port", "x-amzn-trace-id"}
+    client_chain = given.get("x-forwarded-for")
     return [
-        ("X-Forwarded-For", request.client_ip),
+        *((name, value) for name, value in request.headers if name.lower() not in added),
+        ("X-Forwarded-For", f"{client_chain}, {request.client_ip}" if client_chain else request.client_ip),
         ("X-Forwarded-Proto", "http"),
         ("X-Forwarded-Port", str(request.port)),
+        ("X-Amzn-Trace-Id", trace_header(given.get("x-amzn-trace-id"), request.trace_id)),
     ]
 
 
@@ -433,8 +464,7 @@ def lambda_answer(runtime: LambdaRuntime | None, config: TargetGroup, request: A
         return _error(502, "LambdaUnhandled", "no Lambda runtime in the lab")
     if len(request.body) > MAX_LAMBDA_BODY:
         return _error(413, "LambdaRequestTooLarge", f"a request body of {len(request.body):,} bytes")
-    headers = [(name, value) for name, value in request.headers if not name.lower().startswith("x-forwarded-")]
-    event = alb_event(config, request.method, request.path, headers + forwarded_headers(request), request.body)
+    event = alb_event(config, request.method, request.path, alb_headers(request), request.body)
     result = runtime.invoke(event)
     if result.outcome == "throttled":
         return _error(502, "LambdaThrottling", result.error)
@@ -443,30 +473,36 @@ def lambda_answer(runtime: LambdaRuntime | None, config: TargetGroup, request: A
     if result.outcome != "ok":
         return _error(502, "LambdaUnhandled", result.error)
     try:
-        return lambda_response(result.payload)
+        answer = lambda_response(result.payload)
     except ResponseTooLarge as error:
         return _error(502, "LambdaResponseTooLarge", str(error))
     except (KeyError, TypeError, ValueError) as error:
         return _error(502, "LambdaInvalidResponse", f"{type(error).__name__}: {error}")
+    # The ALB sends no body in the answer to a HEAD, whatever the function returned.
+    return replace(answer, body=b"") if request.method == "HEAD" else answer
 
 
 def forward_answer(target: str, request: AlbRequest, idle_timeout: float) -> AlbAnswer:
-    """The ALB's answer to ``request`` forwarded to the HTTP target ``host:port`` within ``idle_timeout`` seconds."""
+    """The ALB's answer to ``request`` forwarded to the HTTP target ``host:port`` within ``idle_timeout`` seconds:
+    the request line, the client's end-to-end headers and :func:`alb_headers`' additions, the body; nothing else
+    (no ``Accept-Encoding`` or ``Connection`` of http.client's own: the ALB keeps its connections to targets open)."""
     host, port = target.rsplit(":", 1)
-    headers = {
-        name: value
-        for name, value in request.headers
-        if name.lower() not in HOP_BY_HOP and not name.lower().startswith("x-forwarded-")
-    }
-    headers.update(forwarded_headers(request))
-    headers["Connection"] = "close"
+    headers = [(name, value) for name, value in alb_headers(request) if name.lower() not in HOP_BY_HOP]
     try:
         connection = http.client.HTTPConnection(host, int(port), timeout=idle_timeout)
         # A target may answer (and close) before it has read the whole body: its answer is what the ALB sends.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            connection.request(request.method, request.path, body=request.body or None, headers=headers)
+            connection.putrequest(
+                request.method,
+                request.path,
+                skip_host=any(name.lower() == "host" for name, _ in headers),
+                skip_accept_encoding=True,
+            )
+            for name, value in headers:
+                connection.putheader(name, value)
+            connection.endheaders(request.body or None)
         response = connection.getresponse()
-        payload = response.read()
+        payload = response.read()  # nothing for a HEAD: http.client reads no body for it
         connection.close()
         return AlbAnswer(response.status, response.getheaders(), payload)
     except TimeoutError:

@@ -189,6 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app-requirements", help="the app's requirements file (default: spillover_app_requirements)")
     parser.add_argument("--app-health-path", help="default: spillover_app_health_path")
     parser.add_argument("--requests", type=Path, help="parity: a JSON file of requests (default: the app's routes)")
+    parser.add_argument(
+        "--volatile-header",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="parity: a response header not compared, as it changes from one answer to the next (repeatable)",
+    )
     parser.add_argument("--target", default=os.environ.get("TARGET"), help="a real ALB URL: run only the load")
     parser.add_argument("--reserved-concurrency", type=int, default=10, help="with --target: the function's limit")
     parser.add_argument("--quiet", action="store_true")
@@ -198,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.target:
         return _external(args, profile.burst)
     if args.command == "parity":
-        return parity.main(lab_app(args, profile.clock.host), args.requests, Path(args.output))
+        return parity.main(
+            lab_app(args, profile.clock.host), args.requests, Path(args.output), tuple(args.volatile_header)
+        )
     clock = profile.clock
     if args.metric_delay is not None or args.emf_delay is not None:
         clock = replace(

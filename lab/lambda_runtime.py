@@ -4,16 +4,24 @@ Each environment is a separate Python process (:mod:`lab.lambda_worker`) that im
 so the first invocation in it pays a real cold start. An invocation beyond the concurrency limit is
 throttled at once, as Lambda does for synchronous calls; an invocation that overruns the function's
 timeout kills its environment, as Lambda does.
+
+An environment's Python path is a Lambda runtime's: the function's code first, then the runtime's own packages (the
+AWS SDK, :func:`runtime_packages`) and the standard library; not this interpreter's site-packages, so that code that
+imports what its zip lacks fails here as it does on AWS.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import os
+import re
 import select
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -28,6 +36,8 @@ from lab.stack import Function
 WORKER = Path(__file__).with_name("lambda_worker.py")
 COLD_START_TIMEOUT = 30.0
 UNRESERVED_LIMIT = 50  # a function without reserved concurrency: bounded here to keep the machine usable
+# What a Lambda Python runtime holds beside the standard library (with what it requires): the AWS SDK.
+RUNTIME_DISTRIBUTIONS = ("boto3",)
 
 
 @dataclass
@@ -53,30 +63,53 @@ def extract_code(zip_path: Path, function: Function, destination: Path) -> Path:
     return destination
 
 
-class _Environment:
-    """One worker process and the pipe its replies come back on."""
+def runtime_packages(destination: Path, roots: tuple[str, ...] = RUNTIME_DISTRIBUTIONS) -> Path:
+    """``destination`` holding (as links into this interpreter's site-packages) the distributions ``roots`` and
+    those they require: the packages a Lambda Python runtime puts on the path after the function's code (the AWS
+    SDK, in /var/runtime), at this interpreter's versions."""
+    destination.mkdir(parents=True, exist_ok=True)
+    pending, seen = list(roots), set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            distribution = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:  # required on other Pythons or platforms only
+            continue
+        for requirement in distribution.requires or []:
+            if "extra ==" not in requirement.partition(";")[2]:
+                pending.append(re.match(r"[A-Za-z0-9._-]+", requirement)[0])
+        for top in {file.parts[0] for file in distribution.files or [] if file.parts[0] not in ("..", "__pycache__")}:
+            link = destination / top
+            if not link.exists():
+                link.symlink_to(distribution.locate_file(top))
+    return destination
 
-    def __init__(self, runtime: LambdaRuntime) -> None:
+
+class ScriptProcess:
+    """A Python script in a process (and session) of its own that reads JSON lines on stdin and replies with JSON
+    lines on a pipe, the file descriptor given as its last argument: whatever else it prints goes to ``log``."""
+
+    def __init__(self, argv: list[str], log, environment: dict[str, str], cwd: Path | None = None) -> None:
         read_fd, write_fd = os.pipe()
         self._buffer = b""
         self._read_fd = read_fd
         self.process = subprocess.Popen(
-            [sys.executable, str(WORKER), str(runtime.code_dir), runtime.function.handler, str(write_fd)],
+            [*argv, str(write_fd)],
             stdin=subprocess.PIPE,
-            stdout=runtime.log,
+            stdout=log,
             stderr=subprocess.STDOUT,
-            env=runtime.environment,
+            env=environment,
+            cwd=cwd,
             pass_fds=(write_fd,),
             start_new_session=True,
         )
         os.close(write_fd)
-        ready = self.read_line(COLD_START_TIMEOUT)
-        if ready is None or not ready.get("ready"):
-            self.kill()
-            raise RuntimeError(f"execution environment of {runtime.function.name} did not start")
-        self.init_ms = float(ready["init_ms"])
 
     def read_line(self, timeout: float) -> dict | None:
+        """The next reply, None when none came within ``timeout`` seconds or the script ended."""
         deadline = time.monotonic() + timeout
         while b"\n" not in self._buffer:
             remaining = deadline - time.monotonic()
@@ -92,10 +125,10 @@ class _Environment:
         line, _, self._buffer = self._buffer.partition(b"\n")
         return json.loads(line)
 
-    def invoke(self, event: dict, timeout: float) -> dict | None:
-        request = {"event": event, "timeout": timeout, "request_id": str(uuid.uuid4())}
+    def ask(self, message: dict, timeout: float) -> dict | None:
+        """Send ``message``; its reply, None as :meth:`read_line`."""
         try:
-            self.process.stdin.write((json.dumps(request) + "\n").encode())
+            self.process.stdin.write((json.dumps(message) + "\n").encode())
             self.process.stdin.flush()
         except (BrokenPipeError, OSError):
             return None
@@ -108,6 +141,23 @@ class _Environment:
         with contextlib.suppress(OSError):
             self.process.stdin.close()
         os.close(self._read_fd)
+
+
+class _Environment(ScriptProcess):
+    """One worker process (:mod:`lab.lambda_worker`), its handler imported."""
+
+    def __init__(self, runtime: LambdaRuntime) -> None:
+        # -S: none of this interpreter's site-packages; the worker puts the code first, PYTHONPATH the runtime's.
+        command = [sys.executable, "-S", str(WORKER), str(runtime.code_dir), runtime.function.handler]
+        super().__init__(command, runtime.log, runtime.environment)
+        ready = self.read_line(COLD_START_TIMEOUT)
+        if ready is None or not ready.get("ready"):
+            self.kill()
+            raise RuntimeError(f"execution environment of {runtime.function.name} did not start")
+        self.init_ms = float(ready["init_ms"])
+
+    def invoke(self, event: dict, timeout: float) -> dict | None:
+        return self.ask({"event": event, "timeout": timeout, "request_id": str(uuid.uuid4())}, timeout)
 
 
 class LambdaRuntime:
@@ -125,11 +175,14 @@ class LambdaRuntime:
         self.code_dir = code_dir
         self.limit = function.reserved_concurrency if function.reserved_concurrency is not None else UNRESERVED_LIMIT
         self.log = open(log_path, "ab")  # noqa: SIM115 (closed by close())
+        self._runtime_dir = Path(tempfile.mkdtemp(prefix="lab-lambda-runtime-"))
         self.environment = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
+            # As in Lambda, where PYTHONPATH is /var/runtime (LAMBDA_RUNTIME_DIR); the function may set its own.
+            "PYTHONPATH": str(runtime_packages(self._runtime_dir)),
             **function.environment,
             **(extra_environment or {}),
             "AWS_LAMBDA_FUNCTION_NAME": function.name,
@@ -137,6 +190,7 @@ class LambdaRuntime:
             # /var/task in Lambda: the collection's entry imports the app at init (the cold start) when it is set.
             "LAMBDA_TASK_ROOT": str(code_dir),
             "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
+            "LAMBDA_RUNTIME_DIR": str(self._runtime_dir),
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime or 'python3.12'}",
             "LAB_FUNCTION_ARN": function.arn,
         }
@@ -218,3 +272,4 @@ class LambdaRuntime:
         for environment in environments:
             environment.kill()
         self.log.close()
+        shutil.rmtree(self._runtime_dir, ignore_errors=True)

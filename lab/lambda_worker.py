@@ -1,6 +1,6 @@
 """One Lambda execution environment: import the handler once (the cold start), then serve invocations.
 
-Run as a script by :mod:`lab.lambda_runtime`: ``python lambda_worker.py CODE_DIR HANDLER RESULT_FD``.
+Run as a script by :mod:`lab.lambda_runtime`: ``python -S lambda_worker.py CODE_DIR HANDLER RESULT_FD``.
 Invocations arrive as JSON lines on stdin; replies go as JSON lines to RESULT_FD, so that whatever the
 function prints (its log lines) goes to stdout/stderr and cannot corrupt the protocol.
 """
@@ -35,7 +35,8 @@ class Context:
 
 def main() -> None:
     code_dir, handler, result_fd = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    # The function sees its own code first, as in /var/task; not the lab's directory.
+    # The function sees its own code first, as in /var/task; not the lab's directory (run with -S: no site-packages,
+    # and PYTHONPATH the runtime's packages).
     sys.path[0] = code_dir
     os.chdir(code_dir)
     replies = os.fdopen(result_fd, "w", buffering=1)
