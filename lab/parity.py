@@ -429,7 +429,8 @@ def main(app: builder.App, requests_file: Path | None, output: Path) -> int:
     try:
         requests = read_requests(requests_file) if requests_file else None
         result = run_parity(app, directory, requests)
-    except ParityError as error:
+    except (ParityError, app_lock.AppLockError, lambda_zip.LambdaZipError) as error:
+        # The app's lock or zip refused its directory or requirements: the same words as the deploy's.
         print(f"lab parity: {error}", file=sys.stderr)
         return 2
     print("\n".join(result.lines()))

@@ -16,6 +16,9 @@ description:
     (C(spillover_entry.py check) in O(runtime_dir)) on the app. It imports O(callable), tells a WSGI callable
     C((environ, start_response)) from an ASGI one (a coroutine C((scope, receive, send))), and sends one ALB event
     C(GET) O(health_path) through the same handler the function runs.
+  - When O(src) is a Python project (a C(setup.py), or a C(pyproject.toml) with a C([build-system]) or C([project])
+    table), its sources are not on the path. The app is imported from its wheel among O(requirements_file) (the
+    lock's pins that M(spillover.lambda_ecs.app_lock) writes name it), as the zip and the image install it.
   - Fails when O(src) is not a directory, a requirements file is missing, the callable does not import (with the
     app's own traceback), is not of O(interface), or does not answer O(health_path) with 200. RV(problem) says which.
   - Runs where the task runs (usually the controller, with C(delegate_to=localhost)); makes no AWS call and changes
@@ -123,6 +126,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run_info
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import LambdaZipError
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import app_project
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import read_requirements_file
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import vendor_requirements
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import vendored_distributions
@@ -168,7 +172,14 @@ def run_entry_check(module, vendor_dir):
     entry = os.path.join(params["runtime_dir"], ENTRY)
     if not os.path.isfile(entry):
         raise refusal("src", f"the collection's Lambda entry {entry} is missing")
-    paths = [os.path.abspath(params["src"])] + ([vendor_dir] if vendor_dir else [])
+    try:
+        project = app_project(params["src"])
+    except LambdaZipError as error:
+        raise refusal("src", str(error)) from error
+    # A project's sources are not deployed: its wheel is installed with the requirements, as in the zip's root.
+    paths = ([] if project else [os.path.abspath(params["src"])]) + ([vendor_dir] if vendor_dir else [])
+    if not paths:
+        raise refusal("src", f"{params['src']} is a Python project, but no requirements file installs its wheel")
     environment = {"APP_CALLABLE": params["callable"], "APP_INTERFACE": params["interface"]}
     with tempfile.TemporaryDirectory(prefix="spillover-check-") as scratch:
         result_file = os.path.join(scratch, "result.json")

@@ -77,12 +77,14 @@ def test_the_recipe_copies_exactly_what_ecr_push_assembles_around_the_app():
     for line in re.findall(r"^COPY (.+)$", DOCKERFILE, re.M):
         copied |= set(line.split()[:-1])
     recipe_files = role_variables("ecr_push")["ecr_push__recipe_files"]
-    # roles/ecr_push/tasks/context.yml: the recipe's files, the image's requirements lock and the app's directory.
-    assert copied == ({"serve.py"} | {"requirements.lock", "app/"})
+    # roles/ecr_push/tasks/context.yml: the recipe's files, the image's requirements lock, the wheel of the app's own
+    # project beside it and the app's directory (both directories always there, empty when the app has nothing).
+    assert copied == ({"serve.py"} | {"requirements.lock", "wheels/", "app/"})
     assert {"serve.py", "Dockerfile", ".dockerignore"} == set(recipe_files)
     assert all((CONTAINER_DIR / name).is_file() for name in recipe_files)
     context = (ROOT / "roles" / "ecr_push" / "tasks" / "context.yml").read_text()
     assert 'dest: "{{ ecr_push__context.path }}/requirements.lock"' in context
+    assert "  loop: [wheels, app]\n" in context
 
 
 def test_the_recipe_installs_exactly_its_lock():
