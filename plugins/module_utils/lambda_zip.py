@@ -28,8 +28,9 @@ import tomllib
 import zipfile
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-# ZIP_DATE in seconds since the epoch (Lambda unpacks the zip in UTC); app_lock builds an app's own wheel at it
-# (SOURCE_DATE_EPOCH), so the same sources give the same wheel.
+# ZIP_DATE in seconds since the epoch: Lambda unpacks the zip in UTC, so the app's files bear this time there; the
+# image's recipe dates its /var/task the same (files/container/file_times.py), and app_lock builds an app's own wheel
+# at it (SOURCE_DATE_EPOCH), so the same sources give the same wheel.
 ZIP_EPOCH = 315532800
 FILE_MODE = 0o644
 DIR_MODE = 0o755

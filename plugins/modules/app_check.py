@@ -32,7 +32,7 @@ author:
   - spillover.lambda_ecs maintainers (@spillover)
 options:
   src:
-    description: The app's directory (imported from, as the zip's root and the image's C(/app)).
+    description: The app's directory (imported from, as the zip's root and the image's C(/var/task)).
     type: path
     required: true
   callable:

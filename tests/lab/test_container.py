@@ -46,7 +46,7 @@ def test_the_recipe_container_runs_the_recipes_command_with_what_the_image_insta
     process = container_process(FASTAPI, TASK, ZIP_CACHE)
     # The image's python and /opt/spillover/serve.py: this interpreter without its site-packages, the recipe's file.
     assert process.command == [sys.executable, "-S", str(ROOT / "files" / "container" / "serve.py")]
-    assert process.cwd == FASTAPI.src  # WORKDIR /app, where the app's directory is copied
+    assert process.cwd == FASTAPI.src  # WORKDIR /var/task, where the app's directory is copied
     environment = process.environment
     assert {key: environment[key] for key in ("APP_DIR", "APP_CALLABLE", "APP_INTERFACE", "APP_HEALTH_PATH")} == {
         "APP_DIR": str(FASTAPI.src),
