@@ -371,14 +371,24 @@ def lock_app(app: App, cache_dir: Path = LOCK_CACHE) -> dict[str, Any]:
         "spillover_app",
         "main.yml",
         "spillover.lambda_ecs.app_lock",
-        ("requirements_file", "lambda", "image", "pip_args"),
-        {"spillover_app__requirements": str(app.requirements or ""), "spillover_app_interface": app.interface},
+        ("src", "requirements_file", "lambda", "image", "pip_args"),
+        {
+            "spillover_app__src": str(app.src),
+            "spillover_app__requirements": str(app.requirements or ""),
+            "spillover_app_interface": app.interface,
+        },
     )
     image = dict(inputs["image"])
     image["architecture"] = app_lock.PLATFORM_ARCHITECTURES[image.pop("platform")]
     targets = [dict(inputs["lambda"], name="lambda"), dict(image, name="image")]
     _, result = app_lock.ensure_lock(
-        inputs["requirements_file"], targets, str(cache_dir), inputs["pip_args"], run_command, sys.executable
+        inputs["requirements_file"],
+        targets,
+        str(cache_dir),
+        inputs["pip_args"],
+        run_command,
+        sys.executable,
+        src=inputs["src"],
     )
     return result
 

@@ -146,7 +146,8 @@ def recipe_process(app: App, container: Container, cache_dir: Path, lock: dict |
 
     The image is the recipe built with ecr_push's build arguments for the app; its paths become the files they were
     copied from, in the context that roles/ecr_push/tasks/context.yml assembles (the recipe's files at its root, the
-    image's share of the app's lock as requirements.lock, the app's directory as app/). Its ``python`` is this
+    image's share of the app's lock as requirements.lock, the wheel of the app's project beside it as wheels/, the
+    app's directory as app/, empty for a project). Its ``python`` is this
     interpreter without its site-packages (``-S``), with what the image installs on PYTHONPATH: the lock's versions
     (``lock``, the app's :func:`lab.builder.lock_app`), installed by pip for this machine once into ``cache_dir``.
     """
@@ -165,8 +166,11 @@ def recipe_process(app: App, container: Container, cache_dir: Path, lock: dict |
     recipe_dir = Path(role["ecr_push__recipe_dir"]).resolve()
     context = {name: recipe_dir / name for name in role["ecr_push__recipe_files"]}
     lock = lock or lock_app(app)
-    context["requirements.lock"] = Path(lock["targets"]["image"]["requirements"])
-    context["app"] = app.src
+    share = Path(lock["targets"]["image"]["requirements"])
+    context["requirements.lock"] = share
+    context["wheels"] = share.parent / "wheels"
+    # A project's sources stay out of the image (its wheel is installed): its app/ is an empty directory.
+    context["app"] = app.src if lock["layout"] != "package" else _empty_directory(Path(cache_dir))
     image = read_dockerfile(recipe_dir / "Dockerfile", role["ecr_push__recipe_args"])
     places: dict[str, Path] = {}  # image path: local path
     for sources, destination in image.copies:
@@ -195,6 +199,13 @@ def recipe_process(app: App, container: Container, cache_dir: Path, lock: dict |
     return ContainerProcess(
         command, {**environment, "PYTHONPATH": installed, **container.environment}, Path(local(image.workdir))
     )
+
+
+def _empty_directory(parent: Path) -> Path:
+    """An empty directory under ``parent``, the same on every call."""
+    empty = parent / "empty-app"
+    empty.mkdir(parents=True, exist_ok=True)
+    return empty
 
 
 def container_process(

@@ -57,8 +57,8 @@ from lab.lambda_runtime import LambdaRuntime, ScriptProcess, extract_code, runti
 from lab.stack import Container, Function, TargetGroup
 
 REFERENCE_SCRIPT = Path(__file__).with_name("parity_reference.py")
-# The listener's idle timeout: the alb role leaves the ALB's default.
-IDLE_TIMEOUT = 60
+# The load balancer's idle timeout: the alb role's default (alb_idle_timeout), read from the role.
+IDLE_TIMEOUT = int(render_role("alb", ["alb_idle_timeout"])["alb_idle_timeout"])
 HEALTHY_WITHIN = 60.0
 # What each value of a path parameter is in the default requests: 1 is a valid int, float and string.
 PARAMETER_VALUE = "1"
@@ -653,7 +653,8 @@ def main(app: builder.App, requests_file: Path | None, output: Path, volatile_he
     try:
         requests = read_requests(requests_file) if requests_file else None
         result = run_parity(app, directory, requests, volatile_headers=volatile_headers)
-    except ParityError as error:
+    except (ParityError, app_lock.AppLockError, lambda_zip.LambdaZipError) as error:
+        # The app's lock or zip refused its directory or requirements: the same words as the deploy's.
         print(f"lab parity: {error}", file=sys.stderr)
         return 2
     print("\n".join(result.lines()))

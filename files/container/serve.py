@@ -1,13 +1,14 @@
 """The container's server for any app: granian (a Rust HTTP server) serving a WSGI or an ASGI callable.
 
 The collection's image recipe (files/container/Dockerfile) runs it as ``python /opt/spillover/serve.py`` with the app
-in /app; from the repository root the demo app runs with ``APP_DIR=files/app python files/container/serve.py``.
+in /var/task, the Lambda zip's layout and path; from the repository root the demo app runs with
+``APP_DIR=files/app python files/container/serve.py``.
 ``make bench-app`` compares it with gunicorn, uvicorn and wsgiref under a Fargate task's budget (0.25 vCPU, 512 MiB).
 
 Environment (all optional):
   HOST, PORT                address to listen on (default 0.0.0.0:8080)
   APP_DIR                   the app's directory, where APP_CALLABLE is imported from (default the working directory;
-                            the image sets /app)
+                            the image sets /var/task)
   APP_CALLABLE              the ``module:attribute`` to serve (default app:app), the same variable as the Lambda
                             entry's (files/lambda_entry/spillover_entry.py)
   APP_INTERFACE             wsgi or asgi (default wsgi)

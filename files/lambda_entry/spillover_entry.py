@@ -16,7 +16,10 @@ callable that does not import, or a bad setting, fails the environment's init wi
 
 ``python spillover_entry.py check ...`` is the deployment's pre-flight check (the app_check module runs it in a
 fresh interpreter with only the app and its requirements on the path): import the app, tell WSGI from ASGI, and send
-one ALB event for the health path through this same handler.
+ALB events for the health path through this same handler: one with the Host a client's request has (``--host``,
+default ``spillover-check.invalid``), and, with ``--ecs-host``, one as the load balancer's health check asks an ECS
+task (Host: the task's private IP and port, no X-Forwarded-* headers), which an app that checks Host headers
+(Django's ALLOWED_HOSTS) must answer too.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ from typing import Any
 
 INTERFACES = ("wsgi", "asgi")
 DEFAULT_CALLABLE = "app:app"
+# The check's Host unless told another (the spillover_app role's spillover_app_health_host): a name of no one's
+# (RFC 2606's .invalid).
+CHECK_HOST = "spillover-check.invalid"
 
 
 class EntryError(ValueError):
@@ -152,30 +158,39 @@ class _CheckContext:
         return 30_000
 
 
-def health_event(path: str) -> dict[str, Any]:
-    """An ALB event of ``GET path`` as a target group with multi-value headers sends it."""
+def health_event(path: str, host: str = CHECK_HOST, forwarded: bool = True) -> dict[str, Any]:
+    """An ALB event of ``GET path`` as a target group with multi-value headers sends it, with Host ``host``: with
+    ``forwarded``, the X-Forwarded-* headers the load balancer adds to a client's request; without, none, as in the
+    load balancer's own health check of a target."""
+    headers = {"host": [host], "user-agent": ["ELB-HealthChecker/2.0"]}
+    if forwarded:
+        headers.update({"x-forwarded-for": ["127.0.0.1"], "x-forwarded-port": ["80"], "x-forwarded-proto": ["http"]})
     return {
         "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:::targetgroup/check/0"}},
         "httpMethod": "GET",
         "path": path,
         "multiValueQueryStringParameters": {},
-        "multiValueHeaders": {
-            "host": ["spillover-check.invalid"],
-            "user-agent": ["ELB-HealthChecker/2.0"],
-            "x-forwarded-for": ["127.0.0.1"],
-            "x-forwarded-port": ["80"],
-            "x-forwarded-proto": ["http"],
-        },
+        "multiValueHeaders": headers,
         "body": "",
         "isBase64Encoded": False,
     }
 
 
-def check(health_path: str) -> dict[str, Any]:
-    """Import the app named by the environment, tell its interface, and GET ``health_path`` through the handler.
+def _answer(serve: Callable[..., dict[str, Any]], path: str, host: str, forwarded: bool) -> tuple[int, str]:
+    """``(status, body)`` of ``GET path`` with Host ``host`` through the handler ``serve``."""
+    response = serve(health_event(path, host, forwarded), _CheckContext())
+    body = response.get("body") or ""
+    if response.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode("utf-8", "replace")
+    return int(response.get("statusCode", 0)), body
 
-    Returns ``{"ok": bool, "problem": "callable"|"interface"|"health"|None, "message", "interface", "status"}``; the
-    app's own traceback is printed to stderr.
+
+def check(health_path: str, host: str = CHECK_HOST, ecs_host: str | None = None) -> dict[str, Any]:
+    """Import the app named by the environment, tell its interface, and GET ``health_path`` through the handler with
+    Host ``host``, then (``ecs_host``) as the load balancer's health check of an ECS task.
+
+    Returns ``{"ok": bool, "problem": "callable"|"interface"|"health"|"ecs_health"|None, "message", "interface",
+    "status"}``; the app's own traceback is printed to stderr.
     """
     try:
         target, declared = app_settings(os.environ)
@@ -196,36 +211,47 @@ def check(health_path: str) -> dict[str, Any]:
             "interface": found,
             "message": f"{target} is an {found.upper()} app, not {declared.upper()}",
         }
-    try:
-        response = make_handler(app, declared)(health_event(health_path), _CheckContext())
-    except BaseException as error:
-        traceback.print_exc()
-        return {
-            "ok": False,
-            "problem": "health",
-            "interface": found or declared,
-            "message": f"GET {health_path} raised {error!r}",
-        }
-    status = int(response.get("statusCode", 0))
-    body = response.get("body") or ""
-    if response.get("isBase64Encoded"):
-        body = base64.b64decode(body).decode("utf-8", "replace")
-    result = {"ok": status == 200, "problem": None, "interface": found or declared, "status": status}
-    if status != 200:
-        result.update(problem="health", message=f"GET {health_path} answered {status}, not 200: {body[:300]!r}")
-    return result
+    serve = make_handler(app, declared)
+    probes = [("health", host, True)] + ([("ecs_health", ecs_host, False)] if ecs_host else [])
+    status = 0
+    for problem, probe_host, forwarded in probes:
+        result = {"ok": False, "problem": problem, "interface": found or declared}
+        try:
+            status, body = _answer(serve, health_path, probe_host, forwarded)
+        except BaseException as error:
+            traceback.print_exc()
+            return dict(result, message=f"GET {health_path} raised {error!r} (Host {probe_host})")
+        if status == 200:
+            continue
+        if problem == "health":
+            message = f"GET {health_path} answered {status}, not 200 (Host {probe_host}): {body[:300]!r}"
+        else:
+            message = (
+                f"GET {health_path} answered {status}, not 200, with Host {probe_host}, as the load balancer's health "
+                "check asks an ECS task (its private IP and the port, no X-Forwarded-* headers): the task would "
+                f"never be healthy. Accept that Host on the health path: {body[:300]!r}"
+            )
+        return dict(result, status=status, message=message)
+    return {"ok": True, "problem": None, "interface": found or declared, "status": status}
 
 
 def main(argv: list[str]) -> int:
-    """``check RESULT_FILE HEALTH_PATH [PATH...]``: PATHs go first on sys.path (the interpreter runs with -I -S)."""
+    """``check [--host=HOST] [--ecs-host=HOST] RESULT_FILE HEALTH_PATH [PATH...]``: PATHs go first on sys.path (the
+    interpreter runs with -I -S)."""
+    options = {"--host": CHECK_HOST, "--ecs-host": None}
+    while len(argv) > 1 and argv[1].partition("=")[0] in options:
+        name, value = argv.pop(1).partition("=")[::2]
+        options[name] = value
     if len(argv) < 3 or argv[0] != "check":
-        sys.stderr.write("usage: spillover_entry.py check RESULT_FILE HEALTH_PATH [PATH...]\n")
+        sys.stderr.write(
+            "usage: spillover_entry.py check [--host=HOST] [--ecs-host=HOST] RESULT_FILE HEALTH_PATH [PATH...]\n"
+        )
         return 2
     result_file, health_path, paths = argv[1], argv[2], argv[3:]
     sys.path[:0] = paths
     if paths:
         os.chdir(paths[0])  # the app's directory, as /var/task is in Lambda
-    result = check(health_path)
+    result = check(health_path, options["--host"], options["--ecs-host"])
     with open(result_file, "w") as handle:
         json.dump(result, handle)
     return 0

@@ -13,6 +13,11 @@ The collection's own runtime requirements (``requirements-wsgi.txt`` and the lik
 lock file beside them (``requirements-wsgi.lock``, written by ``make lock``): the versions the collection is
 tested with. The app's requirements are resolved as they are written: pin them, or hash them, to hold them too.
 
+An app directory that is a Python project (``pyproject.toml`` or ``setup.py``, :func:`lambda_zip.app_project`) is built
+once into a wheel (``pip wheel --no-deps``, on a copy of its sources, at the zip's fixed time), which must be pure
+Python, and locked with its dependencies like any package: the lock holds it in ``wheels/`` beside itself and its
+shares find it there (``--find-links wheels``, relative to the share), so the zip and the image install the same wheel.
+
 A lock is written into the cache directory under a key of everything that decides it (the requirement files'
 bytes, the targets, the pinned versions, pip's options), so an unchanged app resolves nothing and rebuilds
 nothing. pip's JSON report is read from its standard output only; its warnings go to standard error, for the log.
@@ -24,11 +29,20 @@ import os
 import re
 import shutil
 
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import ZIP_EPOCH
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import LambdaZipError
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import app_layout
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import cache_entry
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import collect_files
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import platform_options
 
-LOCK_FORMAT = 1
+LOCK_FORMAT = 2
 LOCK_NAME = "requirements.lock"
+# Where a lock keeps the wheel of the app's own project, beside its shares (which name it relative to themselves).
+WHEELS = "wheels"
+# Not a project's sources: what tools and builds leave in it (anywhere), and a build's outputs (at its root).
+PROJECT_LEFTOVERS = (".*", "*.egg-info")
+PROJECT_OUTPUTS = ("build", "dist")
 PIP_ENVIRONMENT = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 # An image's platform (OCI) and the Lambda architecture whose wheels it takes.
 PLATFORM_ARCHITECTURES = {"linux/amd64": "x86_64", "linux/arm64": "arm64"}
@@ -39,7 +53,12 @@ _NO_DISTRIBUTION = re.compile(r"No matching distribution found for ([^\s;]+)")
 
 
 class AppLockError(Exception):
-    """A lock cannot be made; the message says why and what to change."""
+    """A lock cannot be made; the message says why and what to change, ``problem`` whether the app's directory
+    (``src``) or its requirements (``requirements``) are at fault."""
+
+    def __init__(self, message, problem="requirements"):
+        super().__init__(message)
+        self.problem = problem
 
 
 def canonical_name(name):
@@ -111,10 +130,68 @@ def collection_pins(requirement_files):
     return pins
 
 
-def lock_key(app_files, targets, pins, pip_args):
+def project_files(src):
+    """``{relative path: path}`` of a project's sources: the files of ``src`` but for tools' and builds' leftovers."""
+    return {
+        relative: path
+        for relative, path in collect_files(src, PROJECT_LEFTOVERS).items()
+        if relative.split("/", 1)[0] not in PROJECT_OUTPUTS
+    }
+
+
+def project_digest(src):
+    """SHA-256 of a project's sources: every file's relative path and bytes."""
+    digest = hashlib.sha256()
+    for relative, path in sorted(project_files(src).items()):
+        with open(path, "rb") as handle:
+            digest.update(f"{relative}\0{hashlib.sha256(handle.read()).hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def wheel_identity(path):
+    """``(canonical name, version, tags)`` of a wheel from its file name (PEP 427)."""
+    parts = os.path.basename(path)[: -len(".whl")].split("-")
+    return canonical_name(parts[0]), parts[1], "-".join(parts[-3:])
+
+
+def build_project(src, wheel_dir, scratch, run_command, python, pip_args):
+    """The path of the pure-Python wheel of the project in ``src``, built by pip into ``wheel_dir``.
+
+    pip builds a copy of the sources (a build writes ``build/`` and ``*.egg-info`` into its source tree, which must
+    stay the user's), with ``SOURCE_DATE_EPOCH`` at the zip's time, so the same sources give the same wheel.
+    """
+    copy = os.path.join(scratch, "project")
+    for relative, path in project_files(src).items():
+        destination = os.path.join(copy, *relative.split("/"))
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        shutil.copyfile(path, destination)
+    argv = [python, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", wheel_dir, *pip_args, copy]
+    rc, stdout, stderr = run_command(argv, dict(PIP_ENVIRONMENT, SOURCE_DATE_EPOCH=str(ZIP_EPOCH)))
+    shutil.rmtree(copy, ignore_errors=True)
+    if rc != 0:
+        raise AppLockError(
+            "pip could not build the app's project in {} into a wheel: {}".format(
+                src, (stderr or stdout or "").strip()[-2000:]
+            ),
+            problem="src",
+        )
+    [wheel] = [os.path.join(wheel_dir, name) for name in os.listdir(wheel_dir) if name.endswith(".whl")]
+    tags = wheel_identity(wheel)[2]
+    if not tags.endswith("-none-any"):
+        raise AppLockError(
+            f"the app's project in {src} builds {os.path.basename(wheel)}, a wheel for this machine only ({tags}): "
+            "the function and the image need a pure-Python wheel of the app. Put its compiled code in a package of "
+            "its own that publishes manylinux wheels, and require that package",
+            problem="src",
+        )
+    return wheel
+
+
+def lock_key(app_files, targets, pins, pip_args, project=None):
     identity = {
         "format": LOCK_FORMAT,
         "app": [hashlib.sha256(file_bytes(path)).hexdigest() for path in app_files],
+        "project": project,
         "targets": [
             {
                 "name": target["name"],
@@ -151,12 +228,14 @@ def explain_pip_failure(stderr, target, files):
     )
 
 
-def pip_report(run_command, python, scratch, files, constraint, target, pip_args):
-    """The ``install`` entries of pip's installation report for ``files`` on ``target``'s platform."""
+def pip_report(run_command, python, scratch, files, constraint, target, pip_args, wheels=()):
+    """The ``install`` entries of pip's installation report for ``files`` (and the wheel files ``wheels``) on
+    ``target``'s platform."""
     argv = [python, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--report", "-"]
     argv += ["--target", os.path.join(scratch, "target")]
     argv += platform_options(target["python_version"], target["architecture"])
     argv += list(pip_args)
+    argv += list(wheels)
     for path in files:
         argv += ["-r", path]
     if constraint:
@@ -184,13 +263,21 @@ def report_entry(item):
     return name, version, sha256
 
 
-def write_pins(path, pins):
+def write_pins(path, pins, direct=None):
+    """``name==version`` a line, or ``name @ URL`` for the names of ``direct`` (a wheel of no index)."""
+    direct = direct or {}
     with open(path, "w") as handle:
-        handle.write("".join(f"{name}=={version}\n" for name, version in sorted(pins.items())))
+        handle.write(
+            "".join(
+                f"{name} @ {direct[name]}\n" if name in direct else f"{name}=={version}\n"
+                for name, version in sorted(pins.items())
+            )
+        )
 
 
-def render_lock(key, targets, packages, only=None):
-    """The text of the lock (``only`` None) or of one target's share: ``name==version`` and its hashes."""
+def render_lock(key, targets, packages, only=None, project=None):
+    """The text of the lock (``only`` None) or of one target's share: ``name==version`` and its hashes; with the app's
+    ``project`` (its name), the place of its wheel, relative to the file."""
     lines = [
         "# spillover.lambda_ecs.app_lock: the app's requirements resolved once for both runtimes; do not edit.",
         f"# key {key}",
@@ -200,6 +287,9 @@ def render_lock(key, targets, packages, only=None):
             lines.append(
                 "# {}: {}, from {}".format(target["name"], describe_target(target), ", ".join(target["files"]))
             )
+    if project:
+        lines.append(f"# {project}: the app's own project, built from its directory into {WHEELS}/")
+        lines.append(f"--find-links {WHEELS}")
     for name in sorted(packages):
         package = packages[name]
         if only is not None and only not in package["targets"]:
@@ -214,8 +304,9 @@ def render_lock(key, targets, packages, only=None):
     return "\n".join(lines) + "\n"
 
 
-def resolve(app_files, targets, pins, pip_args, run_command, python, scratch):
-    """``{name: {version, hashes, targets, target_hashes}}``: one resolution, then each target's share."""
+def resolve(app_files, targets, pins, pip_args, run_command, python, scratch, wheels=()):
+    """``{name: {version, hashes, targets, target_hashes}}``: one resolution, then each target's share (``wheels``:
+    wheel files that every target installs, the app's own project)."""
     constraint = None
     if pins:
         constraint = os.path.join(scratch, "collection-pins.txt")
@@ -223,7 +314,7 @@ def resolve(app_files, targets, pins, pip_args, run_command, python, scratch):
     everything = list(app_files) + [path for target in targets for path in target["requirements_file"]]
     primary = targets[0]
     versions = {}
-    for item in pip_report(run_command, python, scratch, everything, constraint, primary, pip_args):
+    for item in pip_report(run_command, python, scratch, everything, constraint, primary, pip_args, wheels):
         name, version = report_entry(item)[:2]
         versions[name] = version
     held = os.path.join(scratch, "resolved-pins.txt")
@@ -231,7 +322,7 @@ def resolve(app_files, targets, pins, pip_args, run_command, python, scratch):
     packages = {}
     for target in targets:
         files = list(app_files) + list(target["requirements_file"])
-        for item in pip_report(run_command, python, scratch, files, held, target, pip_args):
+        for item in pip_report(run_command, python, scratch, files, held, target, pip_args, wheels):
             name, version, sha256 = report_entry(item)
             if versions.get(name, version) != version:  # pip holds the constraint; a mismatch is pip's bug, not ours
                 raise AppLockError(f"{name}: {target['name']} got {version}, the resolution {versions[name]}")
@@ -242,48 +333,71 @@ def resolve(app_files, targets, pins, pip_args, run_command, python, scratch):
     return packages
 
 
-def ensure_lock(app_files, targets, cache_dir, pip_args, run_command, python):
+def ensure_lock(app_files, targets, cache_dir, pip_args, run_command, python, src=None):
     """The lock of ``app_files`` for ``targets`` (lambda first: the function's platform decides the versions).
 
     ``targets``: dicts of ``name``, ``python_version``, ``architecture`` and ``requirements_file`` (the runtime's own
-    requirement files). Returns ``(changed, result)``: ``result`` names the lock, its SHA-256, each target's share
-    (a file that ``pip install --no-deps --require-hashes -r`` takes) and the versions.
+    requirement files). ``src``: the app's directory; a Python project there is built into a wheel and locked with
+    the requirements, and a directory with nothing to deploy (:func:`lambda_zip.app_layout`) is refused. Returns
+    ``(changed, result)``: ``result`` names the lock, its SHA-256, each target's share (a file that ``pip install
+    --no-deps --require-hashes -r`` takes), the versions, the app's ``layout`` and its ``project`` (None without).
     """
     if not targets:
         raise AppLockError("a lock needs at least one target (lambda or image)")
+    try:
+        layout = app_layout(src, bool(app_files)) if src else None
+    except LambdaZipError as error:
+        raise AppLockError(str(error), problem="src") from error
     pins = collection_pins([path for target in targets for path in target["requirements_file"]])
-    key = lock_key(app_files, targets, pins, pip_args)
+    key = lock_key(app_files, targets, pins, pip_args, project_digest(src) if layout == "package" else None)
+    final_dir = os.path.abspath(os.path.join(cache_dir, key))
 
     def write_lock(staging):
-        packages = resolve(app_files, targets, pins, pip_args, run_command, python, staging)
+        wheels, project, direct = [], None, {}
+        if layout == "package":
+            wheel_dir = os.path.join(staging, WHEELS)
+            os.makedirs(wheel_dir)
+            wheels.append(build_project(src, wheel_dir, staging, run_command, python, pip_args))
+            project = wheel_identity(wheels[0])[0]
+            # The pins serve a pip on another platform, which finds the wheel of no index only by its place.
+            direct[project] = "file://" + os.path.join(final_dir, WHEELS, os.path.basename(wheels[0]))
+        packages = resolve(app_files, targets, pins, pip_args, run_command, python, staging, wheels)
         # Files by name only: the lock's bytes must not depend on where the app or the collection lies.
         shown = [
             dict(target, files=[os.path.basename(path) for path in list(app_files) + target["requirements_file"]])
             for target in targets
         ]
         with open(os.path.join(staging, LOCK_NAME), "w") as handle:
-            handle.write(render_lock(key, shown, packages))
+            handle.write(render_lock(key, shown, packages, project=project))
         for target in targets:
             with open(os.path.join(staging, f"{target['name']}.txt"), "w") as handle:
-                handle.write(render_lock(key, shown, packages, only=target["name"]))
+                handle.write(render_lock(key, shown, packages, only=target["name"], project=project))
             share = {
                 name: package["version"] for name, package in packages.items() if target["name"] in package["targets"]
             }
-            write_pins(os.path.join(staging, f"{target['name']}-pins.txt"), share)
+            write_pins(os.path.join(staging, f"{target['name']}-pins.txt"), share, direct)
         shutil.rmtree(os.path.join(staging, "target"), ignore_errors=True)
 
     final, changed = cache_entry(cache_dir, key, write_lock, AppLockError)
-    return changed, describe_lock(final, targets)
+    return changed, describe_lock(final, targets, layout)
 
 
-def describe_lock(directory, targets):
+def describe_lock(directory, targets, layout=None):
     lock = os.path.join(directory, LOCK_NAME)
     with open(lock, "rb") as handle:
         data = handle.read()
+    wheel_dir = os.path.join(directory, WHEELS)
+    wheels = sorted(name for name in os.listdir(wheel_dir) if name.endswith(".whl")) if os.path.isdir(wheel_dir) else []
+    project = None
+    if wheels:
+        name, version = wheel_identity(wheels[0])[:2]
+        project = {"name": name, "version": version, "wheel": os.path.join(wheel_dir, wheels[0])}
     result = {
         "lock": lock,
         "lock_sha256": hashlib.sha256(data).hexdigest(),
         "packages": read_pins(lock),
+        "layout": layout,
+        "project": project,
         "targets": {},
     }
     for target in targets:

@@ -8,6 +8,11 @@ The same sources and requirement set give the same bytes: entries are sorted, ev
 time goes in (``__pycache__``, ``*.pyc``, pip's ``bin/`` scripts and the ``RECORD``, ``INSTALLER``,
 ``REQUESTED`` and ``direct_url.json`` files of ``*.dist-info``). Requirements are vendored once per
 requirement set into a cache directory keyed by its hash, so a later build does not resolve again.
+
+An app comes in one of three layouts (:func:`app_layout`): its files (Python code of its own, static files), packed as
+they are with its requirements vendored beside them; only its requirements (an app that is a package from an index,
+such as ``httpbin``); or a Python project that pip installs as a package (``pyproject.toml`` or ``setup.py``), whose
+sources are not packed: the lock that app_lock builds carries its wheel.
 """
 
 import base64
@@ -19,9 +24,14 @@ import os
 import shutil
 import stat
 import tempfile
+import tomllib
 import zipfile
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+# ZIP_DATE in seconds since the epoch: Lambda unpacks the zip in UTC, so the app's files bear this time there; the
+# image's recipe dates its /var/task the same (files/container/file_times.py), and app_lock builds an app's own wheel
+# at it (SOURCE_DATE_EPOCH), so the same sources give the same wheel.
+ZIP_EPOCH = 315532800
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 CACHE_FORMAT = 2
@@ -46,6 +56,9 @@ DEFAULT_EXCLUDE = [
 ]
 # pip's per-installation records: they name the installing machine's paths and tools, not the package.
 DIST_INFO_DROP = ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")
+# The tables of a pyproject.toml that make its directory a project pip builds (PEP 518 and PEP 621); a file with only
+# tools' settings ([tool.ruff]) does not.
+PROJECT_TABLES = ("build-system", "project")
 
 
 class LambdaZipError(Exception):
@@ -79,6 +92,43 @@ def collect_files(root, patterns):
             if os.path.isfile(path) and not is_excluded(relative, patterns):
                 files[relative] = path
     return files
+
+
+def app_project(src):
+    """The file that makes the directory ``src`` a Python project pip installs as a package, or None: a ``setup.py``,
+    or a ``pyproject.toml`` with a ``[build-system]`` or ``[project]`` table."""
+    setup = os.path.join(src, "setup.py")
+    if os.path.isfile(setup):
+        return setup
+    pyproject = os.path.join(src, "pyproject.toml")
+    if not os.path.isfile(pyproject):
+        return None
+    try:
+        with open(pyproject, "rb") as handle:
+            tables = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise LambdaZipError(f"cannot read {pyproject}: {error}") from error
+    return pyproject if any(table in tables for table in PROJECT_TABLES) else None
+
+
+def app_layout(src, has_requirements, exclude=tuple(DEFAULT_EXCLUDE)):
+    """How the app in ``src`` is packaged: ``package`` (a project, :func:`app_project`: pip installs it, its sources
+    are not packed), ``files`` (Python code of its own, packed as it is with its other files) or ``requirements``
+    (no code of its own, only requirements: an app that is a package from an index; its other files are packed too).
+    A directory with no code, no requirements and no project is refused."""
+    if not os.path.isdir(src):
+        raise LambdaZipError(f"src {src} is not a directory")
+    if app_project(src):
+        return "package"
+    if any(relative.endswith(".py") for relative in collect_files(src, exclude)):
+        return "files"
+    if has_requirements:
+        return "requirements"
+    raise LambdaZipError(
+        f"src {src} holds nothing to package: no Python file once exclude patterns are applied, no requirements and "
+        "no Python project (pyproject.toml or setup.py); give the app's code, a requirements file that installs it, "
+        "or both"
+    )
 
 
 def is_vendored_record(relative_path):
@@ -345,16 +395,20 @@ def build_package(
     """Build the package; returns ``(zip bytes, vendored distributions, vendor directory or None)``.
 
     ``extra_files`` are paths of files packed at the zip root under their own names (``exclude`` does not apply).
-    Requirements are vendored as wheels for Lambda's ``python_version`` on ``architecture``.
+    Requirements are vendored as wheels for Lambda's ``python_version`` on ``architecture``. A ``src`` of the
+    ``package`` layout (:func:`app_layout`) packs none of its files: its wheel comes with the lock (``LockFile``).
     """
-    if not os.path.isdir(src):
-        raise LambdaZipError(f"src {src} is not a directory")
+    layout = app_layout(src, bool(requirements), exclude)
+    if layout == "package" and not isinstance(requirements, LockFile):
+        raise LambdaZipError(
+            f"src {src} is a Python project ({os.path.basename(app_project(src))}) that pip installs as a package: "
+            "give requirements_lock, a lock that app_lock made with src, which builds the project's wheel and locks it"
+        )
     contents = {}
-    for relative, path in collect_files(src, exclude).items():
-        with open(path, "rb") as handle:
-            contents[relative] = handle.read()
-    if not contents:
-        raise LambdaZipError(f"src {src} holds no file to package once exclude patterns are applied")
+    if layout != "package":
+        for relative, path in collect_files(src, exclude).items():
+            with open(path, "rb") as handle:
+                contents[relative] = handle.read()
     vendor_dir, vendored = None, []
     if requirements:
         vendor_dir = vendor_requirements(

@@ -14,17 +14,25 @@ description:
   - Installs O(requirements_file) with pip for the Python that runs this module, once per requirement set into
     O(cache_dir) (as M(spillover.lambda_ecs.lambda_zip) does for Lambda), then runs the collection's Lambda entry
     (C(spillover_entry.py check) in O(runtime_dir)) on the app. It imports O(callable), tells a WSGI callable
-    C((environ, start_response)) from an ASGI one (a coroutine C((scope, receive, send))), and sends one ALB event
-    C(GET) O(health_path) through the same handler the function runs.
+    C((environ, start_response)) from an ASGI one (a coroutine C((scope, receive, send))), and sends an ALB event
+    C(GET) O(health_path) with the C(Host) header O(health_host) through the same handler the function runs.
+  - With O(ecs_health_host), it then sends C(GET) O(health_path) as the load balancer's health check asks an ECS task,
+    with that C(Host) (the task's private IP and the container's port) and no C(X-Forwarded-*) headers. An app that
+    checks C(Host) headers (Django's C(ALLOWED_HOSTS)) must accept it on the health path, or no task ever turns
+    healthy.
+  - When O(src) is a Python project (a C(setup.py), or a C(pyproject.toml) with a C([build-system]) or C([project])
+    table), its sources are not on the path. The app is imported from its wheel among O(requirements_file) (the
+    lock's pins that M(spillover.lambda_ecs.app_lock) writes name it), as the zip and the image install it.
   - Fails when O(src) is not a directory, a requirements file is missing, the callable does not import (with the
-    app's own traceback), is not of O(interface), or does not answer O(health_path) with 200. RV(problem) says which.
+    app's own traceback), is not of O(interface), or does not answer O(health_path) with 200 to either request.
+    RV(problem) says which.
   - Runs where the task runs (usually the controller, with C(delegate_to=localhost)); makes no AWS call and changes
     nothing but the requirements cache.
 author:
   - spillover.lambda_ecs maintainers (@spillover)
 options:
   src:
-    description: The app's directory (imported from, as the zip's root and the image's C(/app)).
+    description: The app's directory (imported from, as the zip's root and the image's C(/var/task)).
     type: path
     required: true
   callable:
@@ -50,6 +58,18 @@ options:
     description: The path that must answer C(GET) with 200.
     type: str
     default: /health
+  health_host:
+    description:
+      - The C(Host) header of the check's request, the one a client's request through the load balancer has (your
+        domain, for an app that allows only its own).
+    type: str
+    default: spillover-check.invalid
+  ecs_health_host:
+    description:
+      - The C(Host) header of a second request, as the load balancer's health check of an ECS task sends it (the
+        task's private IP and port, such as V(10.0.1.10:8080)); empty for none.
+    type: str
+    default: ""
   cache_dir:
     description: Directory of the installed requirement sets, one subdirectory per set; safe to delete.
     type: path
@@ -80,6 +100,8 @@ EXAMPLES = r"""
       - "{{ role_path }}/../../files/lambda_entry/requirements-asgi.txt"
     runtime_dir: "{{ role_path }}/../../files/lambda_entry"
     health_path: /health
+    health_host: api.example.com
+    ecs_health_host: 10.0.1.10:8080
   delegate_to: localhost
 """
 
@@ -96,7 +118,8 @@ status:
   sample: 200
 problem:
   description:
-    - What is wrong, on failure, V(src), V(requirements), V(callable), V(interface) or V(health); null on success.
+    - What is wrong, on failure, V(src), V(requirements), V(callable), V(interface), V(health) (the request with
+      O(health_host)) or V(ecs_health) (the request with O(ecs_health_host)); null on success.
   returned: always
   type: str
   sample: health
@@ -123,6 +146,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import SpilloverError
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run_info
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import LambdaZipError
+from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import app_project
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import read_requirements_file
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import vendor_requirements
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.lambda_zip import vendored_distributions
@@ -168,11 +192,21 @@ def run_entry_check(module, vendor_dir):
     entry = os.path.join(params["runtime_dir"], ENTRY)
     if not os.path.isfile(entry):
         raise refusal("src", f"the collection's Lambda entry {entry} is missing")
-    paths = [os.path.abspath(params["src"])] + ([vendor_dir] if vendor_dir else [])
+    try:
+        project = app_project(params["src"])
+    except LambdaZipError as error:
+        raise refusal("src", str(error)) from error
+    # A project's sources are not deployed: its wheel is installed with the requirements, as in the zip's root.
+    paths = ([] if project else [os.path.abspath(params["src"])]) + ([vendor_dir] if vendor_dir else [])
+    if not paths:
+        raise refusal("src", f"{params['src']} is a Python project, but no requirements file installs its wheel")
     environment = {"APP_CALLABLE": params["callable"], "APP_INTERFACE": params["interface"]}
     with tempfile.TemporaryDirectory(prefix="spillover-check-") as scratch:
         result_file = os.path.join(scratch, "result.json")
-        argv = [sys.executable, "-I", "-S", entry, "check", result_file, params["health_path"], *paths]
+        hosts = [f"--host={params['health_host']}"]
+        if params["ecs_health_host"]:
+            hosts.append(f"--ecs-host={params['ecs_health_host']}")
+        argv = [sys.executable, "-I", "-S", entry, "check", *hosts, result_file, params["health_path"], *paths]
         # -I -S: no PYTHON* variable, user site or site-packages of the controller's Python reaches the app.
         rc, _stdout, stderr = module.run_command(
             ["timeout", str(params["timeout"]), *argv], environ_update=environment, cwd=paths[0]
@@ -206,6 +240,8 @@ def main():
             requirements_file=dict(type="list", elements="path", default=[]),
             runtime_dir=dict(type="path", required=True),
             health_path=dict(type="str", default="/health"),
+            health_host=dict(type="str", default="spillover-check.invalid"),
+            ecs_health_host=dict(type="str", default=""),
             cache_dir=dict(type="path", default="~/.cache/spillover.lambda_ecs/lambda_zip"),
             pip_args=dict(type="list", elements="str", default=[]),
             timeout=dict(type="int", default=60),

@@ -21,11 +21,23 @@ description:
     package's name and the platform, before anything is built or deployed.
   - A runtime requirements file with a C(.lock) file beside it (the collection's own, written by C(make lock)) is
     held at that lock's versions of the packages it names.
+  - With O(src), an app directory that is a Python project (a C(setup.py), or a C(pyproject.toml) with a
+    C([build-system]) or C([project]) table) is built into a wheel (C(pip wheel --no-deps), on a copy of its sources,
+    with C(SOURCE_DATE_EPOCH) at 1980-01-01), which must be pure Python, and locked with its dependencies. The lock
+    keeps that wheel in C(wheels/) beside itself, and each share finds it there (C(--find-links wheels)). A change of
+    the project's sources is a new lock.
+  - With O(src), a directory that holds no Python file (once M(spillover.lambda_ecs.lambda_zip)'s default excludes
+    apply), has no requirements and is no Python project is refused.
   - pip's report is read from its standard output only; pip's warnings, on standard error, never reach the parse.
   - Runs where the task runs (usually the controller); makes no AWS call.
 author:
   - spillover.lambda_ecs maintainers (@spillover)
 options:
+  src:
+    description:
+      - The app's directory. A Python project there is built into a wheel and locked; see the description.
+      - Without it, only the requirement files are locked.
+    type: path
   requirements_file:
     description:
       - The app's pip requirements files, as one set. Any pip requirements file works (C(-r)/C(-c) includes, index
@@ -104,6 +116,13 @@ EXAMPLES = r"""
   delegate_to: localhost
   register: app_lock
 
+- name: Lock an app that is a Python project (pyproject.toml), its wheel with its dependencies
+  spillover.lambda_ecs.app_lock:
+    src: services/orders
+    lambda:
+      requirements_file: ["{{ collection_files }}/lambda_entry/requirements-wsgi.txt"]
+  delegate_to: localhost
+
 - name: Vendor exactly the lambda's share into the zip
   spillover.lambda_ecs.lambda_zip:
     src: examples/flask
@@ -112,6 +131,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+problem:
+  description: On failure, what is at fault, V(src) (the app's directory or its project) or V(requirements).
+  returned: on failure
+  type: str
+  sample: src
 lock:
   description: Path of the lock file.
   returned: always
@@ -122,6 +146,20 @@ lock_sha256:
   returned: always
   type: str
   sample: d637daf68db528b56598f885eb7fe4c526714f1118cf434919316ead3a1f0979
+layout:
+  description:
+    - How the app in O(src) is deployed, V(files) (its files, with its requirements), V(requirements) (no file to
+      package, only requirements, such as an app that is a package from an index) or V(package) (a Python project
+      installed from its wheel; its sources are not deployed); null without O(src).
+  returned: always
+  type: str
+  sample: package
+project:
+  description: The app's own project (its canonical name, version and wheel in the lock's directory); null without.
+  returned: always
+  type: dict
+  sample: {"name": "orders", "version": "1.4.0",
+           "wheel": "/home/user/.cache/spillover.lambda_ecs/app_lock/4164fa96.../wheels/orders-1.4.0-py3-none-any.whl"}
 packages:
   description: The locked version of every package, by canonical name.
   returned: always
@@ -180,10 +218,16 @@ def lock_app(module):
         raise SpilloverError("give lambda, image or both: the runtimes the lock is for")
     try:
         changed, result = ensure_lock(
-            params["requirements_file"], targets, params["cache_dir"], params["pip_args"], run_command, sys.executable
+            params["requirements_file"],
+            targets,
+            params["cache_dir"],
+            params["pip_args"],
+            run_command,
+            sys.executable,
+            src=params["src"],
         )
     except AppLockError as error:
-        raise SpilloverError(str(error)) from error
+        raise SpilloverError(str(error), problem=error.problem) from error
     result.update(result.pop("targets"))
     return changed, result
 
@@ -191,6 +235,7 @@ def lock_app(module):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            src=dict(type="path"),
             requirements_file=dict(type="list", elements="path", default=[]),
             cache_dir=dict(type="path", default="~/.cache/spillover.lambda_ecs/app_lock"),
             pip_args=dict(type="list", elements="str", default=[]),

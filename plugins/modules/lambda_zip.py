@@ -23,6 +23,11 @@ description:
     set, O(python_version), O(architecture) and O(pip_args). Later builds of the same set reuse that directory
     without running pip, so version ranges resolve once per cache. Pin exact versions (C(name==version)) for
     identical packages on different machines.
+  - An O(src) with no Python file of its own (an app that is a package from an index, such as C(httpbin)) packs its
+    other files, if any, and its requirements. An O(src) with no Python file and no requirements is refused.
+  - An O(src) that is a Python project (a C(setup.py), or a C(pyproject.toml) with a C([build-system]) or C([project])
+    table) packs none of its files; pip installs it as a package from O(requirements_lock), which must carry its
+    wheel (M(spillover.lambda_ecs.app_lock) with C(src) builds it).
   - A package over Lambda's limits (50 MB zipped, 250 MB unzipped) is refused with its sizes and largest files.
   - O(dest) is only written when its bytes would change; when it already holds the same bytes the result is
     C(changed=false) and the file is left untouched.

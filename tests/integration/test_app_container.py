@@ -1,7 +1,7 @@
 """The container entry of the collection's recipe (granian through files/container/serve.py) started for real on a
 loopback port.
 
-No container engine runs here: the image's CMD runs as a local process in files/app, as the image's WORKDIR /app
+No container engine runs here: the image's CMD runs as a local process in files/app, as the image's WORKDIR /var/task
 holds the app and /opt/spillover the server (tests/integration/test_role_ecr_push.py builds the image itself with
 buildah). The WSGI app is files/app's; the ASGI one is benchmarks/asgi_app.py, the same routes, served by the same
 command.

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -255,3 +256,109 @@ def test_one_lock_gives_the_zip_and_the_image_the_same_versions_and_the_zip_vend
 def app_lock_name(name: str) -> str:
     """A dist-info directory's name as the lock names the distribution (PEP 503)."""
     return name.replace("_", "-").replace(".", "-").lower()
+
+
+def sha256_of(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def lock_and_zip(app_dir, tmp_path, requirements=(), cache="locks"):
+    """The app's lock (app_lock with its directory, as the spillover_app role makes it) and the zip of its Lambda
+    share (as the lambda_function role builds it): ``(app_lock's result, lambda_zip's result, the zip's path)``."""
+    lock_args = {
+        "src": str(app_dir),
+        "requirements_file": [str(path) for path in requirements],
+        "lambda": {"requirements_file": [str(ENTRY_DIR / "requirements-wsgi.txt")]},
+        "image": {"requirements_file": [str(ROOT / "files" / "container" / "requirements.txt")]},
+        "cache_dir": str(tmp_path / cache),
+    }
+    locked = run_module("app_lock", lock_args, endpoint="unused")
+    assert not locked.get("failed"), locked
+    dest = tmp_path / f"{app_dir.name}.zip"
+    zip_args = {
+        "src": str(app_dir),
+        "dest": str(dest),
+        "requirements_lock": locked["lambda"]["requirements"],
+        "extra_files": ENTRY,
+        "cache_dir": str(tmp_path / "zip"),
+    }
+    built = run_module("lambda_zip", zip_args, endpoint="unused")
+    assert not built.get("failed"), built
+    return locked, built, dest
+
+
+def test_an_app_of_requirements_only_is_locked_zipped_and_served_from_its_package(tmp_path):
+    """httpbin's app:app is a package of the index: the directory holds its requirements.txt and nothing else."""
+    app_dir = tmp_path / "httpbin"
+    app_dir.mkdir()
+    (app_dir / "requirements.txt").write_text("httpbin>=0.10,<0.11\n")
+    locked, _, dest = lock_and_zip(app_dir, tmp_path, [app_dir / "requirements.txt"])
+    assert (locked["layout"], locked["project"]) == ("requirements", None)
+    assert locked["image"]["packages"]["httpbin"] == locked["lambda"]["packages"]["httpbin"]
+    with zipfile.ZipFile(dest) as archive:
+        assert "httpbin/core.py" in archive.namelist() and "requirements.txt" not in archive.namelist()
+    response, _ = serve_from_zip(dest, tmp_path, "/json", ["httpbin", "flask", "apig_wsgi"], "httpbin:app")
+    assert (response["statusCode"], "slideshow" in json.loads(response["body"])) == (200, True)
+
+
+ORDERS_PROJECT = {
+    "pyproject.toml": (
+        '[build-system]\nrequires = ["setuptools>=70"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        '[project]\nname = "orders"\nversion = "1.4.0"\ndependencies = ["bottle>=0.13,<0.14"]\n\n'
+        '[tool.setuptools.package-data]\norders = ["static/*"]\n'
+    ),
+    "src/orders/__init__.py": (
+        "import pathlib\n\nimport bottle\n\napp = bottle.Bottle()\n\n\n"
+        "@app.get('/logo')\ndef logo():\n"
+        "    return (pathlib.Path(__file__).parent / 'static' / 'logo.svg').read_text()\n"
+    ),
+    "src/orders/static/logo.svg": "<svg/>\n",
+}
+
+
+def test_a_python_project_is_built_into_one_wheel_that_the_lock_holds_for_both_runtimes_and_the_zip_serves(tmp_path):
+    app_dir = tmp_path / "orders"
+    for relative, text in ORDERS_PROJECT.items():
+        (app_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+        (app_dir / relative).write_text(text)
+    locked, built, dest = lock_and_zip(app_dir, tmp_path)
+    assert locked["layout"] == "package"
+    assert (locked["project"]["name"], locked["project"]["version"]) == ("orders", "1.4.0")
+    # The same wheel (one hash) in both shares, found beside each; its dependency resolved with the runtimes'.
+    wheel_hash = sha256_of(locked["project"]["wheel"])
+    for share in ("lambda", "image"):
+        text = Path(locked[share]["requirements"]).read_text()
+        assert "\n--find-links wheels\n" in text and f"orders==1.4.0 \\\n    --hash=sha256:{wheel_hash}\n" in text
+        assert locked[share]["packages"]["bottle"] == locked["packages"]["bottle"]
+    assert "orders==1.4.0" in built["vendored"]
+    with zipfile.ZipFile(dest) as archive:
+        listed = archive.namelist()
+    assert {"orders/__init__.py", "orders/static/logo.svg"} <= set(listed)
+    assert not {"pyproject.toml", "src/"} & set(listed)  # the package, not its sources
+    # The build ran on a copy: the app's directory holds what it held.
+    assert sorted(path.relative_to(app_dir).as_posix() for path in app_dir.rglob("*") if path.is_file()) == sorted(
+        ORDERS_PROJECT
+    )
+    response, _ = serve_from_zip(dest, tmp_path, "/logo", ["orders", "bottle"], "orders:app")
+    assert (response["statusCode"], response["body"]) == (200, "<svg/>\n")
+
+    # Unchanged sources: nothing built or resolved again; another cache (another machine) builds the same bytes.
+    again = run_module(
+        "app_lock",
+        {"src": str(app_dir), "lambda": {}, "image": {}, "cache_dir": str(tmp_path / "other")},
+        endpoint="unused",
+    )
+    assert not again.get("failed"), again
+    assert sha256_of(again["project"]["wheel"]) == wheel_hash
+    assert lock_and_zip(app_dir, tmp_path)[0]["changed"] is False
+
+
+def test_a_directory_with_nothing_to_deploy_is_refused_by_the_lock_and_by_the_zip(tmp_path):
+    empty = tmp_path / "docs-only"
+    empty.mkdir()
+    (empty / "README.md").write_text("# an app, some day\n")
+    locked = run_module("app_lock", {"src": str(empty), "lambda": {}, "cache_dir": str(tmp_path)}, endpoint="unused")
+    assert locked["failed"] and locked["problem"] == "src"
+    assert f"src {empty} holds nothing to package: no Python file" in locked["msg"]
+    zipped = run_module("lambda_zip", {"src": str(empty), "dest": str(tmp_path / "x.zip")}, endpoint="unused")
+    assert zipped["failed"] and "holds nothing to package" in zipped["msg"]

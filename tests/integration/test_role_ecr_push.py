@@ -7,14 +7,18 @@ registry is reachable here). The repository and its settings are asserted in mot
 
 from __future__ import annotations
 
+import calendar
+import io
 import json
 import os
 import shutil
 import subprocess
 import urllib.request
+import zipfile
 
 import pytest
 
+from lab.builder import app_zip, describe_app
 from tests.support.ansible_run import ROOT
 from tests.support.infra_roles import apply_role
 from tests.support.local_registry import needs_image_tools
@@ -153,7 +157,7 @@ def test_an_app_without_a_dockerfile_gets_the_recipe_and_an_own_dockerfile_wins(
     assert {
         key: environment[key] for key in ("APP_DIR", "APP_CALLABLE", "APP_INTERFACE", "APP_HEALTH_PATH", "PORT")
     } == {
-        "APP_DIR": "/app",
+        "APP_DIR": "/var/task",
         "APP_CALLABLE": "app:app",
         "APP_INTERFACE": "wsgi",
         "APP_HEALTH_PATH": "/health",
@@ -189,3 +193,91 @@ def test_an_app_without_a_dockerfile_gets_the_recipe_and_an_own_dockerfile_wins(
     assert config["Docker"]["config"]["Cmd"] == ["python", "/srv/app.py"]
     for run in (built, other, own):
         buildah("rmi", local_reference(run))
+
+
+# Run in the image as its user: (size, modification time) of some of /var/task's entries, and every entry of
+# /var/task whose time is not the zip's.
+STAT_TASK = """
+import json, os, sys
+root = "/var/task"
+entries = {path: os.lstat(os.path.join(root, path)) for path in sys.argv[1:]}
+others = [
+    os.path.relpath(os.path.join(directory, name), root)
+    for directory, subdirs, files in os.walk(root)
+    for name in ["."] + subdirs + files
+    if os.lstat(os.path.join(directory, name)).st_mtime != 315532800
+]
+sizes_and_times = {path: [found.st_size, found.st_mtime] for path, found in entries.items()}
+print(json.dumps({"entries": sizes_and_times, "others": others}))
+"""
+
+
+def run_in_image(reference: str, *command: str) -> str:
+    container = buildah("from", reference).strip()
+    try:
+        return buildah("run", "--user", "10001:10001", container, "--", *command)
+    finally:
+        buildah("rm", container)
+
+
+def test_the_image_has_the_apps_files_where_and_when_the_zip_has_them(local_aws, registry, base_image, tmp_path):
+    """Lambda unpacks the zip into /var/task, every entry dated 1980-01-01 UTC; the image lays the app and its packages
+    out at the same place with the same time, so a static file's Last-Modified and ETag agree on both runtimes."""
+    app = tmp_path / "flask"
+    shutil.copytree(ROOT / "examples" / "flask", app, ignore=shutil.ignore_patterns("__pycache__"))
+    (app / "static").mkdir()
+    (app / "static" / "logo.svg").write_text("<svg/>\n")
+    for path in [app, *app.rglob("*")]:
+        os.utime(path, (1_900_000_000, 1_900_000_000))  # the controller's times: not what either runtime shows
+    role_vars = {
+        "ecr_push_stack_name": STACK,
+        "ecr_push_app_dir": str(app),
+        "ecr_push_app_requirements": str(app / "requirements.txt"),
+        "ecr_push_registry_override": registry,
+        "ecr_push_base_image": base_image,
+        "ecr_push_builder": "buildah",
+        "ecr_push_keep_local_image": True,
+    }
+    reference = local_reference(apply_role("ecr_push", local_aws.endpoint, role_vars))
+    paths = ["static/logo.svg", "app.py", "flask/__init__.py"]
+    try:
+        image = json.loads(run_in_image(reference, "python", "-c", STAT_TASK, *paths))
+    finally:
+        buildah("rmi", reference)
+    assert image["others"] == []  # every file and directory of /var/task, byte code too
+
+    with zipfile.ZipFile(io.BytesIO(app_zip(describe_app(app)))) as archive:
+        in_zip = {path: archive.getinfo(path) for path in paths}
+    for path in paths:
+        zipped = [in_zip[path].file_size, calendar.timegm((*in_zip[path].date_time, 0, 0, 0))]
+        assert image["entries"][path][1] == zipped[1] == 315532800, path
+    for path in ("static/logo.svg", "app.py"):  # the app's own bytes, on both
+        assert image["entries"][path][0] == in_zip[path].file_size == (app / path).stat().st_size
+
+
+def test_a_python_projects_image_installs_its_wheel_and_none_of_its_sources(local_aws, registry, base_image, tmp_path):
+    app = tmp_path / "orders"
+    (app / "orders").mkdir(parents=True)
+    (app / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=70"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        '[project]\nname = "orders"\nversion = "1.4.0"\ndependencies = ["bottle>=0.13,<0.14"]\n'
+    )
+    (app / "orders" / "__init__.py").write_text("import bottle\n\napp = bottle.Bottle()\n")
+    role_vars = {
+        "ecr_push_stack_name": STACK,
+        "ecr_push_app_dir": str(app),
+        "ecr_push_app_requirements": "",
+        "ecr_push_app_callable": "orders:app",
+        "ecr_push_registry_override": registry,
+        "ecr_push_base_image": base_image,
+        "ecr_push_builder": "buildah",
+        "ecr_push_keep_local_image": True,
+    }
+    reference = local_reference(apply_role("ecr_push", local_aws.endpoint, role_vars))
+    script = "import os, orders, bottle; print(orders.__file__, bottle.__file__, sorted(os.listdir('/var/task')))"
+    try:
+        found = run_in_image(reference, "python", "-c", script).split(" ", 2)
+    finally:
+        buildah("rmi", reference)
+    assert found[:2] == ["/var/task/orders/__init__.py", "/var/task/bottle.py"]
+    assert "pyproject.toml" not in found[2] and "orders-1.4.0.dist-info" in found[2]

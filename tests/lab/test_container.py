@@ -46,7 +46,7 @@ def test_the_recipe_container_runs_the_recipes_command_with_what_the_image_insta
     process = container_process(FASTAPI, TASK, ZIP_CACHE)
     # The image's python and /opt/spillover/serve.py: this interpreter without its site-packages, the recipe's file.
     assert process.command == [sys.executable, "-S", str(ROOT / "files" / "container" / "serve.py")]
-    assert process.cwd == FASTAPI.src  # WORKDIR /app, where the app's directory is copied
+    assert process.cwd == FASTAPI.src  # WORKDIR /var/task, where the app's directory is copied
     environment = process.environment
     assert {key: environment[key] for key in ("APP_DIR", "APP_CALLABLE", "APP_INTERFACE", "APP_HEALTH_PATH")} == {
         "APP_DIR": str(FASTAPI.src),
@@ -68,3 +68,21 @@ def test_an_apps_own_dockerfile_wins_and_the_task_definitions_command_over_its_c
     (tmp_path / "Dockerfile").write_text("FROM python:3.12\n")
     with pytest.raises(ValueError, match="sets no ENTRYPOINT or CMD and the task definition no command"):
         container_process(app, TASK, ZIP_CACHE)
+
+
+@pytest.mark.integration
+def test_a_python_projects_container_runs_its_installed_wheel_and_not_its_sources(tmp_path):
+    """The recipe for a project: ecr_push's context holds its wheel (wheels/) and an empty app/ (WORKDIR, APP_DIR)."""
+    app = tmp_path / "orders"
+    (app / "orders").mkdir(parents=True)
+    (app / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=70"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        '[project]\nname = "orders"\nversion = "1.4.0"\ndependencies = ["bottle>=0.13,<0.14"]\n'
+    )
+    (app / "orders" / "__init__.py").write_text("import bottle\n\napp = bottle.Bottle()\n")
+    process = container_process(describe_app(app, "orders:app"), TASK, ZIP_CACHE)
+    assert process.cwd != app and list(process.cwd.iterdir()) == []
+    assert process.environment["APP_DIR"] == str(process.cwd)
+    installed = Path(process.environment["PYTHONPATH"])
+    assert (installed / "orders" / "__init__.py").read_text() == "import bottle\n\napp = bottle.Bottle()\n"
+    assert {"bottle.py", "granian"} <= {path.name for path in installed.iterdir()}

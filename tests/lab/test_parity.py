@@ -302,6 +302,34 @@ def test_an_app_directory_the_packager_refuses_is_a_one_line_error(tmp_path):
     )
 
 
+@pytest.mark.integration
+def test_an_app_of_requirements_only_runs_on_both_paths(tmp_path):
+    """httpbin's app:app: a directory that holds only its requirements.txt (the zip refused it as empty)."""
+    app_dir = tmp_path / "httpbin"
+    app_dir.mkdir()
+    (app_dir / "requirements.txt").write_text("httpbin>=0.10,<0.11\n")
+    app = builder.describe_app(app_dir, "httpbin:app", health_path="/status/200")
+    requests = [parity.Request("GET /json", "GET", "/json"), parity.Request("GET /status/418", "GET", "/status/418")]
+    result = parity.run_parity(app, tmp_path / "out", requests, ZIP_CACHE)
+    assert [(c.request.name, c.differences, c.on_lambda.status) for c in result.comparisons] == [
+        ("GET /json", [], 200),
+        ("GET /status/418", [], 418),
+    ]
+    assert result.package_differences == []
+
+
+def test_a_directory_with_nothing_to_deploy_is_one_line_not_a_traceback(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "README.md").write_text("# some day\n")
+    assert parity.main(builder.describe_app(empty), None, tmp_path / "out") == 2
+    error = capsys.readouterr().err
+    assert (
+        error.startswith(f"lab parity: src {empty} holds nothing to package: no Python file")
+        and "Traceback" not in error
+    )
+
+
 def test_a_bad_requests_file_names_the_request_and_what_to_fix(tmp_path):
     cases = {
         "[]": "must be a JSON list of requests",

@@ -69,7 +69,7 @@ def test_dockerfile_runs_the_server_as_non_root_on_the_apps_port_with_a_python_h
     healthcheck = re.search(r"^HEALTHCHECK .* CMD (\[.*\])$", DOCKERFILE, re.M).group(1)
     assert '"python"' in healthcheck and "APP_HEALTH_PATH" in healthcheck and "curl" not in DOCKERFILE
     assert dockerfile_command() == ["python", "/opt/spillover/serve.py"]
-    assert re.search(r'&& python -c "import granian.server"$', DOCKERFILE, re.M)  # fails the build
+    assert re.search(r'&& python -c "import granian.server" \\$', DOCKERFILE, re.M)  # fails the build
 
 
 def test_the_recipe_copies_exactly_what_ecr_push_assembles_around_the_app():
@@ -77,24 +77,53 @@ def test_the_recipe_copies_exactly_what_ecr_push_assembles_around_the_app():
     for line in re.findall(r"^COPY (.+)$", DOCKERFILE, re.M):
         copied |= set(line.split()[:-1])
     recipe_files = role_variables("ecr_push")["ecr_push__recipe_files"]
-    # roles/ecr_push/tasks/context.yml: the recipe's files, the image's requirements lock and the app's directory.
-    assert copied == ({"serve.py"} | {"requirements.lock", "app/"})
-    assert {"serve.py", "Dockerfile", ".dockerignore"} == set(recipe_files)
+    # roles/ecr_push/tasks/context.yml: the recipe's files, the image's requirements lock, the wheel of the app's own
+    # project beside it and the app's directory (both directories always there, empty when the app has nothing).
+    assert copied == ({"serve.py", "file_times.py"} | {"requirements.lock", "wheels/", "app/"})
+    assert {"serve.py", "file_times.py", "Dockerfile", ".dockerignore"} == set(recipe_files)
     assert all((CONTAINER_DIR / name).is_file() for name in recipe_files)
     context = (ROOT / "roles" / "ecr_push" / "tasks" / "context.yml").read_text()
     assert 'dest: "{{ ecr_push__context.path }}/requirements.lock"' in context
+    assert "  loop: [wheels, app]\n" in context
 
 
-def test_the_recipe_installs_exactly_its_lock():
-    (install,) = re.findall(r"^RUN pip install (.+?) \\$", DOCKERFILE, re.M)
-    assert install.split() == [
+def instructions() -> list[tuple[str, str]]:
+    """``(instruction, arguments)`` of the Dockerfile, continuation lines joined, comments dropped."""
+    joined = re.sub(r"\\\n\s*", " ", re.sub(r"^#.*\n", "", DOCKERFILE, flags=re.M))
+    return [tuple(line.split(" ", 1)) for line in joined.splitlines() if line.strip()]
+
+
+def test_the_recipe_installs_exactly_its_lock_where_the_zip_has_it():
+    (install,) = [arguments for name, arguments in instructions() if arguments.startswith("pip install ")]
+    assert install.split(" && ")[0].split()[2:] == [
         "--no-cache-dir",
         "--no-deps",
         "--require-hashes",
         "--only-binary=:all:",
+        "--no-compile",
+        "--target",
+        "/var/task",
         "-r",
         "/opt/spillover/requirements.lock",
     ]
+    environment = dict(instruction for instruction in instructions() if instruction[0] == "ENV")["ENV"].split()
+    assert {"APP_DIR=/var/task", "PYTHONPATH=/var/task"} <= set(environment)
+    assert ("WORKDIR", "/var/task") in instructions() and ("COPY", "app/ /var/task/") in instructions()
+
+
+def test_every_step_that_writes_the_apps_files_ends_by_dating_them_as_the_zip_does():
+    steps = instructions()
+    writes = [i for i, (name, arguments) in enumerate(steps) if name in ("RUN", "COPY") and "/var/task" in arguments]
+    assert writes and steps[-1][0] == "CMD"
+    for i, (name, arguments) in enumerate(steps):
+        if i not in writes:
+            continue
+        # A RUN dates what it wrote; a COPY is dated by the next RUN, which is the one after it.
+        run = arguments if name == "RUN" else steps[i + 1][1]
+        assert run.endswith("&& python /opt/spillover/file_times.py /var/task"), (name, arguments)
+    compile_step = next(arguments for name, arguments in steps if "compileall" in arguments)
+    # Byte code that checks no source time, since the times are set after it.
+    assert "--invalidation-mode unchecked-hash /var/task /opt/spillover" in compile_step
 
 
 def load_serve():

@@ -140,13 +140,14 @@ def write_app(directory, source):
     return directory
 
 
-def run_check(app_dir, tmp_path, callable_="service:app", interface="wsgi", health="/health"):
-    """``python -I -S spillover_entry.py check`` as the app_check module runs it: only the app and the venv's
-    packages it needs (here: the dev venv's site-packages stand in for the vendored requirements)."""
+def run_check(app_dir, tmp_path, callable_="service:app", interface="wsgi", health="/health", options=()):
+    """``python -I -S spillover_entry.py check [OPTION...]`` as the app_check module runs it: only the app and the
+    venv's packages it needs (here: the dev venv's site-packages stand in for the vendored requirements)."""
     paths = [str(app_dir), next(path for path in sys.path if path.endswith("site-packages"))]
     result = tmp_path / "result.json"
+    entry = str(ENTRY_DIR / "spillover_entry.py")
     completed = subprocess.run(
-        [sys.executable, "-I", "-S", str(ENTRY_DIR / "spillover_entry.py"), "check", str(result), health, *paths],
+        [sys.executable, "-I", "-S", entry, "check", *options, str(result), health, *paths],
         env={"APP_CALLABLE": callable_, "APP_INTERFACE": interface, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
@@ -203,6 +204,50 @@ def test_check_names_a_health_path_the_app_does_not_answer(tmp_path):
     assert (result["problem"], result["status"]) == ("health", 404)
     assert result["message"].startswith("GET /health answered 404, not 200")
     assert run_check(app_dir, tmp_path, interface="asgi", health="/status")[0]["ok"] is True
+
+
+# Answers 200 to its own domain, and on /health to an IP address as Host when the request was not forwarded by the
+# load balancer (its health check of a task); 400 otherwise, as Django's ALLOWED_HOSTS does. The body says what came.
+HOST_CHECKING_APP = """
+def app(environ, start_response):
+    host = environ.get("HTTP_HOST", "")
+    forwarded = "HTTP_X_FORWARDED_FOR" in environ
+    health_check = environ["PATH_INFO"] == "/health" and host.partition(":")[0].replace(".", "").isdigit()
+    ok = host == "api.example.com" or (health_check and not forwarded)
+    start_response("200 OK" if ok else "400 Bad Request", [("Content-Type", "text/plain")])
+    return [f"{host} forwarded={forwarded}".encode()]
+"""
+
+
+def test_check_sends_the_host_it_is_given_and_names_it_when_the_app_refuses_it(tmp_path):
+    app_dir = write_app(tmp_path / "hosts", HOST_CHECKING_APP)
+    refused, _ = run_check(app_dir, tmp_path)
+    assert (refused["problem"], refused["status"]) == ("health", 400)
+    assert refused["message"] == (
+        "GET /health answered 400, not 200 (Host spillover-check.invalid): 'spillover-check.invalid forwarded=True'"
+    )
+    assert run_check(app_dir, tmp_path, options=["--host=api.example.com"])[0]["ok"] is True
+
+
+def test_check_asks_the_health_path_as_the_load_balancer_asks_an_ecs_task(tmp_path):
+    app_dir = write_app(tmp_path / "hosts", HOST_CHECKING_APP)
+    options = ["--host=api.example.com", "--ecs-host=10.80.0.10:8080"]
+    assert run_check(app_dir, tmp_path, options=options)[0] == {
+        "ok": True,
+        "problem": None,
+        "interface": "wsgi",
+        "status": 200,
+    }
+    # An app that accepts the task's IP nowhere (here: not on /status) would never have a healthy task.
+    refused, _ = run_check(app_dir, tmp_path, health="/status", options=["--ecs-host=10.80.0.10:8080"])
+    assert (refused["problem"], refused["status"]) == ("health", 400)  # the client's request is asked first
+    refused, _ = run_check(app_dir, tmp_path, health="/status", options=options)
+    assert (refused["problem"], refused["status"]) == ("ecs_health", 400)
+    assert refused["message"].startswith(
+        "GET /status answered 400, not 200, with Host 10.80.0.10:8080, as the load balancer's health check asks an ECS"
+        " task (its private IP and the port, no X-Forwarded-* headers)"
+    )
+    assert refused["message"].endswith("'10.80.0.10:8080 forwarded=False'")
 
 
 def test_in_lambda_the_app_is_imported_at_init(tmp_path, monkeypatch):

@@ -1,13 +1,16 @@
 """Unit tests of plugins/module_utils/app_lock.py: one resolution, each runtime's share, the cache, the errors.
 
 pip is replaced by ``FakeIndex``, which answers ``pip install --dry-run --report -`` as pip does (the report on
-stdout, warnings on stderr) from a small made-up index; the real pip runs in tests/integration/test_app_lock.py.
+stdout, warnings on stderr) from a small made-up index, and ``pip wheel`` of a project with a wheel of its sources;
+the real pip runs in tests/integration/test_lambda_zip_module.py.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -33,19 +36,44 @@ WARNINGS = (
 )
 
 
-class FakeIndex:
-    """``python -m pip install --dry-run --report - -r FILE... [-c FILE] --platform ...``, recorded."""
+# The dependencies of the app's own project (a wheel file given to pip, not a package of the index).
+PROJECT_DEPENDENCIES = {"orders": {"bottle"}}
 
-    def __init__(self, missing=()):
+
+class FakeIndex:
+    """``python -m pip install --dry-run --report - -r FILE... [-c FILE] [WHEEL...] --platform ...``, and ``python -m
+    pip wheel --no-deps --wheel-dir DIR PROJECT``, recorded."""
+
+    def __init__(self, missing=(), wheel_tags="py3-none-any"):
         self.calls = []
+        self.built = []  # (the project directory pip built, its environment) of each pip wheel
         self.held = []  # the pins each call was held to (-c)
         self.missing = set(missing)
+        self.wheel_tags = wheel_tags
+
+    def build_wheel(self, argv, environ_update):
+        """A wheel whose bytes are the project's sources, as a reproducible build gives."""
+        project, wheel_dir = Path(argv[-1]), Path(argv[argv.index("--wheel-dir") + 1])
+        self.built.append((project, environ_update))
+        sources = sorted(path for path in project.rglob("*") if path.is_file())
+        content = b"".join(path.relative_to(project).as_posix().encode() + path.read_bytes() for path in sources)
+        wheel_dir.mkdir(parents=True, exist_ok=True)
+        (wheel_dir / f"orders-1.4.0-{self.wheel_tags}.whl").write_bytes(content)
+        return 0, "Successfully built orders", ""
 
     def __call__(self, argv, environ_update):
         self.calls.append(argv)
+        if argv[3] == "wheel":
+            return self.build_wheel(argv, environ_update)
         assert argv[argv.index("--report") + 1] == "-" and "--dry-run" in argv and "--quiet" in argv
         architecture = "arm64" if any("aarch64" in word for word in argv) else "x86_64"
         wanted, held = [], {}
+        files = {}  # name: (version, sha256) of the wheel files given
+        for word in argv:
+            if word.endswith(".whl"):
+                name, version = os.path.basename(word).split("-")[:2]
+                files[name] = (version, hashlib.sha256(Path(word).read_bytes()).hexdigest())
+                wanted.append(name)
         for option, path in itertools.pairwise(argv):
             lines = read(path).split() if option in ("-r", "-c") else []
             for line in lines:
@@ -59,6 +87,10 @@ class FakeIndex:
             name = queue.pop()
             if name in self.missing:
                 return 1, "", WARNINGS + f"ERROR: No matching distribution found for {name}\n"
+            if name in files:
+                resolved[name] = files[name]
+                queue += sorted(PROJECT_DEPENDENCIES[name] - set(resolved))
+                continue
             version, dependencies, wheels = INDEX[name]
             resolved[name] = (held.get(name, version), wheels.get(architecture, wheels.get("any")))
             queue += sorted(dependencies - set(resolved))
@@ -192,3 +224,102 @@ def test_a_report_that_is_not_json_says_what_pip_said(tmp_path, files):
 
     with pytest.raises(app_lock.AppLockError, match=r"pip's report was not JSON.*WARNING: something"):
         app_lock.ensure_lock([files["app"]], targets(files), str(tmp_path), [], broken, "python")
+
+
+def write_tree(root, files):
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return str(root)
+
+
+ORDERS = {
+    "pyproject.toml": '[build-system]\nrequires = ["setuptools"]\n[project]\nname = "orders"\nversion = "1.4.0"\n',
+    "src/orders/__init__.py": "app = None\n",
+    "src/orders/static/logo.svg": "<svg/>\n",
+    # What tools and an earlier build left in the directory: not the project's sources.
+    "build/lib/orders/__init__.py": "stale\n",
+    "src/orders.egg-info/PKG-INFO": "stale\n",
+    ".venv/bin/python": "",
+    "src/orders/__pycache__/__init__.cpython-312.pyc": "compiled",
+}
+
+
+def test_a_project_is_built_once_into_a_wheel_that_both_shares_install_from_beside_the_lock(tmp_path, files):
+    src = write_tree(tmp_path / "orders", ORDERS)
+    pip = FakeIndex()
+    changed, result = app_lock.ensure_lock([], targets(files), str(tmp_path / "cache"), [], pip, "python", src=src)
+    assert changed and result["layout"] == "package"
+    # pip built a copy of the sources, without the leftovers, at the zip's time; the app's directory is untouched.
+    [(built, environment)] = pip.built
+    assert not str(built).startswith(src) and environment["SOURCE_DATE_EPOCH"] == "315532800"
+    assert pip.calls[0][3:5] == ["wheel", "--no-deps"] and pip.calls[0][-1] == str(built)
+    wheel = Path(result["project"]["wheel"])
+    assert (result["project"]["name"], result["project"]["version"]) == ("orders", "1.4.0")
+    assert wheel.parent == Path(result["lock"]).parent / "wheels"
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert b"build/lib" not in wheel.read_bytes() and b"stale" not in wheel.read_bytes()
+    # The wheel is locked with its dependencies, for both runtimes, and each share finds it beside itself.
+    assert result["targets"]["lambda"]["packages"] == {"apig-wsgi": "2.20.0", "bottle": "0.13.5", "orders": "1.4.0"}
+    assert result["targets"]["image"]["packages"]["orders"] == "1.4.0"
+    for share in (result["targets"]["lambda"]["requirements"], result["targets"]["image"]["requirements"]):
+        text = read(share)
+        assert "\n--find-links wheels\n" in text and f"orders==1.4.0 \\\n    --hash=sha256:{digest}\n" in text
+    # A pip on another platform (the deploy check's) takes the wheel by its place.
+    assert f"orders @ file://{wheel}\n" in read(result["targets"]["lambda"]["pins"])
+    assert sorted(os.listdir(src)) == [".venv", "build", "pyproject.toml", "src"]
+
+    again = FakeIndex()
+    changed, same = app_lock.ensure_lock([], targets(files), str(tmp_path / "cache"), [], again, "python", src=src)
+    assert (changed, again.calls, same["lock"]) == (False, [], result["lock"])
+    (Path(src) / "build" / "lib" / "orders" / "__init__.py").write_text("another leftover\n")
+    assert not app_lock.ensure_lock([], targets(files), str(tmp_path / "cache"), [], again, "python", src=src)[0]
+    (Path(src) / "src" / "orders" / "static" / "logo.svg").write_text("<svg></svg>\n")
+    changed, other = app_lock.ensure_lock(
+        [], targets(files), str(tmp_path / "cache"), [], FakeIndex(), "python", src=src
+    )
+    assert changed and other["lock_sha256"] != result["lock_sha256"]
+
+
+def test_a_project_that_builds_a_wheel_for_this_machine_only_is_refused(tmp_path, files):
+    src = write_tree(tmp_path / "orders", ORDERS)
+    pip = FakeIndex(wheel_tags="cp312-cp312-linux_x86_64")
+    with pytest.raises(app_lock.AppLockError) as raised:
+        app_lock.ensure_lock([], targets(files), str(tmp_path / "cache"), [], pip, "python", src=src)
+    assert "builds orders-1.4.0-cp312-cp312-linux_x86_64.whl, a wheel for this machine only" in str(raised.value)
+    assert raised.value.problem == "src" and list((tmp_path / "cache").iterdir()) == []
+
+
+def test_a_project_that_does_not_build_shows_pips_words(tmp_path, files):
+    src = write_tree(tmp_path / "orders", ORDERS)
+
+    def failing(argv, environ_update):
+        return 1, "", "error: Multiple top-level packages discovered in a flat-layout\n"
+
+    with pytest.raises(app_lock.AppLockError, match=r"could not build the app's project in .*flat-layout") as raised:
+        app_lock.ensure_lock([], targets(files), str(tmp_path / "cache"), [], failing, "python", src=src)
+    assert raised.value.problem == "src"
+
+
+@pytest.mark.parametrize(
+    ("tree", "requirements", "layout"),
+    [({"app.py": ""}, True, "files"), ({"requirements.txt": "bottle\n"}, True, "requirements")],
+    ids=["files", "requirements-only"],
+)
+def test_the_layout_of_an_app_without_a_project_is_its_files_or_its_requirements(
+    tmp_path, files, tree, requirements, layout
+):
+    src = write_tree(tmp_path / "app", tree)
+    app = [files["app"]] if requirements else []
+    _, result = app_lock.ensure_lock(app, targets(files), str(tmp_path / "cache"), [], FakeIndex(), "python", src=src)
+    assert (result["layout"], result["project"]) == (layout, None)
+    assert "--find-links" not in read(result["lock"])
+
+
+def test_a_directory_with_no_code_no_requirements_and_no_project_is_refused_before_pip(tmp_path, files):
+    src = write_tree(tmp_path / "app", {"README.md": "# nothing\n", "tests/test_app.py": ""})
+    pip = FakeIndex()
+    with pytest.raises(app_lock.AppLockError, match=r"holds nothing to package: no Python file .*requirements") as err:
+        app_lock.ensure_lock([], targets(files), str(tmp_path / "cache"), [], pip, "python", src=src)
+    assert (err.value.problem, pip.calls) == ("src", [])

@@ -295,8 +295,62 @@ def test_missing_or_empty_src_is_refused(tmp_path):
         build(tmp_path / "absent", tmp_path / "cache", requirements=())
     (tmp_path / "only-tests" / "tests").mkdir(parents=True)
     (tmp_path / "only-tests" / "tests" / "test_x.py").write_text("")
-    with pytest.raises(lz.LambdaZipError, match="holds no file to package"):
+    with pytest.raises(lz.LambdaZipError, match="holds nothing to package: no Python file once exclude patterns"):
         build(tmp_path / "only-tests", tmp_path / "cache", requirements=())
+
+
+def test_a_directory_of_requirements_only_packs_them_alone(tmp_path):
+    """An app that is a package of the index (httpbin's app:app) has nothing of its own but its requirements."""
+    src = tmp_path / "only-requirements"
+    write_tree(src, {"requirements.txt": "bottle\n"})
+    assert lz.app_layout(str(src), has_requirements=True) == "requirements"
+    assert set(names(build(src, tmp_path / "cache"))) == {
+        "bottle.py",
+        "bottle-0.13.4.dist-info/",
+        "bottle-0.13.4.dist-info/METADATA",
+    }
+
+
+@pytest.mark.parametrize(
+    ("files", "project"),
+    [
+        ({"setup.py": "from setuptools import setup\nsetup()\n"}, "setup.py"),
+        ({"pyproject.toml": '[project]\nname = "orders"\nversion = "1.0"\n'}, "pyproject.toml"),
+        ({"pyproject.toml": '[build-system]\nrequires = ["hatchling"]\n'}, "pyproject.toml"),
+        ({"pyproject.toml": "[tool.ruff]\nline-length = 120\n", "app.py": ""}, None),
+        ({"app.py": ""}, None),
+    ],
+    ids=["setup-py", "pyproject-project", "pyproject-build-system", "pyproject-of-tools-only", "modules"],
+)
+def test_a_python_project_is_a_setup_py_or_a_pyproject_with_a_project_or_build_system(tmp_path, files, project):
+    write_tree(tmp_path, files)
+    found = lz.app_project(str(tmp_path))
+    assert (found and os.path.basename(found)) == project
+    assert lz.app_layout(str(tmp_path), has_requirements=False) == ("package" if project else "files")
+
+
+def test_a_pyproject_that_is_not_toml_is_refused_with_its_error(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[project\n")
+    with pytest.raises(lz.LambdaZipError, match=r"cannot read .*pyproject.toml: .*line 1"):
+        lz.app_project(str(tmp_path))
+
+
+def test_a_project_packs_its_wheel_from_the_lock_and_none_of_its_sources(tmp_path):
+    src = tmp_path / "orders"
+    write_tree(src, {"pyproject.toml": '[project]\nname = "orders"\n', "orders/__init__.py": "app = None\n"})
+    lock = tmp_path / "lambda.txt"
+    lock.write_text("orders==1.0 \\\n    --hash=sha256:" + "0" * 64 + "\n")
+    pip = FakePip(extra_files={"orders/__init__.py": "app = 'from the wheel'\n"})
+    data, _, _ = lz.build_package(
+        str(src), lz.LockFile(str(lock)), lz.DEFAULT_EXCLUDE, str(tmp_path / "cache"), "3.12", [], pip, "python"
+    )
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.read("orders/__init__.py") == b"app = 'from the wheel'\n"  # no clash with the sources
+        assert "pyproject.toml" not in archive.namelist()
+    assert pip.calls[0][-3:] == ["--require-hashes", "-r", str(lock)]
+
+    with pytest.raises(lz.LambdaZipError, match=r"is a Python project \(pyproject.toml\).*give requirements_lock"):
+        build(src, tmp_path / "cache")
 
 
 def test_requirements_file_follows_includes_and_refuses_pip_options(tmp_path):
