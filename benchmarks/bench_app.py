@@ -11,7 +11,10 @@ Run from the repository root: ``.venv/bin/python -m benchmarks.bench_app`` (``ma
   Lambda runs it from /var/task (read-only, so nothing is cached between cold starts).
 - Handler overhead: the same /pong request as an ALB event through the entry's handler of ``app`` (apig-wsgi, metered
   by the EMF emitter, as the function runs it) and as a direct WSGI call of ``app`` (both write the app's log line,
-  the handler also its metrics line, to /dev/null here).
+  the handler also its metrics line, to /dev/null here). The container's guard (serve.py's ``guard_wsgi`` and
+  ``guard_asgi``, which check each answer before granian sees it): direct calls of ``app`` and of
+  benchmarks/asgi_app.py's app with and without it, in alternating batches timed in the process's CPU time, so that
+  other work on a shared machine weighs on both alike.
 - Container: candidate servers side by side in one run, under a Fargate task's budget (``Budget``): each server
   tree on a core of its own, with a 0.25 vCPU CFS quota and a 512 MiB memory limit where the benchmark can write
   cgroups (it says when it cannot). WSGI servers serve the app; ASGI servers serve benchmarks/asgi_app.py, the
@@ -58,6 +61,8 @@ ZIP_PATH = ROOT / "build" / "bench" / "app.zip"
 
 IMPORT_RUNS = 15
 HANDLER_CALLS = 20_000
+GUARD_BATCHES = 60  # pairs of batches, with and without the guard, in alternating order
+GUARD_BATCH_CALLS = 500
 HANDLER_EVENTS = 1_000
 CONNECTIONS = 16
 LOAD_SECONDS = 3.0
@@ -174,6 +179,22 @@ def per_call_us(function, calls: int) -> float:
     return min(timeit.repeat(function, number=calls, repeat=5)) / calls * 1e6
 
 
+def paired_us(plain, guarded) -> tuple[float, float]:
+    """CPU time per call of ``plain``, and how much more per call ``guarded`` takes: medians over pairs of batches,
+    the two in alternating order."""
+    plain_us, extra_us = [], []
+    for batch in range(GUARD_BATCHES):
+        spent = {}
+        for function in (plain, guarded) if batch % 2 else (guarded, plain):
+            started = time.process_time()
+            for _ in range(GUARD_BATCH_CALLS):
+                function()
+            spent[function] = (time.process_time() - started) / GUARD_BATCH_CALLS * 1e6
+        plain_us.append(spent[plain])
+        extra_us.append(spent[guarded] - spent[plain])
+    return statistics.median(plain_us), statistics.median(extra_us)
+
+
 def handler_overhead() -> dict[str, float]:
     sys.path.insert(0, str(APP_DIR))
     app_module = load_file_module("bench_app_module", APP_DIR / "app.py")
@@ -215,6 +236,35 @@ def handler_overhead() -> dict[str, float]:
     def through_handler_multi():
         lambda_handler(multi_event, None)
 
+    serve = load_file_module("bench_serve", ROOT / "files" / "container" / "serve.py")
+    guarded_wsgi = serve.guard_wsgi(app_module.app)
+    asgi_app = load_file_module("bench_asgi_app", BENCH_DIR / "asgi_app.py").app
+    guarded_asgi = serve.guard_asgi(asgi_app)
+    asgi_scope = {"type": "http", "method": "GET", "path": "/pong", "query_string": b"", "headers": []}
+    asgi_scope |= {"server": ("127.0.0.1", "8080"), "client": ("127.0.0.1", "50000")}  # as granian gives them
+
+    def direct_guarded():
+        environ = dict(base_environ)
+        environ["wsgi.input"] = io.BytesIO(b"")
+        b"".join(guarded_wsgi(environ, start_response))
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        return None
+
+    def asgi_call(app):
+        # /pong never waits, so the coroutine runs to its end at once, without an event loop.
+        def call():
+            try:
+                app(dict(asgi_scope), receive, send).send(None)
+            except StopIteration:
+                return
+            raise RuntimeError("the ASGI app waited on /pong, which this call cannot time")
+
+        return call
+
     saved, sys.stdout = sys.stdout, open(os.devnull, "w")  # noqa: SIM115 (restored below)
     try:
         assert lambda_handler(ALB_EVENT, None)["statusCode"] == 200
@@ -223,6 +273,8 @@ def handler_overhead() -> dict[str, float]:
             "handler_us": per_call_us(through_handler, HANDLER_CALLS),
             "handler_multi_us": per_call_us(through_handler_multi, HANDLER_CALLS),
         }
+        result["wsgi_cpu_us"], result["wsgi_guard_us"] = paired_us(direct, direct_guarded)
+        result["asgi_cpu_us"], result["asgi_guard_us"] = paired_us(asgi_call(asgi_app), asgi_call(guarded_asgi))
     finally:
         sys.stdout.close()
         sys.stdout = saved
@@ -651,6 +703,15 @@ def main() -> None:
             ("  handler overhead per request (difference)", f"{added:.1f} us", "< 50 us", added < 50),
             ("  ratio handler / direct", f"{overhead['handler_us'] / overhead['direct_us']:.2f}x", "", None),
             ("  same with multi-value headers: overhead", f"{added_multi:.1f} us", "< 50 us", added_multi < 50),
+            ("direct WSGI call of app, GET /pong, CPU time", f"{overhead['wsgi_cpu_us']:.1f} us", "", None),
+            ("  behind serve.py's guard: more per request", f"{overhead['wsgi_guard_us']:.1f} us", "", None),
+            (
+                "direct ASGI call of benchmarks/asgi_app.py, GET /pong, CPU time",
+                f"{overhead['asgi_cpu_us']:.1f} us",
+                "",
+                None,
+            ),
+            ("  behind serve.py's guard: more per request", f"{overhead['asgi_guard_us']:.1f} us", "", None),
             (
                 f"peak RSS, handler process after {HANDLER_EVENTS:,} ALB events",
                 f"{handler_rss:.1f} MB",

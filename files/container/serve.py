@@ -25,15 +25,31 @@ Environment (all optional):
 
 The app writes one JSON line per request itself, so granian's access log stays off. A bad setting stops the server
 before it listens, with a message that names the variable.
+
+No answer of the app stops the server. granian gets the app's callable behind a guard (``guard_wsgi``,
+``guard_asgi``) that checks what the app hands the server before granian sees it: a status granian cannot send made
+its worker panic, and with it the whole server (a status of 1 took a task down). A bad answer raises ``BadAnswer``
+in the app, which granian logs and answers with a 500, or cuts short if the response has begun. A worker that dies
+anyway is respawned; the server exits on SIGTERM (or SIGINT), or when a worker dies before its first request twice
+in a row (a failed start: the app does not import, its lifespan startup fails).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+from granian._internal import load_target
+from granian.constants import Interfaces
+from granian.http import HTTP1Settings
+from granian.log import LogLevels
+from granian.server import Server
 
 MAX_STOP_TIMEOUT = 120  # seconds from SIGTERM to SIGKILL at most on Fargate (the task definition's stopTimeout)
 # An ALB's idle timeout is at most 4000 s; the keep-alive must outlast it (the ecs_service role adds 5 s).
@@ -90,14 +106,230 @@ def settings(environ: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def server(config: dict[str, Any]):
-    """A granian server for ``settings()``; ``serve()`` runs it until SIGTERM or SIGINT."""
-    from granian.constants import Interfaces
-    from granian.http import HTTP1Settings
-    from granian.log import LogLevels
-    from granian.server import Server
+# --- the guard: what the app hands the server, checked before granian sees it ------------------------------------
 
-    return Server(
+# A final answer's status. granian's worker panics on a status outside 100-999 (and the server exits with it); it sends
+# 600-999 with no reason phrase and a 1xx as if it were final, which no client takes as an answer.
+STATUSES = range(200, 600)
+WSGI_STATUS = re.compile(r"([0-9]{3})(?: [\t\x20-\x7e\x80-\xff]*)?")  # PEP 3333's "200 OK" (the reason may be empty)
+# RFC 9110: a field name is a token; a field value is visible ASCII, spaces, tabs and obs-text (no CR, LF or NUL),
+# which for WSGI's native strings also means latin-1. granian drops a WSGI header with CR or LF without a word, and
+# sends a value that is not latin-1 as UTF-8; it answers 500 to an ASGI app's bad header itself.
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+ASGI_STARTS = frozenset({"http.response.start", "websocket.http.response.start"})
+ASGI_BODIES = frozenset({"http.response.body", "websocket.http.response.body"})
+
+
+class BadAnswer(RuntimeError):
+    """An answer of the app that the server cannot send; raised in the app, so granian logs it with the app's
+    traceback and answers 500, or cuts the response short once it has begun."""
+
+
+def checked_headers(headers: Any) -> list:
+    """A WSGI app's ``headers``, a list of (name, value) pairs of str, each a valid field name and value."""
+    try:
+        pairs = headers if type(headers) is list else list(headers)
+        for name, value in pairs:
+            if not HEADER_NAME.fullmatch(name):
+                raise BadAnswer(f"header name {name!r} is not a token (RFC 9110)")
+            if not HEADER_VALUE.fullmatch(value):
+                raise BadAnswer(f"header {name!r}: {value!r} has a control character or is not latin-1")
+    except (TypeError, ValueError):
+        raise BadAnswer(f"headers must be (name, value) pairs of str, not {headers!r}") from None
+    return pairs
+
+
+class WSGIAnswer:
+    """One request's status and headers, from the app's ``start_response`` calls (PEP 3333), checked as they come.
+
+    The guard hands none of it to granian before the app's first non-empty chunk (or its end), so a later call with
+    ``exc_info`` (an error page) replaces it; once handed over, such a call re-raises the app's error.
+    """
+
+    __slots__ = ("headers", "sent", "status")
+
+    def __init__(self) -> None:
+        self.status: str | None = None
+        self.headers: list = []
+        self.sent = False
+
+    def start_response(self, status: Any, headers: Any, exc_info: Any = None) -> None:
+        if exc_info is not None:
+            if self.sent:
+                raise exc_info[1].with_traceback(exc_info[2])
+        elif self.status is not None:
+            raise BadAnswer("start_response called a second time without exc_info")
+        matched = WSGI_STATUS.fullmatch(status) if isinstance(status, str) else None
+        if matched is None or int(matched.group(1)) not in STATUSES:
+            raise BadAnswer(f"status {status!r} is not a status line from 200 to 599, such as '200 OK'")
+        self.headers = checked_headers(headers)
+        self.status = status
+
+    def send(self, start_response: Callable) -> None:
+        if self.status is None:
+            raise BadAnswer("the app answered without calling start_response")
+        self.sent = True
+        start_response(self.status, self.headers)
+
+
+class WSGIBody:
+    """The app's body after its first chunk, for granian to stream: every chunk checked, ``close()`` passed on."""
+
+    __slots__ = ("chunks", "first", "result")
+
+    def __init__(self, first: bytes, chunks: Any, result: Iterable) -> None:
+        self.first, self.chunks, self.result = first, chunks, result
+
+    def __iter__(self) -> WSGIBody:
+        return self
+
+    def __next__(self) -> bytes:
+        if self.first is not None:
+            chunk, self.first = self.first, None
+            return chunk
+        return checked_chunk(next(self.chunks))
+
+    def close(self) -> None:
+        close_result(self.result)
+
+
+def checked_chunk(chunk: Any) -> bytes:
+    if not isinstance(chunk, bytes):
+        raise BadAnswer(f"the body holds a {type(chunk).__name__}, not bytes")
+    return chunk
+
+
+def close_result(result: Any) -> None:
+    close = getattr(result, "close", None)
+    if close is not None:
+        close()
+
+
+def guard_wsgi(app: Callable, serving: Callable[[], None] = lambda: None) -> Callable:
+    """``app`` as granian may call it: the status, headers and body it answers are checked first (PEP 3333), and a
+    ``start_response`` it calls only when its iterable is first read (a generator) is honoured. ``serving()`` is
+    called on every request."""
+
+    def guarded(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        serving()
+        answer = WSGIAnswer()
+        result = app(environ, answer.start_response)
+        if type(result) is list and answer.status is not None:  # a whole body (Bottle's); granian joins the chunks
+            for chunk in result:
+                checked_chunk(chunk)
+            answer.send(start_response)
+            return result
+        try:
+            chunks = iter(result)
+        except TypeError:
+            raise BadAnswer(f"the app returned {result!r}, not an iterable of bytes") from None
+        try:
+            first = next((chunk for chunk in map(checked_chunk, chunks) if chunk), None)
+            answer.send(start_response)
+        except BaseException:
+            close_result(result)
+            raise
+        if first is None:
+            close_result(result)
+            return []
+        return WSGIBody(first, chunks, result)
+
+    return guarded
+
+
+def asgi_address(address: Any) -> Any:
+    """A ``server`` or ``client`` scope value as ASGI has it, ``(host, port)`` with an integer port, or None; granian
+    gives the port as a string."""
+    if address is None or type(address[1]) is int:
+        return address
+    return (address[0], int(address[1]))
+
+
+def check_asgi_message(message: Any) -> None:
+    """Check a start's status and a body's bytes in ``message``, one the app sends (the ASGI spec). granian answers
+    500 itself to the rest: messages out of order, unknown ones, bad headers."""
+    kind = message.get("type") if type(message) is dict else None
+    if kind in ASGI_STARTS:
+        status = message.get("status")
+        if isinstance(status, bool) or not isinstance(status, int) or status not in STATUSES:
+            raise BadAnswer(f"{kind} status {status!r} is not an integer from 200 to 599")
+    elif kind in ASGI_BODIES and not isinstance(message.get("body", b""), (bytes, bytearray, memoryview)):
+        raise BadAnswer(f"{kind} body is a {type(message['body']).__name__}, not bytes")
+
+
+def guard_asgi(app: Callable, serving: Callable[[], None] = lambda: None) -> Callable:
+    """``app`` as granian may call it: the scope's ``server`` and ``client`` as the ASGI spec has them, and the
+    messages the app sends checked first. Once a message was refused, so is every later one, and the request ends
+    with the error even if the app swallowed it, so a response cut short never looks complete. ``serving()`` is
+    called on every HTTP or WebSocket request."""
+
+    async def guarded(scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "lifespan":
+            return await app(scope, receive, send)
+        serving()
+        scope["server"], scope["client"] = asgi_address(scope.get("server")), asgi_address(scope.get("client"))
+        refused: list[BadAnswer] = []
+
+        async def checked_send(message: Any) -> None:
+            if refused:
+                raise BadAnswer(f"{refused[0]} (so no later message is sent)")
+            try:
+                check_asgi_message(message)
+            except BadAnswer as error:
+                refused.append(error)
+                raise
+            await send(message)
+
+        await app(scope, receive, checked_send)
+        if refused:
+            raise refused[0]
+
+    return guarded
+
+
+GUARDS = {"wsgi": guard_wsgi, "asgi": guard_asgi}
+
+
+def load_guarded(target: str, *, interface: str, app_dir: Path, serving: Any, worker: int) -> Callable:
+    """In a worker: the app's callable, imported as granian imports it (from ``app_dir``), behind its guard, which
+    marks ``serving[worker]`` once the worker takes requests."""
+    return GUARDS[interface](load_target(target, wd=app_dir), partial(serving.__setitem__, worker, 1))
+
+
+class RespawnTimes(dict):
+    """granian's record of when it respawned each worker, which its crash-loop rule reads when a worker dies (a
+    second death within 5.5 s of a respawn stops the server). A worker that took a request had started, so it is left
+    out: it is respawned however soon it dies again, and only a worker that dies before its first request counts."""
+
+    def __init__(self, serving: Any) -> None:
+        super().__init__()
+        self.serving = serving
+
+    def get(self, worker: int, default: Any = None) -> Any:
+        return default if self.serving[worker] else super().get(worker, default)
+
+
+class GuardedServer(Server):
+    """granian's server with each worker's app behind its guard, and a worker that dies respawned."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, respawn_failed_workers=True, **kwargs)
+        self.serving = multiprocessing.RawArray("b", self.workers)  # per worker: took a request since it was spawned
+        self.respawned_wrks = RespawnTimes(self.serving)
+
+    def _spawn_worker(self, idx: int, target: Any, callback_loader: Callable) -> Any:
+        self.serving[idx] = 0
+        return super()._spawn_worker(idx, target, partial(callback_loader, serving=self.serving, worker=idx))
+
+    def serve(self) -> None:
+        """Serve until SIGTERM or SIGINT."""
+        super().serve(target_loader=partial(load_guarded, interface=self.interface.value, app_dir=self.working_dir))
+
+
+def server(config: dict[str, Any]) -> GuardedServer:
+    """A granian server for ``settings()``; ``serve()`` runs it until SIGTERM or SIGINT."""
+    return GuardedServer(
         config["target"],
         address=config["address"],
         port=config["port"],

@@ -3,6 +3,8 @@ settings."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib.util
 import re
 import subprocess
@@ -188,6 +190,7 @@ def test_server_settings_become_the_granian_server():
     assert granian.working_dir == Path.cwd()  # app:app imports from APP_DIR, the working directory by default
     assert serve.server(serve.settings({"APP_DIR": str(APP_DIR)})).working_dir == APP_DIR
     assert granian.log_access is False  # the app logs one JSON line per request itself
+    assert granian.respawn_failed_workers is True  # a worker that dies is respawned
 
 
 @pytest.mark.parametrize(
@@ -218,6 +221,99 @@ def test_a_bad_setting_stops_the_server_before_it_listens():
     )
     assert completed.returncode == 1
     assert completed.stderr.strip() == "serve.py: SERVER_WORKERS must be a whole number from 1 to 64, not 'many'"
+
+
+class AppBody:
+    """A WSGI app's iterable with a ``close()`` that PEP 3333 asks the server to call, whatever happens."""
+
+    def __init__(self, *chunks):
+        self.chunks, self.closed = chunks, 0
+
+    def __iter__(self):
+        for chunk in self.chunks:
+            if isinstance(chunk, Exception):
+                raise chunk
+            yield chunk
+
+    def close(self):
+        self.closed += 1
+
+
+def call_guarded_wsgi(body: AppBody) -> tuple[list, object]:
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return body
+
+    started = []
+    return started, serve.guard_wsgi(app)({}, lambda status, headers: started.append((status, headers)))
+
+
+@pytest.mark.parametrize(
+    ("body", "answer", "sent"),
+    [
+        (AppBody(b"", b"one", b"two"), [b"one", b"two"], [b"one", b"two"]),  # streamed; granian calls close()
+        (AppBody(b"", b""), [], []),  # an empty body, ended (and closed) by the guard
+    ],
+    ids=["streamed", "empty"],
+)
+def test_the_wsgi_guard_sends_the_headers_with_the_first_chunk_and_closes_the_apps_iterable(body, answer, sent):
+    started, result = call_guarded_wsgi(body)
+    assert started == [("200 OK", [("Content-Type", "text/plain")])]  # the headers, once the body has begun
+    assert list(result) == sent
+    getattr(result, "close", lambda: None)()
+    assert body.closed == 1
+
+
+def test_the_wsgi_guard_closes_the_apps_iterable_when_it_fails_before_its_first_chunk():
+    body = AppBody(b"", RuntimeError("the app failed"))
+    with pytest.raises(RuntimeError, match="the app failed"):
+        call_guarded_wsgi(body)
+    assert body.closed == 1
+
+
+def run_guarded_asgi(app, scope: dict, sent: list | None = None) -> list:
+    """The messages that reach the server (appended to ``sent``) when the guard runs ``app`` for ``scope``."""
+    sent = [] if sent is None else sent
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(serve.guard_asgi(app)(scope, receive, send))
+    return sent
+
+
+def test_the_asgi_guard_gives_the_scope_integer_ports_as_the_asgi_spec_has_them():
+    seen = {}
+
+    async def app(scope, receive, send):
+        seen.update(scope)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    granian_scope = {"type": "http", "server": ("127.0.0.1", "8080"), "client": ("10.0.0.7", "50412")}
+    sent = run_guarded_asgi(app, granian_scope)
+    assert (seen["server"], seen["client"]) == (("127.0.0.1", 8080), ("10.0.0.7", 50412))
+    assert [message["type"] for message in sent] == ["http.response.start", "http.response.body"]
+    run_guarded_asgi(app, {"type": "http", "server": None, "client": None})  # ASGI allows None (a Unix socket)
+    assert (seen["server"], seen["client"]) == (None, None)
+
+
+def test_once_an_asgi_message_is_refused_the_request_ends_with_its_error_even_if_the_app_swallows_it():
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first part", "more_body": True})
+        for body in ("text", b" the end"):
+            with contextlib.suppress(serve.BadAnswer):
+                await send({"type": "http.response.body", "body": body})
+
+    sent = []
+    with pytest.raises(serve.BadAnswer, match=re.escape("http.response.body body is a str, not bytes")):
+        run_guarded_asgi(app, {"type": "http", "server": None, "client": None}, sent)
+    # The server got the start and the first part only: granian cuts the response short, it does not end it.
+    assert [message.get("body") for message in sent] == [None, b"first part"]
 
 
 def test_the_lambda_function_role_packs_what_the_handler_imports_beside_the_app():
