@@ -174,9 +174,10 @@ def apply_layer(layer: Path, root: Path) -> None:
                 continue
             else:
                 existing = root / path
-                if (existing.exists() or existing.is_symlink()) and (
-                    member.isdir() != (existing.is_dir() and not existing.is_symlink())
-                ):
+                if existing.is_symlink():  # a file replaces the link rather than writing through it
+                    if not member.isdir():
+                        _remove(existing)
+                elif existing.exists() and member.isdir() != existing.is_dir():
                     _remove(existing)
                 kept.append(member)
         archive.extractall(root, members=kept, filter="tar")

@@ -38,9 +38,19 @@ BASE = layer(
         "opt/data/b.txt": b"b",
     },
     directories=("usr", "usr/local", "usr/local/bin", "app", "opt", "opt/data"),
+    links={"app/settings.py": "main.py"},
 )
-# The app's layer: old.py removed, opt/data replaced by an opaque directory, main.py rewritten.
-APP = layer({"app/.wh.old.py": None, "opt/data/.wh..wh..opq": None, "opt/data/c.txt": b"c", "app/main.py": b"v2"})
+# The app's layer: old.py removed, opt/data replaced by an opaque directory, main.py rewritten, the settings link
+# replaced by a file of its own.
+APP = layer(
+    {
+        "app/.wh.old.py": None,
+        "opt/data/.wh..wh..opq": None,
+        "opt/data/c.txt": b"c",
+        "app/main.py": b"v2",
+        "app/settings.py": b"DEBUG = False\n",
+    }
+)
 
 
 def test_an_image_is_its_layers_stacked_with_their_whiteouts_and_its_configs_settings(tmp_path):
@@ -50,8 +60,9 @@ def test_an_image_is_its_layers_stacked_with_their_whiteouts_and_its_configs_set
 
     assert image.digest == digest
     files = sorted(str(path.relative_to(image.root)) for path in image.root.rglob("*") if path.is_file())
-    assert files == ["app/main.py", "opt/data/c.txt", "usr/local/bin/serve"]
+    assert files == ["app/main.py", "app/settings.py", "opt/data/c.txt", "usr/local/bin/serve"]
     assert (image.root / "app" / "main.py").read_bytes() == b"v2"
+    assert not (image.root / "app" / "settings.py").is_symlink()
     assert image.environment == dict(item.split("=", 1) for item in ENVIRONMENT)
     assert (image.workdir, image.entrypoint, image.cmd) == ("/app", [], ["serve", "/app/main.py"])
 

@@ -109,14 +109,20 @@ def push_image(address: str, repository: str, tag: str, config: dict, layers: li
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
-def layer(files: dict[str, bytes | None], directories: tuple[str, ...] = ()) -> bytes:
-    """A gzipped tar layer: ``files`` by path (None: an empty whiteout marker file, such as ``a/.wh.b``) and
-    ``directories``."""
+def layer(
+    files: dict[str, bytes | None], directories: tuple[str, ...] = (), links: dict[str, str] | None = None
+) -> bytes:
+    """A gzipped tar layer: ``directories``, symbolic ``links`` (path: target) and ``files`` by path (None: an empty
+    whiteout marker file, such as ``a/.wh.b``)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         for name in directories:
             info = tarfile.TarInfo(name)
             info.type, info.mode = tarfile.DIRTYPE, 0o755
+            archive.addfile(info)
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
             archive.addfile(info)
         for name, data in files.items():
             info = tarfile.TarInfo(name)
