@@ -10,7 +10,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -72,13 +71,12 @@ def lines_of(process: subprocess.Popen) -> tuple[queue.Queue, threading.Thread]:
     return lines, reader
 
 
-def bindable(host: str, port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-            return True
-        except OSError:
-            return False
+def listening(host: str, port: int) -> bool:
+    """Whether a socket listens on ``host:port`` (connections it closed may wait in TIME_WAIT: that is no listener)."""
+    return any(
+        connection.status == psutil.CONN_LISTEN and tuple(connection.laddr) == (host, port)
+        for connection in psutil.net_connections(kind="tcp")
+    )
 
 
 def test_up_serves_ones_own_requests_through_both_runtimes_until_interrupted_and_leaves_nothing(deployed, tmp_path):
@@ -120,6 +118,7 @@ def test_up_serves_ones_own_requests_through_both_runtimes_until_interrupted_and
         image_server = str(IMAGE_CACHE) + "/sha256-"
         assert any(image_server in line and line.endswith("rootfs/opt/spillover/serve.py") for line in commands)
         assert any("lab/lambda_worker.py" in line for line in commands)
+        assert listening("127.0.0.1", port) and listening(target["Id"], target["Port"])
     finally:
         lab.send_signal(signal.SIGINT)
         assert lab.wait(timeout=90) == 0
@@ -128,9 +127,30 @@ def test_up_serves_ones_own_requests_through_both_runtimes_until_interrupted_and
     assert "lab: stopped; every process the lab started has been stopped" in rest
     _, alive = psutil.wait_procs(started, timeout=10)
     assert alive == []
-    assert bindable("127.0.0.1", port)
-    assert bindable(target["Id"], target["Port"])
+    assert not listening("127.0.0.1", port)
+    assert not listening(target["Id"], target["Port"])
     assert elbv2.describe_target_health(TargetGroupArn=ecs_group)["TargetHealthDescriptions"] == []
+
+
+def test_up_stops_as_cleanly_on_sigterm(deployed, tmp_path):
+    port = free_port()
+    command = [sys.executable, "-m", "lab", "up", "--stack", STACK, "--deploy", "never", "--port", str(port)]
+    command += ["--endpoint", deployed.endpoint, "--start-delay", "0", "--output", str(tmp_path)]
+    lab = subprocess.Popen(command, cwd=ROOT, env=os.environ, stdout=subprocess.PIPE, text=True)
+    try:
+        lines, reader = lines_of(lab)
+        assert f"is up at http://127.0.0.1:{port} " in lines.get(timeout=120)
+        assert request(f"http://127.0.0.1:{port}", "/pong").status == 200
+        started = psutil.Process(lab.pid).children(recursive=True)
+        assert started  # the function's execution environment at least
+    finally:
+        lab.send_signal(signal.SIGTERM)
+        assert lab.wait(timeout=90) == 0
+    reader.join(timeout=10)
+    assert "lab: stopped; every process the lab started has been stopped" in "".join(lines.queue)
+    _, alive = psutil.wait_procs(started, timeout=10)
+    assert alive == []
+    assert not listening("127.0.0.1", port)
 
 
 def test_run_with_deploy_never_bursts_the_deployed_stack_on_the_path_given(deployed, tmp_path, capsys):
