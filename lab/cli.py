@@ -1,8 +1,12 @@
-"""``python -m lab run|compare|sweep``: deploy (or find) the lab stack, run the burst, report.
+"""``python -m lab run|compare|sweep|up``: deploy (or find) the lab stack, run the burst, report.
 
 ``run`` runs one burst with one scaler; ``compare`` the same burst with the four (off, seed, project, fast; see
 :mod:`lab.runner`); ``sweep --standby 0,1,2`` the same burst with the project's scaler at each count of standby
-tasks, failed requests against Fargate task-hours. ``--profile`` chooses the burst and the clock (:mod:`lab.profiles`).
+tasks, failed requests against Fargate task-hours. ``--profile`` chooses the burst and the clock (:mod:`lab.profiles`),
+``--path`` the burst's request (default: read from the app's routes). ``up`` keeps the data plane of the stack
+running, for requests of one's own to the URL it prints, until Ctrl-C or SIGTERM. ``--stack`` with ``--deploy never``
+takes any stack site.yml deployed (``spillover-local`` of ``inventories/local`` too): the function's code, the image
+and the rest are read from the AWS and the registry.
 
 ``python -m lab parity``: the app's answers through the lab's Lambda path and its container path, compared
 (:mod:`lab.parity`); nothing is deployed.
@@ -16,17 +20,19 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
-from lab import parity, report
+from lab import parity, registry, report
 from lab.aws import Aws, local_endpoint
 from lab.builder import App, describe_app
-from lab.load import BurstProfile, LoadGenerator
+from lab.lambda_runtime import BUILD_DIRS, CodeNotFound, deployed_code
+from lab.load import BurstProfile, LoadGenerator, NoBurstPath, burst_path, check_path
 from lab.profiles import PROFILES, Clock
-from lab.runner import FAULTS, ROOT, SCALERS, RunSettings, run_burst
+from lab.runner import FAULTS, ROOT, SCALERS, RunSettings, keep_up, run_burst
 from lab.stack import Stack, StackNotFound, discover
 
 LOG = logging.getLogger("lab")
@@ -43,16 +49,20 @@ def _answers(endpoint: str) -> bool:
         return False
 
 
-def inventory_host(host: str) -> dict:
-    """The variables of the lab inventory's ``host`` (``lab``, ``lab-aws``: a profile's clock), as written there."""
-    if not INVENTORY.exists():
+def inventory_hosts(inventory: Path) -> dict[str, dict]:
+    """The variables of each host of ``inventory``, as written there (empty when it cannot be read)."""
+    if not inventory.exists():
         return {}
-    command = [str(Path(sys.executable).with_name("ansible-inventory")), "-i", str(INVENTORY), "--list"]
+    command = [str(Path(sys.executable).with_name("ansible-inventory")), "-i", str(inventory), "--list"]
     completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
     if completed.returncode != 0:
         return {}
-    hostvars = json.loads(completed.stdout).get("_meta", {}).get("hostvars", {})
-    return hostvars.get(host, {})
+    return json.loads(completed.stdout).get("_meta", {}).get("hostvars", {})
+
+
+def inventory_host(host: str) -> dict:
+    """The variables of the lab inventory's ``host`` (``lab``, ``lab-aws``: a profile's clock), as written there."""
+    return inventory_hosts(INVENTORY).get(host, {})
 
 
 def inventory_stack_name(host: str) -> str | None:
@@ -80,19 +90,40 @@ def lab_app(args: argparse.Namespace, inventory: str) -> App:
     return app
 
 
-def ensure_stack(aws: Aws, stack: str, deploy: str, app: App, clock: Clock) -> None:
+def how_to_deploy(stack: str) -> str:
+    """The command that deploys ``stack``: site.yml with the repository's inventory whose host names it, else with
+    the user's own."""
+    for inventory in (ROOT / "inventories" / "local", INVENTORY):
+        for host, variables in inventory_hosts(inventory).items():
+            if variables.get("spillover_stack_name") == stack:
+                where = inventory.relative_to(ROOT)
+                return f"ansible-playbook -i {where} --limit {host} {SITE.relative_to(ROOT)}"
+    return f"ansible-playbook -i <your inventory> {SITE.relative_to(ROOT)} (a host with spillover_stack_name: {stack})"
+
+
+def not_deployed(aws: Aws, stack: str, error: StackNotFound) -> SystemExit:
+    """One line: the stack is not there, what is missing, and the command that deploys it."""
+    return SystemExit(f"lab: the stack {stack} is not deployed at {aws.endpoint}: {error}, with {how_to_deploy(stack)}")
+
+
+def ensure_stack(aws: Aws, stack: str, deploy: str, app: App, clock: Clock) -> bool:
     """Deploy with playbooks/site.yml -i inventories/lab --limit <the clock's host>, or (until they exist, or when
-    asked) the fixture."""
+    asked) the fixture; True when the fixture created the stack (its image is in no registry). A stack that is
+    not there and that the lab does not deploy (``never``, or not the clock's host's) ends the lab with one line."""
     if deploy == "never":
-        discover(aws, stack)
-        return
+        try:
+            discover(aws, stack)
+        except StackNotFound as error:
+            raise not_deployed(aws, stack, error) from error
+        return False
     if deploy == "auto":
         try:
             discover(aws, stack)
             print(f"lab: using the stack {stack} already deployed at {aws.endpoint}")
-            return
-        except StackNotFound:
-            pass
+            return False
+        except StackNotFound as error:
+            if inventory_stack_name(clock.host) not in (None, stack):
+                raise not_deployed(aws, stack, error) from error
     if deploy in ("auto", "site") and SITE.exists() and INVENTORY.exists():
         # inventories/lab pushes the app's image to the local registry, built FROM the local base image.
         subprocess.run([str(ROOT / "scripts" / "local-registry.sh"), "up"], cwd=ROOT, check=True)
@@ -104,13 +135,14 @@ def ensure_stack(aws: Aws, stack: str, deploy: str, app: App, clock: Clock) -> N
         completed = subprocess.run(command, cwd=ROOT, env=env)
         if completed.returncode != 0:
             raise SystemExit(f"lab: deploying the stack failed (exit {completed.returncode})")
-        return
+        return False
     from lab.stack_fixture import FixtureSettings, create_stack
 
     reason = "as asked" if deploy == "fixture" else "playbooks/site.yml or inventories/lab missing"
     print(f"lab: creating {stack} with lab/stack_fixture.py ({reason})")
     settings = FixtureSettings(stack=stack, app=app, alarm_period=clock.alarm_period)
     create_stack(aws, settings, ROOT / "build" / "lambda")
+    return True
 
 
 def check_clock(stack: Stack, clock: Clock) -> None:
@@ -128,6 +160,18 @@ def check_clock(stack: Stack, clock: Clock) -> None:
             f"{', '.join(short)} use shorter periods: use the stack of inventories/lab's host {clock.host} "
             f"(spillover-lab-aws), or deploy this one with alarm_period: 60 and scaler_metric_period_seconds: 60"
         )
+
+
+def default_path(aws: Aws, stack: Stack, build_dirs: tuple[Path, ...] = BUILD_DIRS) -> str:
+    """The burst's request for the app deployed to ``stack``, from the routes its deployed code declares
+    (:func:`lab.load.burst_path`)."""
+    with tempfile.TemporaryDirectory(prefix="lab-routes-") as scratch:
+        code = deployed_code(aws, stack.app_function, Path(scratch), build_dirs)
+        try:
+            routes, _ = parity.app_routes(code, stack.app_function.environment)
+        except parity.ParityError as error:
+            raise NoBurstPath(str(error)) from error
+    return burst_path(routes, stack.ecs_target_group.health_check_path)
 
 
 def _print_summary(summaries: dict[str, dict]) -> None:
@@ -165,7 +209,7 @@ def standby_counts(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
-    parser.add_argument("command", choices=["run", "compare", "sweep", "parity"])
+    parser.add_argument("command", choices=["run", "compare", "sweep", "up", "parity"])
     parser.add_argument("--stack", help="stack name (default: spillover_stack_name of the profile's inventory host)")
     parser.add_argument("--endpoint", default=os.environ.get("LAB_AWS_ENDPOINT") or local_endpoint())
     parser.add_argument("--region", default="us-east-1")
@@ -183,7 +227,15 @@ def main(argv: list[str] | None = None) -> int:
         "--schedule-seconds", type=float, help="run the schedule rule this often (default: the clock's)"
     )
     parser.add_argument("--output", default=str(ROOT / "lab" / "output"))
-    parser.add_argument("--app-dir", help="the app's directory (default: spillover_app_src of inventories/lab)")
+    parser.add_argument(
+        "--path", help="the burst's request, e.g. /api/items ({seconds}: the profile's; default: from the app's routes)"
+    )
+    parser.add_argument("--port", type=int, default=0, help="up: the load balancer's port on 127.0.0.1 (default: any)")
+    parser.add_argument(
+        "--app-dir",
+        help="ECS runs these sources instead of the deployed image; parity's and the fixture's app "
+        "(default: spillover_app_src of inventories/lab)",
+    )
     parser.add_argument("--app-callable", help="the app's module:attribute (default: spillover_app_callable)")
     parser.add_argument("--app-interface", choices=["wsgi", "asgi"], help="default: spillover_app_interface")
     parser.add_argument("--app-requirements", help="the app's requirements file (default: spillover_app_requirements)")
@@ -203,7 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     profile = PROFILES[args.profile or ("aws" if args.command == "sweep" else "burst")]
     if args.target:
-        return _external(args, profile.burst)
+        if args.command == "up":
+            raise SystemExit("lab: up runs the data plane of a stack on the local AWS; --target is a real ALB already")
+        try:
+            path = check_path(args.path) if args.path else profile.burst.path
+        except NoBurstPath as error:
+            raise SystemExit(f"lab: {error}") from error
+        return _external(args, replace(profile.burst, path=path))
     if args.command == "parity":
         return parity.main(
             lab_app(args, profile.clock.host), args.requests, Path(args.output), tuple(args.volatile_header)
@@ -228,21 +286,34 @@ def main(argv: list[str] | None = None) -> int:
         and not _answers(args.endpoint)
         and subprocess.run([local_aws, "status"], cwd=ROOT, check=False, capture_output=True).returncode != 0
     ):
+        if args.deploy == "never":
+            raise SystemExit(
+                f"lab: the local AWS at {args.endpoint} does not answer, so no stack is deployed there: start it "
+                "(make local-aws-up), deploy the stack to it (playbooks/site.yml), then run the lab again"
+            )
         subprocess.run([local_aws, "up"], cwd=ROOT, check=True)
         started_local_aws = True
     try:
         aws = Aws(args.endpoint, args.region)
         stack_name = args.stack or inventory_stack_name(clock.host) or f"spillover-{clock.host}"
         app = lab_app(args, clock.host)
-        ensure_stack(aws, stack_name, args.deploy, app, clock)
-        stack = discover(aws, stack_name)
+        by_fixture = ensure_stack(aws, stack_name, args.deploy, app, clock)
+        try:
+            stack = discover(aws, stack_name)
+        except StackNotFound as error:
+            raise not_deployed(aws, stack_name, error) from error
         check_clock(stack, clock)
+        burst = profile.burst
+        if args.command != "up":
+            path = check_path(args.path) if args.path else default_path(aws, stack)
+            burst = replace(burst, path=path)
+            print(f"lab: the burst sends GET {path.format(seconds=burst.sleep_seconds)}")
         settings = RunSettings(
             stack=stack_name,
             endpoint=args.endpoint,
             region=args.region,
             output=Path(args.output),
-            profile=profile.burst,
+            profile=burst,
             clock=clock,
             scaler=args.scaler,
             faults=tuple(args.fault),
@@ -250,8 +321,14 @@ def main(argv: list[str] | None = None) -> int:
             schedule_seconds=args.schedule_seconds,
             settle_tail=profile.settle_seconds,
             progress=not args.quiet,
-            app_dir=app.src,
+            app_dir=app.src if args.app_dir or by_fixture else None,
         )
+        if args.command == "up":
+            try:
+                keep_up(settings, stack, args.port)
+            except KeyboardInterrupt:
+                print("lab: stopped; every process the lab started has been stopped", flush=True)
+            return 0
         if args.command == "run":
             _, summary, directory = run_burst(settings, stack)
             _print_summary({settings.scaler: summary})
@@ -262,6 +339,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sweep":
             return sweep(settings, stack, standbys)
         return compare(settings, stack)
+    except NoBurstPath as error:
+        raise SystemExit(f"lab: no request for the burst: {error}: give one with --path, e.g. --path /items") from error
+    except CodeNotFound as error:
+        raise SystemExit(f"lab: {error}") from error
+    except registry.ImageNotReadable as error:
+        raise SystemExit(
+            f"lab: the task definition's image cannot be read: {error}: start the registry it names (the local "
+            "one: make local-registry-up), or run the app's sources on ECS instead with --app-dir"
+        ) from error
     except KeyboardInterrupt:
         print("lab: interrupted; every process the lab started has been stopped")
         return 130

@@ -2,7 +2,8 @@
 
 The local AWS keeps the service (its desired count is what the scaler writes) but starts nothing and
 reports ``runningCount`` equal to the desired count. The follower starts one process per task with the
-task definition's entry point/command and environment, after ``start_delay`` seconds standing for
+task definition's entry point/command and environment, on the files of the task definition's image (read from its
+registry, :mod:`lab.registry`) or, when told, the app's sources, after ``start_delay`` seconds standing for
 Fargate's provisioning (ENI, image pull). Each task gets its own loopback address (``awsvpc`` gives each
 task its own IP), attached to the load balancer so health checks begin, and it is stopped after the
 target group's deregistration delay when the service scales in.
@@ -34,6 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab import registry
 from lab.aws import Aws
 from lab.background import Periodic
 from lab.balancer import LoadBalancer
@@ -228,6 +230,34 @@ def container_process(
     return ContainerProcess(command, dict(container.environment), app.src)
 
 
+def image_process(image: registry.Image, container: Container) -> ContainerProcess:
+    """The task definition ``container`` of ``image`` (read from its registry, :mod:`lab.registry`) as a process of
+    this machine, as a container runtime would start it with the image's files as its root.
+
+    The command is the task definition's entry point (else the image's) and command (else the image's, unless the
+    entry point was replaced, as docker resets CMD then); its first word is found on the image's PATH. Every absolute
+    path the image holds, in the command and in the environment (the image's, then the task definition's; ``PATH``,
+    ``LD_LIBRARY_PATH``, ``APP_DIR``...), becomes its place in the unpacked image, so the process runs the image's
+    own interpreter, packages and app; the working directory is the image's.
+    """
+    entrypoint = container.entry_point or image.entrypoint
+    command = entrypoint + (container.command or ([] if container.entry_point else image.cmd))
+    if not command:
+        raise ValueError(f"{image.reference} sets no ENTRYPOINT or CMD and the task definition no command")
+    environment = {**image.environment, **container.environment}
+
+    def local(value: str) -> str:
+        return ":".join(registry.image_path(image, part) for part in value.split(":"))
+
+    environment = {name: local(value) for name, value in environment.items()}
+    if "/" not in command[0]:
+        search = image.environment.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(":")
+        found = [f"{directory}/{command[0]}" for directory in search if directory.startswith("/")]
+        command[0] = next((path for path in map(local, found) if path.startswith(str(image.root))), command[0])
+    command = [registry.image_path(image, word) for word in command]
+    return ContainerProcess(command, environment, image.root / image.workdir.lstrip("/"))
+
+
 def start_container(
     container: ContainerProcess, ip: str, port: int, log_path: Path, command: list[str] | None = None
 ) -> subprocess.Popen:
@@ -309,12 +339,13 @@ class EcsFollower(Periodic):
         balancer: LoadBalancer,
         log_dir: Path,
         start_delay: float = 15.0,
-        app_dir: Path = APP_DIR,
+        app_dir: Path | None = APP_DIR,
         stop_timeout: float = 10.0,
         never_healthy: bool = False,
         poll_seconds: float = 1.0,
         cache_dir: Path = ZIP_CACHE,
         on_task_event: Callable[[dict], object] | None = None,
+        image_cache: Path = registry.IMAGE_CACHE,
     ) -> None:
         super().__init__("lab-ecs", 0.2, poll_seconds)
         self.aws = aws
@@ -331,7 +362,11 @@ class EcsFollower(Periodic):
         self.events: list[tuple[float, str]] = []
         self._rng = random.Random()
         self._lock = threading.RLock()
-        self.container = container_process(deployed_app(stack, app_dir), stack.service.container, cache_dir)
+        if app_dir is None:  # the task definition's image, as ECS runs it
+            image = registry.pull(stack.service.container.image, image_cache)
+            self.container = image_process(image, stack.service.container)
+        else:  # the app's sources, as ecr_push would build its image
+            self.container = container_process(deployed_app(stack, app_dir), stack.service.container, cache_dir)
         balancer.health_listeners.append(self._on_health)
 
     # -- lifecycle ---------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import io
 import json
 import os
 import re
@@ -24,12 +25,14 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.collection import lambda_zip
+from lab.aws import Aws
+from lab.collection import ROOT, lambda_zip
 from lab.metrics import MetricsPublisher
 from lab.stack import Function
 
@@ -38,6 +41,14 @@ COLD_START_TIMEOUT = 30.0
 UNRESERVED_LIMIT = 50  # a function without reserved concurrency: bounded here to keep the machine usable
 # What a Lambda Python runtime holds beside the standard library (with what it requires): the AWS SDK.
 RUNTIME_DISTRIBUTIONS = ("boto3",)
+# Where the zips that were uploaded are built: the lab's fixture stacks' (python -m lab --deploy fixture), and the
+# default of the lambda_function and scaler roles (lambda_function_build_dir, scaler_build_dir), one directory per
+# collection in it.
+BUILD_DIRS = (ROOT / "build" / "lambda", Path("~/.cache/spillover.lambda_ecs/lambda").expanduser())
+
+
+class CodeNotFound(Exception):
+    """The code deployed to a function is not readable here."""
 
 
 @dataclass
@@ -51,14 +62,19 @@ class Invocation:
 
 def extract_code(zip_path: Path, function: Function, destination: Path) -> Path:
     """Unpack the function's zip after checking it is the code deployed (same ``CodeSha256``)."""
-    data = zip_path.read_bytes()
+    return unpack_code(zip_path.read_bytes(), function, destination, str(zip_path))
+
+
+def unpack_code(data: bytes, function: Function, destination: Path, source: str) -> Path:
+    """Unpack the zip ``data`` (from ``source``) into ``destination`` after checking it is the code deployed to
+    ``function`` (same ``CodeSha256``)."""
     if function.code_sha256 and lambda_zip.digest(data)["code_sha256"] != function.code_sha256:
         raise RuntimeError(
-            f"{zip_path} is not the code deployed to {function.name} (CodeSha256 differs): "
+            f"{source} is not the code deployed to {function.name} (CodeSha256 differs): "
             "re-deploy the stack (playbooks/site.yml) so the lab runs what is deployed"
         )
     destination.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(zip_path) as archive:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
         archive.extractall(destination)
     return destination
 
@@ -86,6 +102,51 @@ def runtime_packages(destination: Path, roots: tuple[str, ...] = RUNTIME_DISTRIB
             if not link.exists():
                 link.symlink_to(distribution.locate_file(top))
     return destination
+
+
+def deployed_zip(aws: Aws, function: Function, build_dirs: tuple[Path, ...] = BUILD_DIRS) -> tuple[bytes, str]:
+    """``(zip, where it came from)``: the code deployed to ``function``.
+
+    First what GetFunction's ``Code.Location`` serves (on AWS a presigned URL of the code); where that URL cannot be
+    read (the local AWS names an S3 address that nothing serves), the zip of the function's ``CodeSha256`` that the
+    roles built on this machine before uploading it: ``<function>.zip`` in one of ``build_dirs`` or in a directory of
+    one (the lambda_function and scaler roles' default build directory is one such directory per collection).
+    """
+    location = aws.client("lambda").get_function(FunctionName=function.name).get("Code", {}).get("Location")
+    tried = []
+    if location:
+        try:
+            with urllib.request.urlopen(location, timeout=30) as answer:
+                data = answer.read()
+            if lambda_zip.digest(data)["code_sha256"] == function.code_sha256:
+                return data, location
+            tried.append(f"{location} (another CodeSha256)")
+        except (OSError, ValueError) as error:
+            tried.append(f"{location} ({error})")
+    for directory in build_dirs:
+        for candidate in [directory / f"{function.name}.zip", *sorted(directory.glob(f"*/{function.name}.zip"))]:
+            if candidate.is_file():
+                data = candidate.read_bytes()
+                if lambda_zip.digest(data)["code_sha256"] == function.code_sha256:
+                    return data, str(candidate)
+                tried.append(f"{candidate} (another CodeSha256)")
+    searched = ", ".join(str(directory) for directory in build_dirs)
+    raise CodeNotFound(
+        f"the code deployed to {function.name} (CodeSha256 {function.code_sha256}) is not readable: not from "
+        f"GetFunction's Code.Location, nor among the zips the roles built in {searched}"
+        + (f" (tried {'; '.join(tried)})" if tried else "")
+        + ": re-deploy the stack from this machine (playbooks/site.yml, the roles' default build directories)"
+    )
+
+
+def deployed_code(aws: Aws, function: Function, destination: Path, build_dirs: tuple[Path, ...] = BUILD_DIRS) -> Path:
+    """Unpack the code deployed to ``function`` (:func:`deployed_zip`) into ``destination``."""
+    data, source = deployed_zip(aws, function, build_dirs)
+    return unpack_code(data, function, destination, source)
+
+
+class _Environment:
+    """One worker process and the pipe its replies come back on."""
 
 
 class ScriptProcess:

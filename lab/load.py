@@ -4,7 +4,9 @@ The profile is a list of stages ``(seconds, users)``; the users of a stage ramp 
 stage's count. Each user sends ``GET /sleep?seconds=S`` (the profile's ``path``: any app's route that takes
 ``S`` seconds) once every ``pacing`` seconds (constant pacing), so the offered load is ``users / pacing`` requests
 per second whatever the answers are, and each request holds a Lambda execution environment for ``S`` seconds.
-``TARGET`` (environment) or ``--target`` points the same profile at a real ALB.
+``--path`` sends another of the app's routes (:func:`burst_path` chooses one from the app's routes when the app has
+no ``/sleep``); a route that answers faster than ``S`` seconds holds Lambda for less time, and the same users then
+overflow it less. ``TARGET`` (environment) or ``--target`` points the same profile at a real ALB.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from lab.parity import concrete_path
+
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+SLEEP_PATH = "/sleep?seconds={seconds}"  # the demo app's route that answers after {seconds}
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,7 @@ class BurstProfile:
     peak_factor: float = 3.0
     sleep_seconds: float = 1.0
     pacing: float = 2.0
-    path: str = "/sleep?seconds={seconds}"  # the request; {seconds} is sleep_seconds
+    path: str = SLEEP_PATH  # the request; {seconds} is sleep_seconds
 
     @property
     def duration(self) -> float:
@@ -51,6 +56,39 @@ class BurstProfile:
             points.append((elapsed, users))
         points.append((elapsed + self.tail, low))
         return points
+
+
+class NoBurstPath(ValueError):
+    """No route of the app can carry the burst: ``--path`` must name one."""
+
+
+def burst_path(routes: list[tuple[str, str]], health_path: str) -> str:
+    """The burst's request for an app of these ``(method, path template)`` routes (:func:`lab.parity.app_routes`):
+    the demo app's ``/sleep`` when the app has it, else the first GET route without path parameters that the app
+    declares, passing over the health check's path unless it is the only one (a burst on the health check would
+    exercise nothing of the app)."""
+    if ("GET", "/sleep") in routes:
+        return SLEEP_PATH
+    plain = [template for method, template in routes if method == "GET" and concrete_path(template) == template]
+    if not plain:
+        declared = ", ".join(f"{method} {template}" for method, template in routes)
+        raise NoBurstPath(
+            f"the app declares no GET route without path parameters ({declared})"
+            if routes
+            else "the app's routes could not be read (the lab reads Flask's, Starlette's, FastAPI's and Bottle's)"
+        )
+    return next((template for template in plain if template != health_path), plain[0])
+
+
+def check_path(path: str) -> str:
+    """``path`` if the burst can send it: it starts with ``/`` and holds no placeholder but ``{seconds}``."""
+    try:
+        path.format(seconds=1)
+    except (KeyError, IndexError, ValueError) as error:
+        raise NoBurstPath(f"--path {path}: the only placeholder it may hold is {{seconds}} ({error!r})") from error
+    if not path.startswith("/"):
+        raise NoBurstPath(f"--path {path}: a path starts with /")
+    return path
 
 
 class LoadGenerator:

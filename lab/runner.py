@@ -19,7 +19,8 @@ import signal
 import sys
 import threading
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ from lab.builder import ZIP_CACHE
 from lab.ecs import EcsFollower
 from lab.emf import EmfExtractor
 from lab.events import EventBus
-from lab.lambda_runtime import LambdaRuntime, extract_code
+from lab.lambda_runtime import BUILD_DIRS, LambdaRuntime, deployed_code
 from lab.load import BurstProfile, LoadGenerator
 from lab.metrics import MetricsPublisher
 from lab.profiles import LAB_CLOCK, Clock
@@ -54,8 +55,8 @@ class RunSettings:
     endpoint: str | None
     region: str = "us-east-1"
     output: Path = ROOT / "lab" / "output"
-    build_dir: Path = ROOT / "build" / "lambda"
-    app_dir: Path = ROOT / "files" / "app"
+    build_dirs: tuple[Path, ...] = BUILD_DIRS  # where the roles built the deployed zips (lab.lambda_runtime)
+    app_dir: Path | None = None  # ECS runs these sources as ecr_push would build them; None: the deployed image
     zip_cache: Path = ZIP_CACHE  # where pip installs what the app's image installs (lab/ecs.py)
     profile: BurstProfile = field(default_factory=BurstProfile)
     clock: Clock = LAB_CLOCK
@@ -160,14 +161,32 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def run_burst(settings: RunSettings, stack: Stack | None = None) -> tuple[report.RunData, dict, Path]:
-    """One burst; every process it starts is stopped before it returns (also on Ctrl-C or SIGTERM)."""
+@dataclass
+class Plane:
+    """The parts of the lab's data plane running on a stack (:func:`data_plane`)."""
+
+    metrics: MetricsPublisher
+    runtime: LambdaRuntime
+    extractor: EmfExtractor
+    balancer: LoadBalancer
+    bus: EventBus
+    follower: EcsFollower
+    scaler: DeployedScaler | SeedBaselineScaler | None
+    evaluator: AlarmEvaluator
+    seen: Variant
+    standby: int
+    step_seconds: float | None
+    schedule_seconds: float
+
+
+@contextmanager
+def data_plane(settings: RunSettings, stack: Stack, directory: Path, port: int = 0) -> Iterator[Plane]:
+    """The lab's data plane on ``stack``, from idle (:func:`reset_stack`): its load balancer on loopback (``port``,
+    0: any free port), the app function's deployed code, the ECS service's tasks (the task definition's image, or
+    ``settings.app_dir``'s sources), the alarms, the rules and the scaler of ``settings``. Its logs go to
+    ``directory``; every process it starts is stopped on exit, also on Ctrl-C or SIGTERM (raised as
+    KeyboardInterrupt in the main thread)."""
     aws = Aws(settings.endpoint, settings.region)
-    stack = stack or discover(aws, settings.stack)
-    name = settings.name or f"{settings.scaler}{'-' + '-'.join(settings.faults) if settings.faults else ''}"
-    directory = settings.output / f"{datetime.now():%Y%m%d-%H%M%S}-{name}"
-    directory.mkdir(parents=True, exist_ok=True)
-    code = directory / "code"
     step_seconds = _scaler_step_seconds(stack)
     schedule_rule = next((rule for rule in stack.rules if rule.schedule_expression), None)
     rule_seconds = schedule_rule.schedule_seconds if schedule_rule else 60
@@ -175,26 +194,28 @@ def run_burst(settings: RunSettings, stack: Stack | None = None) -> tuple[report
     schedule_seconds = settings.schedule_seconds or at_step_time or rule_seconds
     standby = standby_tasks(stack, settings)
     seen = variant(stack, settings)
-    if threading.current_thread() is threading.main_thread():
-        previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
-    else:
-        previous_term = None
-    progress = _Progress(settings.progress)
-    samples: list[dict] = []
-    stop_sampling = threading.Event()
-    reset_stack(aws, stack, standby)
+    directory.mkdir(parents=True, exist_ok=True)
+    code = directory / "code"
     with ExitStack() as cleanup:
-        if previous_term is not None:
-            cleanup.callback(signal.signal, signal.SIGTERM, previous_term)
+        if threading.current_thread() is threading.main_thread():
+            cleanup.callback(signal.signal, signal.SIGTERM, signal.signal(signal.SIGTERM, _raise_interrupt))
+        cleanup.callback(shutil.rmtree, code, ignore_errors=True)
+        reset_stack(aws, stack, standby)
         metrics = MetricsPublisher(aws, settings.clock.deliveries(), settings.clock.default_delivery())
         cleanup.callback(metrics.flush, True)
-        app_code = extract_code(settings.build_dir / f"{stack.name}-app.zip", stack.app_function, code / "app")
+        app_code = deployed_code(aws, stack.app_function, code / "app", settings.build_dirs)
         runtime = LambdaRuntime(stack.app_function, app_code, directory / "lambda-app.log", metrics=metrics)
         cleanup.callback(runtime.close)
         extractor = EmfExtractor(directory / "lambda-app.log", metrics).start()
         cleanup.callback(extractor.stop)
         balancer = LoadBalancer(
-            aws, stack, runtime, directory / "access.log", metrics=metrics, refresh_seconds=WEIGHT_REFRESH_SECONDS
+            aws,
+            stack,
+            runtime,
+            directory / "access.log",
+            port=port,
+            metrics=metrics,
+            refresh_seconds=WEIGHT_REFRESH_SECONDS,
         ).start()
         cleanup.callback(balancer.stop)
         invokers: dict = {}
@@ -221,9 +242,7 @@ def run_burst(settings: RunSettings, stack: Stack | None = None) -> tuple[report
         if settings.scaler in ("fast", "project"):
             if stack.scaler_function is None:
                 raise RuntimeError(f"{stack.name}-scaler is not deployed: deploy the stack or use --scaler off")
-            scaler_code = extract_code(
-                settings.build_dir / f"{stack.name}-scaler.zip", stack.scaler_function, code / "scaler"
-            )
+            scaler_code = deployed_code(aws, stack.scaler_function, code / "scaler", settings.build_dirs)
             # The scaler's AWS calls go through a proxy that answers DescribeServices with the tasks the follower
             # runs (lab.ecs: the local AWS counts every desired task as running at once).
             proxy = AwsRecorder(aws.endpoint).start() if aws.endpoint else None
@@ -252,6 +271,50 @@ def run_burst(settings: RunSettings, stack: Stack | None = None) -> tuple[report
             aws, seen.alarms, bus.put_event, delivery_delay=lambda alarm: metrics.delivery(alarm.namespace).delay
         ).start()
         cleanup.callback(evaluator.stop)
+        yield Plane(
+            metrics,
+            runtime,
+            extractor,
+            balancer,
+            bus,
+            follower,
+            scaler,
+            evaluator,
+            seen,
+            standby,
+            step_seconds,
+            schedule_seconds,
+        )
+
+
+def keep_up(settings: RunSettings, stack: Stack, port: int = 0) -> None:
+    """The data plane on ``stack`` (:func:`data_plane`) until Ctrl-C or SIGTERM, for requests of one's own: it
+    prints the load balancer's URL, and its logs go to ``<output>/<time>-up``."""
+    directory = settings.output / f"{datetime.now():%Y%m%d-%H%M%S}-up"
+    with data_plane(settings, stack, directory, port) as plane:
+        scaler = f"the {settings.scaler} scaler" if plane.scaler is not None else "no scaler"
+        print(
+            f"lab: {stack.name} is up at {plane.balancer.url} (Lambda {stack.app_function.name} up to "
+            f"{plane.runtime.limit} at once, {plane.standby} standby ECS task(s), {scaler}); Ctrl-C stops it",
+            flush=True,
+        )
+        print(f"lab: logs in {directory}", flush=True)
+        while True:
+            time.sleep(3600)
+
+
+def run_burst(settings: RunSettings, stack: Stack | None = None) -> tuple[report.RunData, dict, Path]:
+    """One burst; every process it starts is stopped before it returns (also on Ctrl-C or SIGTERM)."""
+    aws = Aws(settings.endpoint, settings.region)
+    stack = stack or discover(aws, settings.stack)
+    name = settings.name or f"{settings.scaler}{'-' + '-'.join(settings.faults) if settings.faults else ''}"
+    directory = settings.output / f"{datetime.now():%Y%m%d-%H%M%S}-{name}"
+    progress = _Progress(settings.progress)
+    samples: list[dict] = []
+    stop_sampling = threading.Event()
+    with data_plane(settings, stack, directory) as plane, ExitStack() as cleanup:
+        runtime, balancer, follower, evaluator = plane.runtime, plane.balancer, plane.follower, plane.evaluator
+        bus, metrics, seen, standby = plane.bus, plane.metrics, plane.seen, plane.standby
 
         def sample_loop() -> None:
             while not stop_sampling.wait(1.0 - (time.time() % 1.0)):
@@ -327,6 +390,7 @@ def run_burst(settings: RunSettings, stack: Stack | None = None) -> tuple[report
         except KeyboardInterrupt:
             progress.show(f"[{name}] interrupted: stopping every process", final=True)
             raise
+    scaler = plane.scaler
     alarm_changes = list(evaluator.history)
     decisions = scaler.decisions if scaler is not None else []
     evaluated = {alarm.name for alarm in seen.alarms}
@@ -354,8 +418,9 @@ def run_burst(settings: RunSettings, stack: Stack | None = None) -> tuple[report
         "".join(json.dumps({**d.__dict__, "result": d.result}, default=str) + "\n" for d in bus.deliveries)
     )
     summary = report.write_all(data, directory)
-    summary.update(emf_documents=extractor.extracted, emf_rejected=len(extractor.rejected), standby=standby)
-    checks = fault_checks(settings, data, summary, bus.deliveries, step_seconds or schedule_seconds)
+    extracted, rejected = plane.extractor.extracted, len(plane.extractor.rejected)
+    summary.update(emf_documents=extracted, emf_rejected=rejected, standby=standby)
+    checks = fault_checks(settings, data, summary, bus.deliveries, plane.step_seconds or plane.schedule_seconds)
     if checks:
         summary["fault_checks"] = checks
     (directory / "summary.json").write_text(json.dumps({"name": name, **summary}, indent=2))
@@ -363,7 +428,6 @@ def run_burst(settings: RunSettings, stack: Stack | None = None) -> tuple[report
         with open(directory / "report.md", "a") as markdown:
             markdown.write("\n## Fault checks\n\n")
             markdown.writelines(f"- {'PASS' if ok else 'FAIL'}: {check}\n" for check, ok in checks.items())
-    shutil.rmtree(code, ignore_errors=True)
     return data, summary, directory
 
 

@@ -71,6 +71,7 @@ class Container:
     environment: dict[str, str]
     entry_point: list[str]
     command: list[str]
+    image: str = ""  # the task definition's image reference
 
 
 @dataclass(frozen=True)
@@ -259,6 +260,7 @@ def _service(aws: Aws, cluster: str, name: str) -> Service:
             environment=_pairs(app.get("environment", [])),
             entry_point=list(app.get("entryPoint") or []),
             command=list(app.get("command") or []),
+            image=app.get("image", ""),
         ),
     )
 

@@ -6,8 +6,12 @@ builds push to a private docker-registry on a free loopback port, from a base ma
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import shutil
 import subprocess
+import tarfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -53,3 +57,75 @@ def local_registry(workdir: Path) -> Iterator[str]:
 def ensure_base_image(image: str = BASE_IMAGE) -> str:
     subprocess.run([str(ROOT / "scripts" / "local-base-image.sh"), image], check=True, capture_output=True)
     return image
+
+
+def _upload_blob(base: str, data: bytes) -> str:
+    """Push ``data`` as a blob of the repository at ``base`` (a monolithic upload); its digest."""
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    started = urllib.request.urlopen(urllib.request.Request(f"{base}/blobs/uploads/", method="POST", data=b""))
+    location = started.headers["Location"]
+    location = location if location.startswith("http") else base.split("/v2/")[0] + location
+    separator = "&" if "?" in location else "?"
+    put = urllib.request.Request(
+        f"{location}{separator}digest={digest}",
+        method="PUT",
+        data=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    urllib.request.urlopen(put).read()
+    return digest
+
+
+def push_image(address: str, repository: str, tag: str, config: dict, layers: list[bytes]) -> str:
+    """Push an OCI image of ``config`` (the image config document) and gzipped tar ``layers`` to the registry at
+    ``address`` as ``repository:tag``, through the distribution API; the manifest's digest."""
+    base = f"http://{address}/v2/{repository}"
+    config_bytes = json.dumps(config).encode()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": _upload_blob(base, config_bytes),
+            "size": len(config_bytes),
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": _upload_blob(base, layer),
+                "size": len(layer),
+            }
+            for layer in layers
+        ],
+    }
+    body = json.dumps(manifest).encode()
+    put = urllib.request.Request(
+        f"{base}/manifests/{tag}",
+        method="PUT",
+        data=body,
+        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+    )
+    urllib.request.urlopen(put).read()
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def layer(
+    files: dict[str, bytes | None], directories: tuple[str, ...] = (), links: dict[str, str] | None = None
+) -> bytes:
+    """A gzipped tar layer: ``directories``, symbolic ``links`` (path: target) and ``files`` by path (None: an empty
+    whiteout marker file, such as ``a/.wh.b``)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name in directories:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            archive.addfile(info)
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            archive.addfile(info)
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data or b""), 0o755
+            archive.addfile(info, io.BytesIO(data or b""))
+    return buffer.getvalue()
