@@ -281,7 +281,13 @@ def run_guarded_asgi(app, scope: dict, sent: list | None = None) -> list:
     async def send(message):
         sent.append(message)
 
-    asyncio.run(serve.guard_asgi(app)(scope, receive, send))
+    # A loop of its own, never made the thread's current one: asyncio.run() leaves the main thread without a loop,
+    # and Mangum's handler in a later test asks for the current one, as it may in a fresh Lambda process.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(serve.guard_asgi(app)(scope, receive, send))
+    finally:
+        loop.close()
     return sent
 
 
