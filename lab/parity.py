@@ -16,9 +16,11 @@ of each difference, which side answers as the app does. Each runs from a copy in
 unpacked, the app's directory copied), its working directory there: nothing is written into the app's directory.
 
 For each request it says whether status, headers (:func:`compared_headers`) and body agree, and gives each
-difference its reason. The requests are those of ``--requests FILE`` (see :func:`read_requests`) or the default set
-(:func:`default_requests`): each route the app answers with each of its methods, and the ALB's limits. A container
-that dies ends the comparison with one line that says so, with its last log lines.
+difference its reason. What the app itself answers differently when asked the same request again (a nonce, random
+bytes, the time) is not a difference of the runtimes: the line says it varies instead. The requests are those of
+``--requests FILE`` (see :func:`read_requests`) or the default set (:func:`default_requests`): each route the app
+answers with each of its methods, and the ALB's limits. A container that dies ends the comparison with one line that
+says so, with its last log lines.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ REFERENCE_SCRIPT = Path(__file__).with_name("parity_reference.py")
 # The load balancer's idle timeout: the alb role's default (alb_idle_timeout), read from the role.
 IDLE_TIMEOUT = int(render_role("alb", ["alb_idle_timeout"])["alb_idle_timeout"])
 HEALTHY_WITHIN = 60.0
+# How many more times the app itself is asked a request the two sides answer differently.
+AGAIN = 2
 # What each value of a path parameter is in the default requests: 1 is a valid int, float and string.
 PARAMETER_VALUE = "1"
 UUID_VALUE = "00000000-0000-4000-8000-000000000001"
@@ -140,17 +144,34 @@ class Comparison:
     # The app's own answer (:mod:`lab.parity_reference`); None when the app itself could not be asked.
     reference: AlbAnswer | None = None
     volatile: frozenset[str] = frozenset()
+    # The app's own answers to the same request asked again (only when the two sides differ): what changes between
+    # them changes from call to call (a nonce, random bytes, the time), on either runtime alike.
+    again: tuple[AlbAnswer, ...] = ()
 
     def _aspects(self, answer: AlbAnswer) -> dict[str, object]:
         headers = compared_headers(answer.headers, self.volatile)
         return {"status": answer.status, "body": answer.body, **{f"header {name}": v for name, v in headers.items()}}
 
-    @property
-    def differences(self) -> list[str]:
-        """What differs: ``status``, ``body``, then ``header <name>`` of each header (lower case) by name."""
+    def _unequal(self) -> list[str]:
         on_lambda, on_ecs = self._aspects(self.on_lambda), self._aspects(self.on_ecs)
         names = ["status", "body", *sorted((set(on_lambda) | set(on_ecs)) - {"status", "body"})]
         return [name for name in names if on_lambda.get(name, []) != on_ecs.get(name, [])]
+
+    @property
+    def varies(self) -> list[str]:
+        """What differs between the sides and between the app's own answers to the same request: not a difference of
+        the runtimes (a digest nonce, random bytes, the time)."""
+        if self.reference is None or self.reference.reason or not self.again:
+            return []
+        answers = [self._aspects(self.reference), *(self._aspects(answer) for answer in self.again if answer)]
+        return [name for name in self._unequal() if any(a.get(name, []) != answers[0].get(name, []) for a in answers)]
+
+    @property
+    def differences(self) -> list[str]:
+        """What differs: ``status``, ``body``, then ``header <name>`` of each header (lower case) by name; not what
+        the app itself answers differently from one call to the next (:attr:`varies`)."""
+        varies = set(self.varies)
+        return [name for name in self._unequal() if name not in varies]
 
     @property
     def matches(self) -> dict[str, str]:
@@ -236,6 +257,7 @@ class Comparison:
             "path": self.request.path,
             "agree": not self.differences,
             "differences": self.differences,
+            "varies": self.varies,
             "matches": self.matches,
             "reason": self.reason,
             "lambda": side(self.on_lambda),
@@ -314,9 +336,9 @@ class Parity:
         for comparison in self.comparisons:
             on_lambda, on_ecs = comparison.on_lambda, comparison.on_ecs
             if not comparison.differences:
-                lines.append(
-                    f"  agree   {comparison.request.name:{width}}  {on_lambda.status} {_content_type(on_lambda)}"
-                )
+                varies = f"  (the app's own {', '.join(comparison.varies)} vary per call)" if comparison.varies else ""
+                status = f"{on_lambda.status} {_content_type(on_lambda)}"
+                lines.append(f"  agree   {comparison.request.name:{width}}  {status}{varies}")
                 continue
             lines.append(
                 f"  DIFFER  {comparison.request.name:{width}}  Lambda {on_lambda.status} {_content_type(on_lambda)},"
@@ -618,6 +640,10 @@ def run_parity(
                 on_ecs = pool.submit(forward_answer, target, sent, IDLE_TIMEOUT)
                 own = pool.submit(reference.answer, sent)
                 comparison = Comparison(request, on_lambda.result(), on_ecs.result(), own.result(), volatile)
+                if comparison.differences and comparison.reference is not None:
+                    # Asked twice more: one random byte repeats once in 256 calls, three times in 65,536.
+                    again = tuple(reference.answer(sent) for _ in range(AGAIN))
+                    comparison = replace(comparison, again=tuple(answer for answer in again if answer is not None))
                 # A target that broke the connection may be a container that died: give it a moment to be reaped.
                 status = _ended(process, 2 if comparison.on_ecs.reason.startswith("Target") else 0)
                 if status is not None:

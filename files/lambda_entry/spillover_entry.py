@@ -87,32 +87,75 @@ def interface_of(app: Any) -> str | None:
     return {2: "wsgi", 3: "asgi"}.get(len(positional))
 
 
-def buffered_start_response(app: Any) -> Callable:
-    """``app`` with ``exc_info`` handled as PEP 3333 says for headers not sent yet: the new status replaces the old.
+def _sent_a_length(event: Mapping[str, Any]) -> bool:
+    """Whether the client's request, as the ALB passed it on, carried a Content-Length header."""
+    headers = event.get("multiValueHeaders") or event.get("headers") or {}
+    return any(name.lower() == "content-length" for name in headers)
 
-    apig-wsgi buffers the whole answer, so no header is ever sent before the app returns, yet it re-raises any
-    ``exc_info`` (Bottle passes one with its 500 page), which would make a 500 a failed invocation (an ALB 502)
-    where the container's server answers the 500.
+
+def buffered_start_response(app: Any) -> Callable:
+    """``app`` given the request as the container's server gives it, and with ``exc_info`` handled as PEP 3333 says
+    for headers not sent yet: the new status replaces the old.
+
+    * apig-wsgi sets ``CONTENT_LENGTH`` to the length of the body it got, "0" for a GET without one, where the client
+      sent no Content-Length: the app (httpbin's echo, an ETag of the request's headers) saw a header on Lambda that
+      it does not see on ECS. It is left out when the request had none and no body.
+    * apig-wsgi buffers the whole answer, so no header is ever sent before the app returns, yet it re-raises any
+      ``exc_info`` (Bottle passes one with its 500 page), which would make a 500 a failed invocation (an ALB 502)
+      where the container's server answers the 500.
     """
 
     def wsgi(environ: dict, start_response: Callable) -> Any:
         def start(status: str, headers: list, exc_info: Any = None) -> Any:
             return start_response(status, headers)
 
+        if environ.get("CONTENT_LENGTH") == "0" and not _sent_a_length(environ.get("apig_wsgi.full_event") or {}):
+            del environ["CONTENT_LENGTH"]
         return app(environ, start)
 
     return wsgi
 
 
+# The statuses the container's server sends (files/container/serve.py's guard answers 500 for any other): a final
+# answer, not 1xx, and a three-digit code. The ALB is given the same 500 rather than a status no client can be sent.
+FINAL_STATUSES = range(200, 600)
+# The 500 each server gives for an app's answer it cannot send: granian's, as the container answers.
+BAD_ANSWER_BODY = {"wsgi": "", "asgi": "Internal server error"}
+
+
+def answerable(handler: Callable[[dict, Any], dict], interface: str) -> Callable[[dict, Any], dict]:
+    """``handler`` whose answer with a status outside 200-599 becomes the 500 the container's server answers, logged
+    with the status the app gave (on ECS the same answer is a 500 too; any client-chosen status, httpbin's
+    ``/status/1``, would otherwise reach the ALB as it is)."""
+
+    def checked(event: dict, context: Any) -> dict:
+        response = handler(event, context)
+        status = response.get("statusCode")
+        if isinstance(status, int) and not isinstance(status, bool) and status in FINAL_STATUSES:
+            return response
+        print(
+            json.dumps({"level": "ERROR", "message": f"the app answered status {status!r}: answered 500 instead"}),
+            file=sys.stderr,
+        )
+        headers = "multiValueHeaders" if "multiValueHeaders" in event else "headers"
+        body = BAD_ANSWER_BODY[interface]
+        content = {"content-type": "text/plain; charset=utf-8"} if body else {}
+        shaped = {key: [value] for key, value in content.items()} if headers == "multiValueHeaders" else content
+        return {"statusCode": 500, headers: shaped, "isBase64Encoded": False, "body": body}
+
+    return checked
+
+
 def make_handler(app: Any, interface: str) -> Callable[[dict, Any], dict]:
-    """The ALB event handler of ``app``: apig-wsgi for WSGI, Mangum for ASGI."""
+    """The ALB event handler of ``app``: apig-wsgi for WSGI, Mangum for ASGI, answering 500 for a status the
+    container's server would not send either (:func:`answerable`)."""
     if interface == "wsgi":
         from apig_wsgi import make_lambda_handler
 
-        return make_lambda_handler(buffered_start_response(app))
+        return answerable(make_lambda_handler(buffered_start_response(app)), interface)
     from mangum import Mangum
 
-    return Mangum(app, lifespan="auto")
+    return answerable(Mangum(app, lifespan="auto"), interface)
 
 
 def metered_handler(app: Any, interface: str) -> Callable[[dict, Any], dict]:

@@ -270,3 +270,56 @@ def test_a_binary_response_is_base64_encoded_for_the_alb():
 
     response = lambda_handler_of(app)(alb_event("/logo.png", multi_value=True), LambdaContext())
     assert response["isBase64Encoded"] is True and base64.b64decode(response["body"]) == bytes(range(256))
+
+
+@MULTI_VALUE
+def test_a_request_without_a_body_reaches_a_wsgi_app_without_a_content_length_as_on_the_container(multi_value):
+    """apig-wsgi sets CONTENT_LENGTH "0" for a GET the client sent without one; the container's server sets none, and
+    an app that echoes or hashes the request's headers (httpbin) answered differently on Lambda."""
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(environ.get("CONTENT_LENGTH"))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    handler = lambda_handler_of(app, "wsgi")
+    handler(alb_event("/get", multi_value=multi_value), LambdaContext())
+    with_body = alb_event("/post", "POST", body=b"abc", multi_value=multi_value, headers={"Content-Length": ["3"]})
+    handler(with_body, LambdaContext())
+    empty = {"Content-Length": ["0"]}
+    handler(alb_event("/post", "POST", multi_value=multi_value, headers=empty), LambdaContext())
+    assert seen == [None, "3", "0"]
+
+
+@MULTI_VALUE
+@pytest.mark.parametrize("interface", ["wsgi", "asgi"])
+def test_a_status_no_client_can_be_sent_is_the_500_the_container_answers(interface, multi_value, capsys):
+    """httpbin's /status/1: the container's guard answers 500 (granian's), so Lambda does the same, rather than
+    hand the ALB a status 1; a status the container sends passes as it is."""
+
+    def wsgi(status):
+        def app(environ, start_response):
+            start_response(f"{status} X", [("Content-Type", "text/plain")])
+            return [b"x"]
+
+        return app
+
+    def asgi(status):
+        async def app(scope, receive, send):
+            if scope["type"] != "http":
+                return
+            await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"x"})
+
+        return app
+
+    make = wsgi if interface == "wsgi" else asgi
+    for status in (1, 99, 101, 600):
+        response = lambda_handler_of(make(status), interface)(alb_event("/", multi_value=multi_value), LambdaContext())
+        headers = "multiValueHeaders" if multi_value else "headers"
+        assert (response["statusCode"], response["body"]) == (500, entry.BAD_ANSWER_BODY[interface]), status
+        assert headers in response and response["isBase64Encoded"] is False
+        assert f"the app answered status {status}: answered 500 instead" in capsys.readouterr().err
+    kept = lambda_handler_of(make(418), interface)(alb_event("/", multi_value=multi_value), LambdaContext())
+    assert (kept["statusCode"], kept["body"]) == (418, "x")
