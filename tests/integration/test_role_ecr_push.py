@@ -20,6 +20,7 @@ import pytest
 
 from lab.builder import app_zip, describe_app
 from tests.support.ansible_run import ROOT
+from tests.support.app_support import python_project
 from tests.support.infra_roles import apply_role
 from tests.support.local_registry import needs_image_tools
 
@@ -256,13 +257,7 @@ def test_the_image_has_the_apps_files_where_and_when_the_zip_has_them(local_aws,
 
 
 def test_a_python_projects_image_installs_its_wheel_and_none_of_its_sources(local_aws, registry, base_image, tmp_path):
-    app = tmp_path / "orders"
-    (app / "orders").mkdir(parents=True)
-    (app / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=70"]\nbuild-backend = "setuptools.build_meta"\n\n'
-        '[project]\nname = "orders"\nversion = "1.4.0"\ndependencies = ["bottle>=0.13,<0.14"]\n'
-    )
-    (app / "orders" / "__init__.py").write_text("import bottle\n\napp = bottle.Bottle()\n")
+    app = python_project(tmp_path)
     role_vars = {
         "ecr_push_stack_name": STACK,
         "ecr_push_app_dir": str(app),

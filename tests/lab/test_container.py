@@ -10,7 +10,7 @@ import pytest
 from lab.builder import ROOT, describe_app
 from lab.ecs import container_process, read_dockerfile
 from lab.stack import Container
-from tests.support.app_support import ZIP_CACHE
+from tests.support.app_support import ORDERS_INIT, ZIP_CACHE, python_project
 
 FASTAPI = describe_app(ROOT / "examples" / "fastapi", "main:api", "asgi", health_path="/health")
 TASK = Container("app", 8080, {"PORT": "8080"}, [], [])
@@ -73,16 +73,10 @@ def test_an_apps_own_dockerfile_wins_and_the_task_definitions_command_over_its_c
 @pytest.mark.integration
 def test_a_python_projects_container_runs_its_installed_wheel_and_not_its_sources(tmp_path):
     """The recipe for a project: ecr_push's context holds its wheel (wheels/) and an empty app/ (WORKDIR, APP_DIR)."""
-    app = tmp_path / "orders"
-    (app / "orders").mkdir(parents=True)
-    (app / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=70"]\nbuild-backend = "setuptools.build_meta"\n\n'
-        '[project]\nname = "orders"\nversion = "1.4.0"\ndependencies = ["bottle>=0.13,<0.14"]\n'
-    )
-    (app / "orders" / "__init__.py").write_text("import bottle\n\napp = bottle.Bottle()\n")
+    app = python_project(tmp_path)
     process = container_process(describe_app(app, "orders:app"), TASK, ZIP_CACHE)
     assert process.cwd != app and list(process.cwd.iterdir()) == []
     assert process.environment["APP_DIR"] == str(process.cwd)
     installed = Path(process.environment["PYTHONPATH"])
-    assert (installed / "orders" / "__init__.py").read_text() == "import bottle\n\napp = bottle.Bottle()\n"
+    assert (installed / "orders" / "__init__.py").read_text() == ORDERS_INIT
     assert {"bottle.py", "granian"} <= {path.name for path in installed.iterdir()}

@@ -242,3 +242,19 @@ class Server:
             self.process.kill()
             stdout, stderr = self.process.communicate()
         return self.process.returncode, stdout, stderr
+
+
+ORDERS_INIT = "import bottle\n\napp = bottle.Bottle()\n"
+
+
+def python_project(parent: Path) -> Path:
+    """``parent/orders``: an installable Python project (``pyproject.toml`` with setuptools, the package ``orders``
+    whose ``app`` is a Bottle app), the layout the roles install from one wheel."""
+    app = parent / "orders"
+    (app / "orders").mkdir(parents=True)
+    (app / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=70"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        '[project]\nname = "orders"\nversion = "1.4.0"\ndependencies = ["bottle>=0.13,<0.14"]\n'
+    )
+    (app / "orders" / "__init__.py").write_text(ORDERS_INIT)
+    return app
