@@ -129,7 +129,7 @@ class BadAnswer(RuntimeError):
 def checked_headers(headers: Any) -> list:
     """A WSGI app's ``headers``, a list of (name, value) pairs of str, each a valid field name and value."""
     try:
-        pairs = headers if type(headers) is list else list(headers)
+        pairs = headers if isinstance(headers, list) else list(headers)
         for name, value in pairs:
             if not HEADER_NAME.fullmatch(name):
                 raise BadAnswer(f"header name {name!r} is not a token (RFC 9110)")
@@ -215,7 +215,7 @@ def guard_wsgi(app: Callable, serving: Callable[[], None] = lambda: None) -> Cal
         serving()
         answer = WSGIAnswer()
         result = app(environ, answer.start_response)
-        if type(result) is list and answer.status is not None:  # a whole body (Bottle's); granian joins the chunks
+        if isinstance(result, list) and answer.status is not None:  # a whole body (Bottle's); granian joins the chunks
             for chunk in result:
                 checked_chunk(chunk)
             answer.send(start_response)
@@ -241,7 +241,7 @@ def guard_wsgi(app: Callable, serving: Callable[[], None] = lambda: None) -> Cal
 def asgi_address(address: Any) -> Any:
     """A ``server`` or ``client`` scope value as ASGI has it, ``(host, port)`` with an integer port, or None; granian
     gives the port as a string."""
-    if address is None or type(address[1]) is int:
+    if address is None or (isinstance(address[1], int) and not isinstance(address[1], bool)):
         return address
     return (address[0], int(address[1]))
 
@@ -249,7 +249,7 @@ def asgi_address(address: Any) -> Any:
 def check_asgi_message(message: Any) -> None:
     """Check a start's status and a body's bytes in ``message``, one the app sends (the ASGI spec). granian answers
     500 itself to the rest: messages out of order, unknown ones, bad headers."""
-    kind = message.get("type") if type(message) is dict else None
+    kind = message.get("type") if isinstance(message, dict) else None
     if kind in ASGI_STARTS:
         status = message.get("status")
         if isinstance(status, bool) or not isinstance(status, int) or status not in STATUSES:
