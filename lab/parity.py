@@ -491,6 +491,21 @@ class Reference:
 
 
 # -- the two paths ---------------------------------------------------------------------------------------------
+def app_routes(code_dir: Path, environment: dict[str, str], timeout: float = 60) -> tuple[list[tuple[str, str]], str]:
+    """``(routes, framework)`` of the app in the unpacked zip ``code_dir``, as the app itself declares them, read in a
+    process of its own (:class:`Reference`) with the function's ``environment`` and the Lambda runtime's packages;
+    a ParityError that says why when the app does not import."""
+    with tempfile.TemporaryDirectory(prefix="lab-routes-") as scratch:
+        runtime = runtime_packages(Path(scratch) / "runtime")
+        reference = Reference(code_dir, {**environment, "PYTHONPATH": str(runtime)}, Path(scratch) / "log", timeout)
+        try:
+            if reference.problem:
+                raise ParityError(f"the app's routes could not be read: {reference.problem}")
+            return reference.routes, reference.framework
+        finally:
+            reference.close()
+
+
 def _lambda_target_group() -> TargetGroup:
     """The lambda_function role's target group as the ALB uses it: multi-value headers as the role sets them."""
     attributes = role_task_inputs(
