@@ -9,11 +9,8 @@ from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import aws_client
 from ansible_collections.spillover.lambda_ecs.plugins.module_utils.common import run
 
-# resource -> (the API's snake-case subject, its ARN member): describe_/modify_<subject>_attributes(<member>=arn)
-RESOURCES = {
-    "load_balancer": ("load_balancer", "LoadBalancerArn"),
-    "target_group": ("target_group", "TargetGroupArn"),
-}
+# resource (the API's snake-case subject) -> its ARN member: describe_/modify_<resource>_attributes(<member>=arn)
+ARN_MEMBERS = {"load_balancer": "LoadBalancerArn", "target_group": "TargetGroupArn"}
 
 
 def attribute_value(value):
@@ -46,10 +43,10 @@ def ensure_attributes(read, modify, attributes, check_mode):
 
 
 def ensure_attributes_of_arn(client, resource, arn, attributes, check_mode, what):
-    """``ensure_attributes`` for the ``resource`` (a key of ``RESOURCES``) at ``arn``, through the ELBv2 client."""
-    subject, member = RESOURCES[resource]
-    describe = getattr(client, f"describe_{subject}_attributes")
-    modify = getattr(client, f"modify_{subject}_attributes")
+    """``ensure_attributes`` for the ``resource`` (a key of ``ARN_MEMBERS``) at ``arn``, through the ELBv2 client."""
+    member = ARN_MEMBERS[resource]
+    describe = getattr(client, f"describe_{resource}_attributes")
+    modify = getattr(client, f"modify_{resource}_attributes")
 
     def read():
         return as_dict(aws_call(what, lambda: describe(aws_retry=True, **{member: arn})))
