@@ -71,6 +71,13 @@ def lines_of(process: subprocess.Popen) -> tuple[queue.Queue, threading.Thread]:
     return lines, reader
 
 
+def lab_up(endpoint: str, port: int, output: Path) -> subprocess.Popen:
+    """``python -m lab up`` on the deployed stack, serving on ``port``, its stdout a pipe of text lines."""
+    command = [sys.executable, "-m", "lab", "up", "--stack", STACK, "--deploy", "never", "--port", str(port)]
+    command += ["--endpoint", endpoint, "--start-delay", "0", "--output", str(output)]
+    return subprocess.Popen(command, cwd=ROOT, env=os.environ, stdout=subprocess.PIPE, text=True)
+
+
 def listening(host: str, port: int) -> bool:
     """Whether a socket listens on ``host:port`` (connections it closed may wait in TIME_WAIT: that is no listener)."""
     return any(
@@ -84,9 +91,7 @@ def test_up_serves_ones_own_requests_through_both_runtimes_until_interrupted_and
     stack = discover(aws, STACK)
     ecs_group = stack.ecs_target_group.arn
     port = free_port()
-    command = [sys.executable, "-m", "lab", "up", "--stack", STACK, "--deploy", "never", "--port", str(port)]
-    command += ["--endpoint", aws.endpoint, "--start-delay", "0", "--output", str(tmp_path)]
-    lab = subprocess.Popen(command, cwd=ROOT, env=os.environ, stdout=subprocess.PIPE, text=True)
+    lab = lab_up(aws.endpoint, port, tmp_path)
     try:
         lines, reader = lines_of(lab)
         first = lines.get(timeout=120)
@@ -134,9 +139,7 @@ def test_up_serves_ones_own_requests_through_both_runtimes_until_interrupted_and
 
 def test_up_stops_as_cleanly_on_sigterm(deployed, tmp_path):
     port = free_port()
-    command = [sys.executable, "-m", "lab", "up", "--stack", STACK, "--deploy", "never", "--port", str(port)]
-    command += ["--endpoint", deployed.endpoint, "--start-delay", "0", "--output", str(tmp_path)]
-    lab = subprocess.Popen(command, cwd=ROOT, env=os.environ, stdout=subprocess.PIPE, text=True)
+    lab = lab_up(deployed.endpoint, port, tmp_path)
     try:
         lines, reader = lines_of(lab)
         assert f"is up at http://127.0.0.1:{port} " in lines.get(timeout=120)

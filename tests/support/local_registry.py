@@ -66,14 +66,14 @@ def _upload_blob(base: str, data: bytes) -> str:
     location = started.headers["Location"]
     location = location if location.startswith("http") else base.split("/v2/")[0] + location
     separator = "&" if "?" in location else "?"
-    put = urllib.request.Request(
-        f"{location}{separator}digest={digest}",
-        method="PUT",
-        data=data,
-        headers={"Content-Type": "application/octet-stream"},
-    )
-    urllib.request.urlopen(put).read()
+    _put(f"{location}{separator}digest={digest}", data, "application/octet-stream")
     return digest
+
+
+def _put(url: str, data: bytes, content_type: str) -> None:
+    """PUT ``data`` of ``content_type`` to ``url``, reading the answer through."""
+    request = urllib.request.Request(url, method="PUT", data=data, headers={"Content-Type": content_type})
+    urllib.request.urlopen(request).read()
 
 
 def push_image(address: str, repository: str, tag: str, config: dict, layers: list[bytes]) -> str:
@@ -99,13 +99,7 @@ def push_image(address: str, repository: str, tag: str, config: dict, layers: li
         ],
     }
     body = json.dumps(manifest).encode()
-    put = urllib.request.Request(
-        f"{base}/manifests/{tag}",
-        method="PUT",
-        data=body,
-        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
-    )
-    urllib.request.urlopen(put).read()
+    _put(f"{base}/manifests/{tag}", body, "application/vnd.oci.image.manifest.v1+json")
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
