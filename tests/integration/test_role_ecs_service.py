@@ -71,9 +71,24 @@ def test_ecs_side_converges_then_goes_away_twice(local_aws, aws_client):
         "LOG_LEVEL": "info",
         "SERVER_KEEPALIVE": "905",
     }
-    assert container["logConfiguration"]["logDriver"] == "awslogs"
-    assert container["logConfiguration"]["options"]["awslogs-group"] == f"/ecs/{STACK}-app"
+    # awslogs in non-blocking mode: a slow delivery drops lines from a 25m buffer instead of stalling the app.
+    assert container["logConfiguration"] == {
+        "logDriver": "awslogs",
+        "options": {
+            "awslogs-group": f"/ecs/{STACK}-app",
+            "awslogs-region": "us-east-1",
+            "awslogs-stream-prefix": "app",
+            "mode": "non-blocking",
+            "max-buffer-size": "25m",
+        },
+    }
     assert container["stopTimeout"] == 30
+    # A read-only root file system (ECS.5); /tmp is the task's bind-mount volume without a host path (Fargate's
+    # ephemeral storage), the one place the server and the app write.
+    assert container["readonlyRootFilesystem"] is True
+    assert container["mountPoints"] == [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}]
+    assert [volume["name"] for volume in definition["volumes"]] == ["tmp"]
+    assert all(not volume.get("host", {}).get("sourcePath") for volume in definition["volumes"])
 
     role = iam.get_role(RoleName=f"{STACK}-app-task-exec")["Role"]
     assert definition["executionRoleArn"] == role["Arn"]
@@ -195,8 +210,13 @@ def test_a_cause_that_outlasts_the_retries_fails_with_what_to_do(
             },
             "Fargate does not run ARM64 Linux tasks on FARGATE_SPOT",
         ),
+        (
+            {"ecs_service_log_max_buffer_size": "25 MB"},
+            "ecs_service_log_max_buffer_size must be a size in Docker's format, a whole number and k, m or g",
+        ),
+        ({"ecs_service_log_mode": "async"}, "value of ecs_service_log_mode must be one of: non-blocking, blocking"),
     ],
-    ids=["keepalive-not-longer", "idle-timeout-out-of-range", "arm64-on-spot"],
+    ids=["keepalive-not-longer", "idle-timeout-out-of-range", "arm64-on-spot", "buffer-size-format", "log-mode"],
 )
 def test_settings_aws_or_the_server_would_break_are_refused_before_anything_is_created(
     recorder, aws_client, settings, expected

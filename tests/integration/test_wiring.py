@@ -481,9 +481,15 @@ def test_site_converges_check_is_clean_and_teardown_twice_empties(
     assert recap(check)["local"]["changed"] == 0
     assert recorder.writes == [], recorder.writes
 
+    # Teardown through AWS's refusal to delete a protected load balancer (deletion protection is on by default).
+    assert balancer_attributes(elbv2, "spillover-local")["deletion_protection.enabled"] == "true"
     teardown = ROOT / "playbooks" / "teardown.yml"
-    assert recap(run_playbook(teardown, inventory=inventory, env={"LOCAL_AWS_PORT": port}))["local"]["changed"] > 0
-    assert recap(run_playbook(teardown, inventory=inventory, env={"LOCAL_AWS_PORT": port}))["local"]["changed"] == 0
+    guard = ElbDeletionProtection()
+    with QuirksLayer(local_aws.endpoint, [guard]) as layer:
+        env = {"LOCAL_AWS_PORT": layer.endpoint.rsplit(":", 1)[1]}
+        assert recap(run_playbook(teardown, inventory=inventory, env=env))["local"]["changed"] > 0
+        assert recap(run_playbook(teardown, inventory=inventory, env=env))["local"]["changed"] == 0
+    assert guard.injections == []
     assert stack_leftovers(aws_client, "spillover-local") == []
 
 
