@@ -146,6 +146,30 @@ def test_ecs_side_converges_then_goes_away_twice(local_aws, aws_client):
     ]
 
 
+def test_blocking_logs_and_a_writable_root_are_a_new_revision_kept_by_a_rerun(local_aws, recorder, aws_client):
+    """The opt-outs: blocking mode sends no buffer size, a writable root keeps the /tmp volume; each change registers
+    one new revision, and a re-run finds it again (ecs_taskdefinition's comparison) and writes nothing."""
+    ecs = aws_client("ecs")
+    where = builder.network(aws_client("ec2"), "us-east-1", "10.50.0.0/16")
+    role_vars = {"ecs_service_stack_name": STACK, "ecs_service_image_uri": IMAGE, "ecs_service_vpc_id": where.vpc_id}
+    apply_role("ecs_service", local_aws.endpoint, role_vars)
+    opted_out = {**role_vars, "ecs_service_log_mode": "blocking", "ecs_service_readonly_root_filesystem": False}
+    assert apply_role("ecs_service", local_aws.endpoint, opted_out).changed == 1
+
+    definition = ecs.describe_task_definition(taskDefinition=f"{STACK}-app")["taskDefinition"]
+    assert definition["revision"] == 2
+    [container] = definition["containerDefinitions"]
+    options = container["logConfiguration"]["options"]
+    assert options["mode"] == "blocking" and "max-buffer-size" not in options
+    assert container.get("readonlyRootFilesystem") is False
+    assert container["mountPoints"] == [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}]
+
+    recorder.reset()
+    assert apply_role("ecs_service", recorder.endpoint, opted_out).changed == 0
+    assert apply_role("ecs_service", recorder.endpoint, opted_out, check=True).changed == 0
+    assert recorder.writes == [], recorder.writes
+
+
 def aws_error(code: str, message: str) -> dict:
     """ECS's JSON error body."""
     return {"__type": code, "message": message}
