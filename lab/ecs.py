@@ -8,6 +8,10 @@ Fargate's provisioning (ENI, image pull). Each task gets its own loopback addres
 task its own IP), attached to the load balancer so health checks begin, and it is stopped after the
 target group's deregistration delay when the service scales in.
 
+A task of a deployed image honours the task definition's ``readonlyRootFilesystem``: it runs in a mount namespace
+of its own, the image's files mounted read-only and each writable volume (the ecs_service role's ``/tmp``) a
+directory of the task's own, where this machine allows it (:func:`read_only_root_problem`).
+
 The local AWS marks every registered ``ip`` target healthy at once, so a task is registered in the target
 group only when the lab's health checks found it healthy (healthy threshold reached), and deregistered
 again when they find it unhealthy: ``DescribeTargetHealth``, which the scaler reads, then shows what a
@@ -275,11 +279,12 @@ def image_process(image: registry.Image, container: Container) -> ContainerProce
 
 
 # Run in a mount namespace of the task's own: the image's files bound read-only onto themselves, then each volume's
-# directory bound onto its mount point, then the container's command.
+# directory bound onto its mount point, then the container's command, from its working directory entered again (the
+# one inherited still points into the writable mount below).
 # Arguments: root, (path, directory)..., --, command.
 _READ_ONLY_ROOT = (
-    'set -e; root=$1; shift; mount --bind -o ro "$root" "$root"; '
-    'while [ "$1" != -- ]; do mount --bind "$2" "$root$1"; shift 2; done; shift; exec "$@"'
+    'set -e; root=$1; shift; workdir=$(pwd); mount --bind -o ro "$root" "$root"; '
+    'while [ "$1" != -- ]; do mount --bind "$2" "$root$1"; shift 2; done; shift; cd "$workdir"; exec "$@"'
 )
 
 

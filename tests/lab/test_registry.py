@@ -113,7 +113,8 @@ def test_the_container_runs_the_images_files_with_the_task_definitions_settings_
     ]
 
 
-# Tries to write in the app's directory and in the temporary directory, and says which it could.
+# Tries to write in the app's directory, in the temporary directory and in its working directory (the image's
+# /app), and says which it could.
 PROBE = layer(
     {
         "usr/local/bin/probe": b"""#!/bin/sh
@@ -121,6 +122,7 @@ for name in APP_DIR TMPDIR; do
   eval place=\\$$name
   if { echo x > "$place/written"; } 2>/dev/null; then echo "$name writable"; else echo "$name read-only"; fi
 done
+if { echo x > written-here; } 2>/dev/null; then echo "WORKDIR writable"; else echo "WORKDIR read-only"; fi
 """
     },
     directories=("usr", "usr/local", "usr/local/bin", "app"),
@@ -144,9 +146,9 @@ def test_a_read_only_root_leaves_only_the_tasks_volumes_writable(tmp_path, reado
     assert start_container(process, "127.0.0.1", 8080, log).wait(timeout=30) == 0
     volume = tmp_path / "task-1-volumes" / "tmp"
     if readonly_root:
-        assert log.read_text().split("\n") == ["APP_DIR read-only", "TMPDIR writable", ""]
+        assert log.read_text().split("\n") == ["APP_DIR read-only", "TMPDIR writable", "WORKDIR read-only", ""]
         assert (volume / "written").read_text() == "x\n"
         assert not (image.root / "tmp" / "written").exists()  # written to the volume, not to the image's files
     else:
-        assert log.read_text().split("\n") == ["APP_DIR writable", "TMPDIR writable", ""]
+        assert log.read_text().split("\n") == ["APP_DIR writable", "TMPDIR writable", "WORKDIR writable", ""]
         assert (image.root / "app" / "written").exists() and not volume.exists()
