@@ -8,6 +8,10 @@ Fargate's provisioning (ENI, image pull). Each task gets its own loopback addres
 task its own IP), attached to the load balancer so health checks begin, and it is stopped after the
 target group's deregistration delay when the service scales in.
 
+A task of a deployed image honours the task definition's ``readonlyRootFilesystem``: it runs in a mount namespace
+of its own, the image's files mounted read-only and each writable volume (the ecs_service role's ``/tmp``) a
+directory of the task's own, where this machine allows it (:func:`read_only_root_problem`).
+
 The local AWS marks every registered ``ip`` target healthy at once, so a task is registered in the target
 group only when the lab's health checks found it healthy (healthy threshold reached), and deregistered
 again when they find it unhealthy: ``DescribeTargetHealth``, which the scaler reads, then shows what a
@@ -18,21 +22,24 @@ lab's event bus.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import random
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lab import registry
@@ -136,11 +143,15 @@ def read_dockerfile(dockerfile: Path, build_args: Mapping[str, str]) -> Image:
 @dataclass(frozen=True)
 class ContainerProcess:
     """A task's container as a local process: its command, environment (the image's, then the task definition's)
-    and working directory."""
+    and working directory; for an image read from its registry, its unpacked ``root``, whether the task definition
+    makes it read-only (``readonlyRootFilesystem``) and the container paths of its writable volumes (``mounts``)."""
 
     command: list[str]
     environment: dict[str, str]
     cwd: Path
+    root: Path | None = None
+    readonly_root: bool = False
+    mounts: tuple[str, ...] = ()
 
 
 def recipe_process(app: App, container: Container, cache_dir: Path, lock: dict | None = None) -> ContainerProcess:
@@ -244,6 +255,8 @@ def image_process(image: registry.Image, container: Container) -> ContainerProce
     command = entrypoint + (container.command or ([] if container.entry_point else image.cmd))
     if not command:
         raise ValueError(f"{image.reference} sets no ENTRYPOINT or CMD and the task definition no command")
+    for path in container.mounts:  # a mount point, as a container runtime creates it (so /tmp maps to it below)
+        (image.root / path.lstrip("/")).mkdir(parents=True, exist_ok=True)
     environment = {**image.environment, **container.environment}
 
     def local(value: str) -> str:
@@ -255,14 +268,63 @@ def image_process(image: registry.Image, container: Container) -> ContainerProce
         found = [f"{directory}/{command[0]}" for directory in search if directory.startswith("/")]
         command[0] = next((path for path in map(local, found) if path.startswith(str(image.root))), command[0])
     command = [registry.image_path(image, word) for word in command]
-    return ContainerProcess(command, environment, image.root / image.workdir.lstrip("/"))
+    return ContainerProcess(
+        command,
+        environment,
+        image.root / image.workdir.lstrip("/"),
+        root=image.root,
+        readonly_root=container.readonly_root,
+        mounts=container.mounts,
+    )
+
+
+# Run in a mount namespace of the task's own: the image's files bound read-only onto themselves, then each volume's
+# directory bound onto its mount point, then the container's command, from its working directory entered again (the
+# one inherited still points into the writable mount below).
+# Arguments: root, (path, directory)..., --, command.
+_READ_ONLY_ROOT = (
+    'set -e; root=$1; shift; workdir=$(pwd); mount --bind -o ro "$root" "$root"; '
+    'while [ "$1" != -- ]; do mount --bind "$2" "$root$1"; shift 2; done; shift; cd "$workdir"; exec "$@"'
+)
+
+
+@functools.cache
+def read_only_root_problem() -> str:
+    """Why this machine cannot give a task a read-only root file system (a mount namespace of its own, which needs
+    root or CAP_SYS_ADMIN and util-linux's unshare); empty when it can."""
+    if not shutil.which("unshare"):
+        return "unshare (util-linux) is not installed"
+    with tempfile.TemporaryDirectory() as probe:
+        tried = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "mount", "--bind", "-o", "ro", probe, probe],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    return "" if tried.returncode == 0 else f"unshare --mount failed: {(tried.stderr or tried.stdout).strip()}"
+
+
+def read_only_root_command(container: ContainerProcess, volumes: Path, command: list[str]) -> list[str]:
+    """``command`` run as the task definition says, with the image's files read-only (``readonlyRootFilesystem``)
+    and each of ``container.mounts`` a writable directory of its own under ``volumes``, as Fargate gives a task a
+    bind-mount volume without a host path. Unchanged when the root stays writable."""
+    if container.root is None or not container.readonly_root:
+        return command
+    pairs = []
+    for path in container.mounts:
+        volume = volumes / (path.strip("/").replace("/", "-") or "root")
+        volume.mkdir(parents=True, exist_ok=True)
+        pairs += [path, str(volume)]
+    namespace = ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", _READ_ONLY_ROOT, "sh"]
+    return [*namespace, str(container.root), *pairs, "--", *command]
 
 
 def start_container(
     container: ContainerProcess, ip: str, port: int, log_path: Path, command: list[str] | None = None
 ) -> subprocess.Popen:
     """``container`` started as a task of its own listening on ``ip:port`` (HOST, PORT; ``awsvpc`` gives each task
-    its address), in a session of its own, its output appended to ``log_path``; ``command`` replaces its command."""
+    its address), in a session of its own, its output appended to ``log_path``; ``command`` replaces its command.
+    A read-only root gets its volumes in ``<log_path without suffix>-volumes`` (:func:`read_only_root_command`)."""
     environment = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
         "LANG": "C.UTF-8",
@@ -274,7 +336,9 @@ def start_container(
     }
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            command or container.command,
+            read_only_root_command(
+                container, log_path.with_name(f"{log_path.stem}-volumes"), command or container.command
+            ),
             cwd=container.cwd,
             env=environment,
             stdout=log,
@@ -365,6 +429,9 @@ class EcsFollower(Periodic):
         if app_dir is None:  # the task definition's image, as ECS runs it
             image = registry.pull(stack.service.container.image, image_cache)
             self.container = image_process(image, stack.service.container)
+            if self.container.readonly_root and (problem := read_only_root_problem()):
+                self._note(f"the tasks' root file system stays writable here ({problem})")
+                self.container = replace(self.container, readonly_root=False)
         else:  # the app's sources, as ecr_push would build its image
             self.container = container_process(deployed_app(stack, app_dir), stack.service.container, cache_dir)
         balancer.health_listeners.append(self._on_health)

@@ -72,6 +72,8 @@ class Container:
     entry_point: list[str]
     command: list[str]
     image: str = ""  # the task definition's image reference
+    readonly_root: bool = False  # readonlyRootFilesystem
+    mounts: tuple[str, ...] = ()  # the container paths of its mountPoints, writable ones (the task's scratch volumes)
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,8 @@ def _service(aws: Aws, cluster: str, name: str) -> Service:
             entry_point=list(app.get("entryPoint") or []),
             command=list(app.get("command") or []),
             image=app.get("image", ""),
+            readonly_root=bool(app.get("readonlyRootFilesystem")),
+            mounts=tuple(item["containerPath"] for item in app.get("mountPoints") or [] if not item.get("readOnly")),
         ),
     )
 

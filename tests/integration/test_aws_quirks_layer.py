@@ -25,6 +25,7 @@ from tests.support.aws_quirks.rules import (
     EcsDrain,
     EcsFargateProviders,
     EcsServiceLinkedRole,
+    ElbDeletionProtection,
     ElbOidcClientSecret,
     IamPolicySimulator,
     IamPropagation,
@@ -767,3 +768,32 @@ def test_the_scaler_moves_the_weights_behind_an_oidc_login_as_aws_takes_them(thr
     assert weighted["ForwardConfig"]["TargetGroupStickinessConfig"] == {"Enabled": True, "DurationSeconds": 300}
     # The layer left the secret out of what the scaler read (as AWS does), and refused nothing it wrote.
     assert [i.message for i in layer.rules[0].injections] == ["client secret left out"]
+
+
+def test_a_load_balancer_with_deletion_protection_is_not_deleted_until_it_is_turned_off(through, local_aws):
+    layer = through(ElbDeletionProtection())
+    where = builder.network(client(local_aws.endpoint, "ec2"), REGION, "10.0.0.0/16", ("guarded",))
+    balancer = builder.load_balancer(client(local_aws.endpoint, "elbv2"), "guarded", where, "guarded")
+    elbv2 = client(layer, "elbv2")
+
+    def protect(on: bool) -> None:
+        value = "true" if on else "false"
+        elbv2.modify_load_balancer_attributes(
+            LoadBalancerArn=balancer, Attributes=[{"Key": "deletion_protection.enabled", "Value": value}]
+        )
+
+    protect(True)
+    assert refusal(elbv2.delete_load_balancer, LoadBalancerArn=balancer) == (
+        "OperationNotPermitted",
+        f"Load balancer '{balancer}' cannot be deleted because deletion protection is enabled",
+        400,
+    )
+    assert [lb["LoadBalancerArn"] for lb in elbv2.describe_load_balancers(Names=["guarded"])["LoadBalancers"]] == [
+        balancer
+    ]
+    protect(False)
+    elbv2.delete_load_balancer(LoadBalancerArn=balancer)
+    assert elbv2.describe_load_balancers()["LoadBalancers"] == []
+    # A load balancer that is gone is the local AWS's to answer (ELB: deleting one that does not exist succeeds).
+    elbv2.delete_load_balancer(LoadBalancerArn=balancer)
+    assert layer.rules[0].injected == 1

@@ -71,9 +71,24 @@ def test_ecs_side_converges_then_goes_away_twice(local_aws, aws_client):
         "LOG_LEVEL": "info",
         "SERVER_KEEPALIVE": "905",
     }
-    assert container["logConfiguration"]["logDriver"] == "awslogs"
-    assert container["logConfiguration"]["options"]["awslogs-group"] == f"/ecs/{STACK}-app"
+    # awslogs in non-blocking mode: a slow delivery drops lines from a 25m buffer instead of stalling the app.
+    assert container["logConfiguration"] == {
+        "logDriver": "awslogs",
+        "options": {
+            "awslogs-group": f"/ecs/{STACK}-app",
+            "awslogs-region": "us-east-1",
+            "awslogs-stream-prefix": "app",
+            "mode": "non-blocking",
+            "max-buffer-size": "25m",
+        },
+    }
     assert container["stopTimeout"] == 30
+    # A read-only root file system (ECS.5); /tmp is the task's bind-mount volume without a host path (Fargate's
+    # ephemeral storage), the one place the server and the app write.
+    assert container["readonlyRootFilesystem"] is True
+    assert container["mountPoints"] == [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}]
+    assert [volume["name"] for volume in definition["volumes"]] == ["tmp"]
+    assert all(not volume.get("host", {}).get("sourcePath") for volume in definition["volumes"])
 
     role = iam.get_role(RoleName=f"{STACK}-app-task-exec")["Role"]
     assert definition["executionRoleArn"] == role["Arn"]
@@ -129,6 +144,30 @@ def test_ecs_side_converges_then_goes_away_twice(local_aws, aws_client):
     assert [r["RoleName"] for r in iam.list_roles(PathPrefix="/aws-service-role/ecs.amazonaws.com/")["Roles"]] == [
         linked["RoleName"]
     ]
+
+
+def test_blocking_logs_and_a_writable_root_are_a_new_revision_kept_by_a_rerun(local_aws, recorder, aws_client):
+    """The opt-outs: blocking mode sends no buffer size, a writable root keeps the /tmp volume; each change registers
+    one new revision, and a re-run finds it again (ecs_taskdefinition's comparison) and writes nothing."""
+    ecs = aws_client("ecs")
+    where = builder.network(aws_client("ec2"), "us-east-1", "10.50.0.0/16")
+    role_vars = {"ecs_service_stack_name": STACK, "ecs_service_image_uri": IMAGE, "ecs_service_vpc_id": where.vpc_id}
+    apply_role("ecs_service", local_aws.endpoint, role_vars)
+    opted_out = {**role_vars, "ecs_service_log_mode": "blocking", "ecs_service_readonly_root_filesystem": False}
+    assert apply_role("ecs_service", local_aws.endpoint, opted_out).changed == 1
+
+    definition = ecs.describe_task_definition(taskDefinition=f"{STACK}-app")["taskDefinition"]
+    assert definition["revision"] == 2
+    [container] = definition["containerDefinitions"]
+    options = container["logConfiguration"]["options"]
+    assert options["mode"] == "blocking" and "max-buffer-size" not in options
+    assert container.get("readonlyRootFilesystem") is False
+    assert container["mountPoints"] == [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}]
+
+    recorder.reset()
+    assert apply_role("ecs_service", recorder.endpoint, opted_out).changed == 0
+    assert apply_role("ecs_service", recorder.endpoint, opted_out, check=True).changed == 0
+    assert recorder.writes == [], recorder.writes
 
 
 def aws_error(code: str, message: str) -> dict:
@@ -195,8 +234,13 @@ def test_a_cause_that_outlasts_the_retries_fails_with_what_to_do(
             },
             "Fargate does not run ARM64 Linux tasks on FARGATE_SPOT",
         ),
+        (
+            {"ecs_service_log_max_buffer_size": "25 MB"},
+            "ecs_service_log_max_buffer_size must be a size in Docker's format, a whole number and k, m or g",
+        ),
+        ({"ecs_service_log_mode": "async"}, "value of ecs_service_log_mode must be one of: non-blocking, blocking"),
     ],
-    ids=["keepalive-not-longer", "idle-timeout-out-of-range", "arm64-on-spot"],
+    ids=["keepalive-not-longer", "idle-timeout-out-of-range", "arm64-on-spot", "buffer-size-format", "log-mode"],
 )
 def test_settings_aws_or_the_server_would_break_are_refused_before_anything_is_created(
     recorder, aws_client, settings, expected

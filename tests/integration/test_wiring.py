@@ -21,6 +21,8 @@ import yaml
 from lab.events import matches as lab_matches
 from lab.stack import read_weights, write_weights
 from tests.support.ansible_run import ROOT, run_playbook
+from tests.support.aws_quirks.layer import QuirksLayer
+from tests.support.aws_quirks.rules import ElbDeletionProtection
 from tests.support.dashboard_check import add_code_metrics, deployed_body, read_stack_facts, widget_problems
 from tests.support.local_aws import REGION
 from tests.support.local_registry import needs_image_tools
@@ -218,10 +220,38 @@ def test_rerun_keeps_the_weights_the_scaler_set(local_aws, recorder, aws_client,
     assert weights(elbv2) == {f"{STACK}-lambda": 100, f"{STACK}-ecs": 0}
 
 
-def idle_timeout(elbv2, stack: str = STACK) -> str:
+def balancer_attributes(elbv2, stack: str = STACK) -> dict[str, str]:
     arn = elbv2.describe_load_balancers(Names=[stack])["LoadBalancers"][0]["LoadBalancerArn"]
     attributes = elbv2.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
-    return {attribute["Key"]: attribute["Value"] for attribute in attributes}["idle_timeout.timeout_seconds"]
+    return {attribute["Key"]: attribute["Value"] for attribute in attributes}
+
+
+def idle_timeout(elbv2, stack: str = STACK) -> str:
+    return balancer_attributes(elbv2, stack)["idle_timeout.timeout_seconds"]
+
+
+CONTROLS = ("routing.http.drop_invalid_header_fields.enabled", "deletion_protection.enabled")
+
+
+def test_the_load_balancer_drops_invalid_header_fields_and_is_protected_by_default_and_both_can_be_turned_off(
+    recorder, aws_client, prerequisites
+):
+    """AWS Foundational Security Best Practices ELB.4 and ELB.6, on by default (AWS's own defaults are off)."""
+    elbv2 = aws_client("elbv2")
+    recap(run_wiring(recorder.endpoint, prerequisites, wiring_roles=["alb"]))
+    assert {key: balancer_attributes(elbv2)[key] for key in CONTROLS} == dict.fromkeys(CONTROLS, "true")
+
+    recorder.reset()
+    off = {"alb_drop_invalid_header_fields": False, "alb_deletion_protection": False}
+    checked = recap(run_wiring(recorder.endpoint, prerequisites, check=True, wiring_roles=["alb"], **off))
+    assert checked["localhost"]["changed"] == 1 and recorder.writes == [], recorder.writes
+    changed = recap(run_wiring(recorder.endpoint, prerequisites, wiring_roles=["alb"], **off))
+    assert changed["localhost"]["changed"] == 1
+    assert [call.operation for call in recorder.writes] == ["ModifyLoadBalancerAttributes"]
+    assert {key: balancer_attributes(elbv2)[key] for key in CONTROLS} == dict.fromkeys(CONTROLS, "false")
+    recorder.reset()
+    assert recap(run_wiring(recorder.endpoint, prerequisites, wiring_roles=["alb"], **off))["localhost"]["changed"] == 0
+    assert recorder.writes == [], recorder.writes
 
 
 def test_the_load_balancer_idle_timeout_is_set_in_check_mode_first_then_kept(recorder, aws_client, prerequisites):
@@ -364,11 +394,17 @@ def test_shift_and_status_act_on_and_report_every_forwarding_listener(local_aws,
 @needs_reserved_concurrency
 def test_wiring_teardown_twice_leaves_none_of_its_resources(local_aws, aws_client, prerequisites):
     recap(run_wiring(local_aws.endpoint, prerequisites))
+    assert balancer_attributes(aws_client("elbv2"))["deletion_protection.enabled"] == "true"
     reverse = ["dashboard", "eventbridge", "scaler", "alarm", "alb"]
-    first = recap(run_wiring(local_aws.endpoint, prerequisites, wiring_state="absent", wiring_roles=reverse))
-    second = recap(run_wiring(local_aws.endpoint, prerequisites, wiring_state="absent", wiring_roles=reverse))
+    # Through AWS's refusal to delete a protected load balancer (the local AWS deletes it): the role turns the
+    # protection off first, so the delete is never refused.
+    guard = ElbDeletionProtection()
+    with QuirksLayer(local_aws.endpoint, [guard]) as layer:
+        first = recap(run_wiring(layer.endpoint, prerequisites, wiring_state="absent", wiring_roles=reverse))
+        second = recap(run_wiring(layer.endpoint, prerequisites, wiring_state="absent", wiring_roles=reverse))
     assert first["localhost"]["changed"] > 0
     assert second["localhost"]["changed"] == 0
+    assert guard.injections == []
     # Only the prerequisites the test itself created with boto3 may remain.
     left = stack_leftovers(aws_client, STACK)
     theirs = {
@@ -445,9 +481,15 @@ def test_site_converges_check_is_clean_and_teardown_twice_empties(
     assert recap(check)["local"]["changed"] == 0
     assert recorder.writes == [], recorder.writes
 
+    # Teardown through AWS's refusal to delete a protected load balancer (deletion protection is on by default).
+    assert balancer_attributes(elbv2, "spillover-local")["deletion_protection.enabled"] == "true"
     teardown = ROOT / "playbooks" / "teardown.yml"
-    assert recap(run_playbook(teardown, inventory=inventory, env={"LOCAL_AWS_PORT": port}))["local"]["changed"] > 0
-    assert recap(run_playbook(teardown, inventory=inventory, env={"LOCAL_AWS_PORT": port}))["local"]["changed"] == 0
+    guard = ElbDeletionProtection()
+    with QuirksLayer(local_aws.endpoint, [guard]) as layer:
+        env = {"LOCAL_AWS_PORT": layer.endpoint.rsplit(":", 1)[1]}
+        assert recap(run_playbook(teardown, inventory=inventory, env=env))["local"]["changed"] > 0
+        assert recap(run_playbook(teardown, inventory=inventory, env=env))["local"]["changed"] == 0
+    assert guard.injections == []
     assert stack_leftovers(aws_client, "spillover-local") == []
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from lab import cli
 from lab.aws import Aws
+from lab.ecs import read_only_root_problem
 from lab.load import SLEEP_PATH
 from lab.registry import IMAGE_CACHE
 from lab.stack import discover, write_weights
@@ -122,6 +123,17 @@ def test_up_serves_ones_own_requests_through_both_runtimes_until_interrupted_and
         commands = [" ".join(child.cmdline()) for child in started]
         image_server = str(IMAGE_CACHE) + "/sha256-"
         assert any(image_server in line and line.endswith("rootfs/opt/spillover/serve.py") for line in commands)
+        # The task definition's read-only root (ecs_service's default): the image served with its files mounted
+        # read-only, /tmp the task's own writable volume, where this machine lets the lab do so.
+        assert (stack.service.container.readonly_root, stack.service.container.mounts) == (True, ("/tmp",))
+        if not read_only_root_problem():
+            [server, *_] = [child for child in started if child.cmdline()[-1].endswith("rootfs/opt/spillover/serve.py")]
+            root = server.cmdline()[-1].removesuffix("/opt/spillover/serve.py")
+            mounts = {
+                fields[4]: fields[5].split(",")
+                for fields in (line.split() for line in Path(f"/proc/{server.pid}/mountinfo").read_text().splitlines())
+            }
+            assert "ro" in mounts[root] and "rw" in mounts[f"{root}/tmp"], mounts
         assert any("lab/lambda_worker.py" in line for line in commands)
         assert listening("127.0.0.1", port) and listening(target["Id"], target["Port"])
     finally:

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from lab.ecs import image_process
+from lab.ecs import image_process, read_only_root_problem, start_container
 from lab.registry import ImageNotReadable, machine_architecture, pull
 from lab.stack import Container
 from tests.support.local_registry import layer, local_registry, push_image
@@ -111,3 +111,44 @@ def test_the_container_runs_the_images_files_with_the_task_definitions_settings_
         str(root / "usr/local/bin/serve"),
         "--fast",
     ]
+
+
+# Tries to write in the app's directory, in the temporary directory and in its working directory (the image's
+# /app), and says which it could.
+PROBE = layer(
+    {
+        "usr/local/bin/probe": b"""#!/bin/sh
+for name in APP_DIR TMPDIR; do
+  eval place=\\$$name
+  if { echo x > "$place/written"; } 2>/dev/null; then echo "$name writable"; else echo "$name read-only"; fi
+done
+if { echo x > written-here; } 2>/dev/null; then echo "WORKDIR writable"; else echo "WORKDIR read-only"; fi
+"""
+    },
+    directories=("usr", "usr/local", "usr/local/bin", "app"),
+)
+
+
+@pytest.mark.parametrize("readonly_root", [True, False], ids=["read-only-root", "writable-root"])
+def test_a_read_only_root_leaves_only_the_tasks_volumes_writable(tmp_path, readonly_root):
+    """readonlyRootFilesystem, as Fargate runs it: the image's files cannot be written, a bind-mount volume without a
+    host path (the ecs_service role's /tmp) can, and it is the task's own directory, not the image's."""
+    if readonly_root and (problem := read_only_root_problem()):
+        pytest.skip(f"this machine cannot give a process a read-only root: {problem}")
+    with local_registry(tmp_path) as address:
+        push_image(address, "shop-app", "probe", config(), [PROBE])
+        image = pull(f"{address}/shop-app:probe", tmp_path / "images")
+    task = Container("app", 8080, {"TMPDIR": "/tmp"}, ["probe"], [], readonly_root=readonly_root, mounts=("/tmp",))
+    process = image_process(image, task)
+    assert process.environment["TMPDIR"] == str(image.root / "tmp")  # the mount point, made as a runtime makes it
+
+    log = tmp_path / "task-1.log"
+    assert start_container(process, "127.0.0.1", 8080, log).wait(timeout=30) == 0
+    volume = tmp_path / "task-1-volumes" / "tmp"
+    if readonly_root:
+        assert log.read_text().split("\n") == ["APP_DIR read-only", "TMPDIR writable", "WORKDIR read-only", ""]
+        assert (volume / "written").read_text() == "x\n"
+        assert not (image.root / "tmp" / "written").exists()  # written to the volume, not to the image's files
+    else:
+        assert log.read_text().split("\n") == ["APP_DIR writable", "TMPDIR writable", "WORKDIR writable", ""]
+        assert (image.root / "app" / "written").exists() and not volume.exists()

@@ -531,6 +531,35 @@ class ElbOidcClientSecret(Rule):
         return Response(response.status, response.headers, body)
 
 
+class ElbDeletionProtection(Rule):
+    """A load balancer with deletion protection on cannot be deleted (moto deletes it).
+
+    DeleteLoadBalancer of a load balancer whose attribute ``deletion_protection.enabled`` is ``true`` gets
+    OperationNotPermitted (400) "Load balancer '<arn>' cannot be deleted because deletion protection is enabled"
+    (botocore's elbv2 model lists OperationNotPermittedException among DeleteLoadBalancer's errors); the load balancer
+    stays. Turning the attribute off first (ModifyLoadBalancerAttributes) lets the delete through.
+    """
+
+    name = "elb_deletion_protection"
+
+    def before(self, request: Request) -> Response | None:
+        if request.service != "elasticloadbalancing" or request.operation != "DeleteLoadBalancer":
+            return None
+        arn = str(request.params.get("LoadBalancerArn", ""))
+        elbv2 = self.layer.client("elbv2", request.access_key, request.region)
+        try:
+            attributes = elbv2.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
+        except ClientError:  # no such load balancer: the local AWS answers that itself
+            return None
+        if {item["Key"]: item["Value"] for item in attributes}.get("deletion_protection.enabled") != "true":
+            return None
+        return error_response(
+            "elasticloadbalancing",
+            "OperationNotPermitted",
+            f"Load balancer '{arn}' cannot be deleted because deletion protection is enabled",
+        )
+
+
 @dataclass
 class Checked:
     """One authorization the IAM engine made, at the layer's clock: ``call`` is the request's own action, ``action``
@@ -679,6 +708,7 @@ def standard_rules(
         MetricLag(metric_lag_periods),
         EcsDrain(drain_seconds),
         ElbOidcClientSecret(),
+        ElbDeletionProtection(),
     ]
     return rules
 
@@ -688,6 +718,7 @@ __all__ = [
     "EcsDrain",
     "EcsFargateProviders",
     "EcsServiceLinkedRole",
+    "ElbDeletionProtection",
     "ElbOidcClientSecret",
     "IamPolicySimulator",
     "IamPropagation",
