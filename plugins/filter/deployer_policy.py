@@ -478,7 +478,8 @@ def deployer_policy(data):
                 "ec2:RevokeSecurityGroupIngress",
                 "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
             ]
-            + (["ec2:CreateSecurityGroup"] if network["create_vpc"] else []),
+            # The created VPC's default group is stripped of its rules, its egress rules too.
+            + (["ec2:CreateSecurityGroup", "ec2:RevokeSecurityGroupEgress"] if network["create_vpc"] else []),
             security_group_writes,
         ),
     ]

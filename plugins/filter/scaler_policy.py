@@ -19,6 +19,14 @@ description:
     named alarms, C(ecs:DescribeServices) to the service). The C(elasticloadbalancing:Describe*) actions support no
     resource-level permissions, so their statement uses C(*) and its C(Sid) says why; among them
     C(DescribeTargetGroups), for the health check settings that bound the scaler's health gate.
+  - Its writes are narrowed further by the condition keys AWS offers for them. C(ecs:UpdateService) is allowed only
+    without a C(taskDefinition) (a C(Null) condition on C(ecs:task-definition)), so the grant scales the service and
+    cannot switch the code it runs. C(elasticloadbalancing:ModifyListener) is allowed only without a C(Protocol) or
+    C(SslPolicy) (C(Null) conditions on C(elasticloadbalancing:ListenerProtocol) and
+    C(elasticloadbalancing:SecurityPolicy)), so HTTPS stays HTTPS with its TLS policy.
+  - AWS has no condition key for a listener's port, certificates or the target groups of its actions, nor any beyond
+    the resource's tags for C(elasticloadbalancing:ModifyRule); those grants are bounded by their resources alone (the
+    stack's listeners or rule).
   - Logs go only to the function's own log group.
   - With O(_input.app_function_name) (the scaler's step-down guard, C(SPILLOVER_FUNCTION_NAME)), it may also read
     that function's reserved concurrency (C(lambda:GetFunctionConcurrency), scoped to the function) and metric data
@@ -137,6 +145,15 @@ import re
 from ansible.errors import AnsibleFilterError
 
 LAST_MOVE_TAG = "spillover:last-move"  # the tag key files/scaler/scaler.py writes
+# Request condition keys (Service Authorization Reference) the scaler's writes must leave unset. AWS sets each from
+# the request parameter it names, and only when the request has it; the scaler sends ecs:UpdateService with its
+# desired count only and elasticloadbalancing:ModifyListener with DefaultActions only, so a "Null" condition on them
+# costs it nothing and refuses any other use of the grant.
+TASK_DEFINITION_KEY = "ecs:task-definition"  # UpdateService's taskDefinition
+LISTENER_KEYS = (
+    "elasticloadbalancing:ListenerProtocol",  # ModifyListener's Protocol
+    "elasticloadbalancing:SecurityPolicy",  # ModifyListener's SslPolicy
+)
 _REQUIRED = (
     "account_id",
     "region",
@@ -274,16 +291,24 @@ def scaler_policy(data: dict) -> dict:
             "Resource": "*",
         },
         {
-            "Sid": "ReadAndScaleTheSpillService",
+            "Sid": "ReadTheSpillService",
             "Effect": "Allow",
-            "Action": ["ecs:DescribeServices", "ecs:UpdateService"],
+            "Action": ["ecs:DescribeServices"],
             "Resource": [service_arn],
         },
         {
-            "Sid": "MoveForwardWeights",
+            "Sid": "ScaleTheSpillServiceNeverSwitchItsTaskDefinition",
+            "Effect": "Allow",
+            "Action": ["ecs:UpdateService"],
+            "Resource": [service_arn],
+            "Condition": {"Null": {TASK_DEFINITION_KEY: "true"}},
+        },
+        {
+            "Sid": "MoveForwardWeights" if data.get("rule_arn") else "MoveForwardWeightsNeverChangeProtocolOrTlsPolicy",
             "Effect": "Allow",
             "Action": [modify],
             "Resource": moved_arns,
+            **({} if data.get("rule_arn") else {"Condition": {"Null": {key: "true" for key in LISTENER_KEYS}}}),
         },
         {
             "Sid": "RememberLastMoveInOwnTag",

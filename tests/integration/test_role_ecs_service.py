@@ -35,6 +35,16 @@ def test_ecs_side_converges_then_goes_away_twice(local_aws, aws_client):
         "ecs_service_environment": {"LOG_LEVEL": "info"},
     }
 
+    # A stack deployed before the confused-deputy guard: its role trusts ECS tasks of any account. The run gives it
+    # the guarded trust policy once (the second run below changes nothing).
+    unguarded = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    iam.create_role(RoleName=f"{STACK}-app-task-exec", AssumeRolePolicyDocument=json.dumps(unguarded))
+
     # As site.yml runs it: the main entry point before the ALB, the service entry point once a listener uses the
     # target group.
     both = {**role_vars, "infra_entry_points": ["main", "service"]}
@@ -94,6 +104,10 @@ def test_ecs_side_converges_then_goes_away_twice(local_aws, aws_client):
     assert definition["executionRoleArn"] == role["Arn"]
     trust = role["AssumeRolePolicyDocument"]
     assert [s["Principal"]["Service"] for s in trust["Statement"]] == ["ecs-tasks.amazonaws.com"]
+    assert trust["Statement"][0]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+        "ArnLike": {"aws:SourceArn": "arn:aws:ecs:us-east-1:123456789012:*"},
+    }
     policy = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=role["RoleName"])["PolicyDocument"]
     policy = json.loads(policy) if isinstance(policy, str) else policy
     pull = next(s for s in policy["Statement"] if s["Sid"] == "PullFromOwnRepository")

@@ -16,6 +16,34 @@ def groups(ec2) -> dict[str, dict]:
     return {group["GroupName"]: group for group in found["SecurityGroups"]}
 
 
+def default_group(ec2, vpc_id: str) -> dict:
+    filters = [{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": ["default"]}]
+    [group] = ec2.describe_security_groups(Filters=filters)["SecurityGroups"]
+    return group
+
+
+def open_as_aws_makes_it(ec2, group_id: str) -> None:
+    """What AWS gives a new VPC's default group (the local AWS gives only the egress rule): all traffic in from its own
+    members, all traffic out. (AWS adds ::/0 out in a VPC with IPv6; the local AWS cannot revoke an IPv6 range of an
+    all-traffic rule, its RevokeSecurityGroupEgress leaves it, so IPv4 stands for both here.)"""
+    ec2.authorize_security_group_ingress(
+        GroupId=group_id, IpPermissions=[{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": group_id}]}]
+    )
+    [group] = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    if not group["IpPermissionsEgress"]:
+        ec2.authorize_security_group_egress(
+            GroupId=group_id, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+        )
+
+
+def rules(group: dict) -> tuple[list, list]:
+    """The group's ingress sources and egress destinations."""
+    ingress = [pair["GroupId"] for p in group["IpPermissions"] for pair in p.get("UserIdGroupPairs", [])]
+    egress = [r["CidrIp"] for p in group["IpPermissionsEgress"] for r in p.get("IpRanges", [])]
+    egress += [r["CidrIpv6"] for p in group["IpPermissionsEgress"] for r in p.get("Ipv6Ranges", [])]
+    return ingress, sorted(egress)
+
+
 def stack_vpcs(ec2) -> list[dict]:
     return ec2.describe_vpcs(Filters=[{"Name": "tag:spillover:stack", "Values": [STACK]}])["Vpcs"]
 
@@ -63,6 +91,15 @@ def test_created_vpc_converges_then_goes_away_twice(local_aws, aws_client):
     assert [pair["GroupId"] for pair in rule["UserIdGroupPairs"]] == [alb["GroupId"]]
     assert rule["IpRanges"] == []
 
+    # The created VPC's default security group lets nothing in or out; a run puts it back so if it was reopened.
+    stripped = default_group(ec2, facts["network__vpc_id"])
+    assert (stripped["IpPermissions"], stripped["IpPermissionsEgress"]) == ([], [])
+    open_as_aws_makes_it(ec2, stripped["GroupId"])
+    assert rules(default_group(ec2, facts["network__vpc_id"])) == ([stripped["GroupId"]], ["0.0.0.0/0"])
+    assert apply_role("network", local_aws.endpoint, role_vars).changed > 0
+    stripped = default_group(ec2, facts["network__vpc_id"])
+    assert (stripped["IpPermissions"], stripped["IpPermissionsEgress"]) == ([], [])
+
     second = apply_role("network", local_aws.endpoint, role_vars)
     assert second.changed == 0, second.output[-4000:]
     assert second.facts == facts
@@ -107,8 +144,13 @@ def test_existing_vpc_is_used_and_never_deleted(local_aws, aws_client):
         "network_subnet_ids": subnets,
         "network_alb_ingress_cidrs": ["203.0.113.0/24"],
     }
+    open_as_aws_makes_it(ec2, default_group(ec2, vpc)["GroupId"])
+    untouched = default_group(ec2, vpc)
+    assert rules(untouched) == ([untouched["GroupId"]], ["0.0.0.0/0"])
     run = apply_role("network", local_aws.endpoint, role_vars)
     assert run.facts["network__vpc_id"] == vpc and run.facts["network__subnet_ids"] == subnets
+    # A VPC you name keeps its default security group as it was.
+    assert default_group(ec2, vpc) == untouched
     alb = groups(ec2)[f"{STACK}-alb"]
     assert alb["VpcId"] == vpc
     assert [(p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in alb["IpPermissions"]] == [

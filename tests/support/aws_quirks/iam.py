@@ -12,7 +12,8 @@ resources of a call are derived from the request (``RESOURCE_PARAMETERS`` names 
 each resource type's ARN variables; ARN-valued parameters are matched against the formats directly). Where a
 required resource cannot be derived, the check falls back to the action alone (any Allow of the action counts)
 and says so in ``Check.derived``. Calls that AWS authorizes on further actions are checked on those too
-(``implied_checks``: iam:PassRole, tag-on-create). The documented exceptions are in ``_exceptions``.
+(``implied_checks``: iam:PassRole, tag-on-create). The documented exceptions are in ``_exceptions``. The condition
+keys a call carries are its request tags and the service keys AWS sets from its parameters (``PARAMETER_KEYS``).
 """
 
 from __future__ import annotations
@@ -308,6 +309,40 @@ def request_context(request: Request) -> dict[str, list[str]]:
     return context
 
 
+# Service condition keys that AWS sets from a request parameter, only when the request has it (Service Authorization
+# Reference: each is among the action's condition keys, with no resource type): by action, key -> parameter.
+PARAMETER_KEYS: dict[str, dict[str, str]] = {
+    "ecs:CreateService": {"ecs:task-definition": "taskDefinition"},
+    "ecs:CreateTaskSet": {"ecs:task-definition": "taskDefinition"},
+    "ecs:UpdateService": {"ecs:task-definition": "taskDefinition"},
+    "elasticloadbalancing:CreateListener": {
+        "elasticloadbalancing:ListenerProtocol": "Protocol",
+        "elasticloadbalancing:SecurityPolicy": "SslPolicy",
+    },
+    "elasticloadbalancing:ModifyListener": {
+        "elasticloadbalancing:ListenerProtocol": "Protocol",
+        "elasticloadbalancing:SecurityPolicy": "SslPolicy",
+    },
+}
+
+
+def parameter_context(request: Request, account: str) -> dict[str, list[str]]:
+    """The condition keys ``PARAMETER_KEYS`` gives ``request``: a parameter the request leaves out gives no key (a
+    ``Null`` condition sees it absent). ``ecs:task-definition`` is an ARN: a ``family:revision`` becomes this
+    account's and region's."""
+    context: dict[str, list[str]] = {}
+    for key, path in PARAMETER_KEYS.get(request.action, {}).items():
+        values = _values(request.params, path)
+        if key == "ecs:task-definition":
+            values = [
+                v if v.startswith("arn:") else f"arn:aws:ecs:{request.region}:{account}:task-definition/{v}"
+                for v in values
+            ]
+        if values:
+            context[key] = values
+    return context
+
+
 # Operations that pass a role (AWS checks iam:PassRole on it) and the service it is passed to.
 PASSED_ROLES = {
     "lambda:CreateFunction": [("Role", "lambda.amazonaws.com")],
@@ -443,7 +478,8 @@ def checks_for(request: Request, principal: Principal, policies: list[dict]) -> 
     if request.action in ALWAYS_ALLOWED:
         return [Check(principal.session_arn, request.action, ["*"], True, True, "no permission needed")]
     resources, derived = resources_of(request.action, request, account)
-    checks = [authorize(principal, policies, request.action, resources, derived, request_context(request))]
+    own_context = {**request_context(request), **parameter_context(request, account)}
+    checks = [authorize(principal, policies, request.action, resources, derived, own_context)]
     for action, implied_resources, context in implied_checks(request, account):
         checks.append(authorize(principal, policies, action, implied_resources, True, context))
     return checks

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from tests.support.ansible_run import link_collection
+from tests.support.aws_quirks.iam import privilege
 from tests.support.iam_policies import parliament_findings
 
 sys.path.insert(0, str(link_collection()))
@@ -90,6 +91,27 @@ def test_listener_mode_grants_exactly_what_the_scaler_calls():
     assert by_sid["RememberLastMoveInOwnTag"]["Condition"] == {
         "ForAllValues:StringEquals": {"aws:TagKeys": ["spillover:last-move"]}
     }
+
+
+@pytest.mark.parametrize("rule_arn", [None, RULE])
+def test_the_writes_are_narrowed_by_the_condition_keys_aws_supplies_for_them(rule_arn):
+    policy = scaler_policy({**INPUT, "rule_arn": rule_arn} if rule_arn else INPUT)
+    conditions = {statement["Action"][0]: statement.get("Condition") for statement in statements(policy)}
+    # Scaling cannot switch the task definition; moving the weights cannot change a listener's protocol or TLS policy.
+    assert conditions["ecs:UpdateService"] == {"Null": {"ecs:task-definition": "true"}}
+    if rule_arn:
+        assert conditions["elasticloadbalancing:ModifyRule"] is None  # ModifyRule has no such key
+    else:
+        assert conditions["elasticloadbalancing:ModifyListener"] == {
+            "Null": {"elasticloadbalancing:ListenerProtocol": "true", "elasticloadbalancing:SecurityPolicy": "true"}
+        }
+    # Every key is one the Service Authorization Reference lists for each action of its statement.
+    for statement in statements(policy):
+        for keys in (statement.get("Condition") or {}).values():
+            for key in keys:
+                for action in statement["Action"]:
+                    offered = {k.lower() for entry in privilege(action) for k in entry["condition_keys"]}
+                    assert key.lower() in offered, (action, key)
 
 
 HTTPS_LISTENER = f"{ELB}:listener/app/spill/50dc6c495c0c9188/0443dc8efc522ab2"
