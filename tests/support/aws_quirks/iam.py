@@ -457,9 +457,14 @@ def _condition_holds(operator: str, key: str, expected: list[str], context: dict
     return any(one(value) for value in values)
 
 
-def _conditions_hold(statement: dict, context: dict[str, list[str]]) -> bool:
+def _conditions_hold(statement: dict, context: dict[str, list[str]], resource_known: bool = True) -> bool:
+    """Whether every condition of ``statement`` holds in ``context``. Without a known resource (an action-level
+    check), the keys of the resource itself (its tags) cannot be read: those conditions are taken to hold, as the
+    check is on the action alone."""
     for operator, keys in (statement.get("Condition") or {}).items():
         for key, expected in keys.items():
+            if not resource_known and "ResourceTag/" in key:
+                continue
             if not _condition_holds(operator, key, [str(item) for item in _as_list(expected)], context):
                 return False
     return True
@@ -471,7 +476,7 @@ def evaluate(policies: list[dict], action: str, resource: str | None, context: d
     for statement in _statements(policies):
         if not (_action_matches(statement, action) and _resource_matches(statement, resource)):
             continue
-        if not _conditions_hold(statement, context):
+        if not _conditions_hold(statement, context, resource_known=resource is not None):
             continue
         if statement.get("Effect") == "Deny":
             if resource is not None or "*" in _as_list(statement.get("Resource")):

@@ -186,3 +186,20 @@ def test_a_principals_permissions_boundary_caps_what_its_policies_allow():
     assert check.message.endswith("because no permissions boundary allows the iam:CreateUser action")
     # Without a boundary the identity policies decide alone.
     assert decide(everything, "iam", "CreateUser", {"UserName": "x"}) == [("iam:CreateUser", True)]
+
+
+def test_an_action_level_check_takes_the_resources_tags_as_unknown_not_absent():
+    # DisassociateRouteTable names only an association: AWS resolves the route table, the engine cannot, and checks
+    # the action alone; a condition on the table's tags is then no reason to deny.
+    tables = [f"arn:aws:ec2:{REGION}:{ACCOUNT}:route-table/*"]
+    policy = allow(["ec2:DisassociateRouteTable"], tables, TAGGED)
+    [check] = checks_for(
+        request("ec2", "DisassociateRouteTable", {"AssociationId": "rtbassoc-0a1b"}), PRINCIPAL, [policy]
+    )
+    assert (check.allowed, check.derived) == (True, False)
+    # Other conditions still hold or fail as they are.
+    requested = allow(["ec2:DisassociateRouteTable"], tables, {"StringEquals": {"aws:RequestTag/spillover:stack": "s"}})
+    [check] = checks_for(
+        request("ec2", "DisassociateRouteTable", {"AssociationId": "rtbassoc-0a1b"}), PRINCIPAL, [requested]
+    )
+    assert check.allowed is False
