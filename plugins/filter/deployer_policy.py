@@ -12,14 +12,28 @@ description:
     resources (their C(names) entry points; C(playbooks/deployer_policy.yml) prints it for each inventory host).
   - Every action is scoped to the stack's own resources by name where AWS has a resource type for it (functions,
     roles, log groups, the cluster, service and task definition family, the load balancer, its listeners, rules and
-    target groups, the repository, the alarms, the rules and the dashboard). EC2 names resources by IDs that do not
-    exist before the stack, so the network's statements are scoped to the account, region and resource type (and
-    security groups are created only in the named VPC when the stack uses an existing one). Actions AWS authorizes on
-    C(*) only (the C(Describe*) of EC2 and ELB, C(iam:ListRoles), C(lambda:GetAccountSettings),
-    C(ecr:GetAuthorizationToken) ...) are in statements whose C(Sid) says so.
+    target groups, the repository, the alarms, the rules and the dashboard). Actions AWS authorizes on C(*) only (the
+    C(Describe*) of EC2 and ELB, C(iam:ListRoles), C(lambda:GetAccountSettings), C(ecr:GetAuthorizationToken) ...)
+    are in statements whose C(Sid) says so.
+  - The deployer cannot escalate through the stack's roles. It may create them, put and delete their inline
+    policies and set their permissions boundary only with the stack's boundary (C(iam:PermissionsBoundary) equal to
+    the boundary's ARN, the policy C(boundary_policy) describes or the one O(_input.permissions_boundary.arn)
+    names), so no policy it writes gives a role more than the boundary allows. It has no
+    C(iam:DeleteRolePermissionsBoundary), no C(iam:AttachRolePolicy) and no C(iam:UpdateAssumeRolePolicy) (IAM has
+    no boundary key for it; a trust policy that changes needs an administrator once). It writes the boundary policy
+    itself only when the collection creates it; a boundary the user names it may only read.
   - C(iam:PassRole) is granted on the stack's three roles only, each with the C(iam:PassedToService) it is passed
-    to; C(iam:CreateServiceLinkedRole) only for ECS and Elastic Load Balancing, with C(iam:AWSServiceName).
+    to; C(iam:CreateServiceLinkedRole) only for ECS and Elastic Load Balancing, with C(iam:AWSServiceName);
+    C(lambda:AddPermission) only for the principal each function is wired to (C(lambda:Principal)
+    C(elasticloadbalancing.amazonaws.com) for the app function, C(events.amazonaws.com) for the scaler).
+  - EC2 names resources by IDs that do not exist before the stack, so its writes are the stack's by the tag
+    C(spillover:stack) every role sets. Creates only with the tag requested (C(aws:RequestTag/spillover:stack)),
+    tagging by request only as part of a create (C(ec2:CreateAction)), and every change, tag change and delete only
+    on a resource that carries the tag (C(ec2:ResourceTag/spillover:stack)); security groups, subnets and route
+    tables only in the VPC the stack names or in one that carries its tag.
   - The VPC's own statements (create, route, delete) are there only when the stack creates its VPC.
+  - The whole policy is longer than a role's inline policies may be (10,240 characters) for a long stack name;
+    the C(deployer_policy_parts) filter splits it into managed policies of at most 6,144 characters each.
   - With O(_input.deployer_role_arn), the role may also simulate its own permissions (C(iam:SimulatePrincipalPolicy),
     which the preflight uses) and read itself (C(iam:GetRole)).
   - Every problem of the input is reported in one error.
@@ -42,7 +56,9 @@ options:
         type: str
         default: aws
       network:
-        description: C(network__names) (C(alb_security_group), C(task_security_group), C(vpc), C(create_vpc)).
+        description: >-
+          C(network__names) (C(stack), the value of the C(spillover:stack) tag, C(alb_security_group),
+          C(task_security_group), C(vpc), C(create_vpc)).
         type: dict
         required: true
       ecr_push:
@@ -83,16 +99,26 @@ options:
       deployer_role_arn:
         description: The deployment role itself, which the preflight lets simulate its own permissions.
         type: str
+      permissions_boundary:
+        description: >-
+          C(spillover__permissions_boundary) (playbooks/tasks/names.yml), the permissions boundary of the stack's
+          roles: C(name), of the managed policy site.yml creates, and C(arn), of the user's own boundary
+          (C(spillover_permissions_boundary_arn); empty for the created one).
+        type: dict
+        required: true
 """
 
 EXAMPLES = r"""
-# playbooks/deployer_policy.yml prints it for each inventory host, without any AWS call.
-- name: Attach the deployer policy to the deployment role, from an administrator's session
-  amazon.aws.iam_policy:
-    iam_type: role
-    iam_name: spillover-deploy
-    policy_name: spillover-deploy-{{ spillover_stack_name }}
-    policy_json: "{{ deployer_policy_input | spillover.lambda_ecs.deployer_policy | to_json }}"
+# playbooks/deployer_policy.yml prints it (in parts, with the roles' boundary) for each inventory host, without any
+# AWS call.
+- name: Create the deployer policy's parts as managed policies, from an administrator's session
+  amazon.aws.iam_managed_policy:
+    name: spillover-deploy-{{ spillover_stack_name }}-{{ index + 1 }}
+    policy: "{{ item | to_json }}"
+  loop: "{{ deployer_policy_input | spillover.lambda_ecs.deployer_policy_parts }}"
+  loop_control:
+    index_var: index
+  register: deployer_parts
   vars:
     deployer_policy_input:
       account_id: "123456789012"
@@ -106,6 +132,13 @@ EXAMPLES = r"""
       eventbridge: "{{ eventbridge__names }}"
       dashboard: "{{ dashboard__names }}"
       alarms: "{{ alarm__spill_alarm_names + alarm__warm_alarm_names }}"
+      permissions_boundary: "{{ spillover__permissions_boundary }}"
+
+- name: Attach them to the deployment role
+  amazon.aws.iam_role:
+    name: spillover-deploy
+    assume_role_policy_document: "{{ deployer_trust | to_json }}"
+    managed_policies: "{{ deployer_parts.results | map(attribute='policy.arn') | list }}"
 """
 
 RETURN = r"""
@@ -122,12 +155,17 @@ _value:
         Condition: {StringEquals: {"iam:PassedToService": lambda.amazonaws.com}}
 """
 
+import json
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.spillover.lambda_ecs.plugins.filter.scaler_policy import LAST_MOVE_TAG
+
+# The tag every role puts on the stack's resources (the roles' <role>__tags), which scopes the deployer's EC2 writes.
+STACK_TAG = "spillover:stack"
 
 _NAME_KEYS = {
-    "network": ("alb_security_group", "task_security_group", "vpc", "create_vpc"),
+    "network": ("stack", "alb_security_group", "task_security_group", "vpc", "create_vpc"),
     "ecr_push": ("repository",),
     "lambda_function": ("function", "target_group", "role", "log_group"),
     "ecs_service": ("cluster", "service", "target_group", "task_family", "task_execution_role", "log_group"),
@@ -169,11 +207,21 @@ def _problems(data):
     alarms = data.get("alarms") or []
     if not isinstance(alarms, list) or not all(isinstance(name, str) and name for name in alarms):
         problems.append(f"alarms must be a list of alarm names, got {alarms!r}")
+    boundary = data.get("permissions_boundary")
+    if not isinstance(boundary, dict) or not (boundary.get("name") or boundary.get("arn")):
+        problems.append(
+            f"permissions_boundary must be a dict with the name of the policy to create or an arn, got {boundary!r}"
+        )
+    elif boundary.get("arn") and not re.fullmatch(
+        r"arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/[\w+=,.@/-]+", str(boundary["arn"])
+    ):
+        problems.append(f"permissions_boundary.arn must be an IAM policy ARN, got {boundary['arn']!r}")
     arn = data.get("deployer_role_arn")
     if arn and not re.fullmatch(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+", str(arn)):
         problems.append(f"deployer_role_arn must be an IAM role ARN, got {arn!r}")
     problems += [
-        f"unknown key {key!r}" for key in sorted(set(data) - {*_PATTERNS, "alarms", "deployer_role_arn", *_NAME_KEYS})
+        f"unknown key {key!r}"
+        for key in sorted(set(data) - {*_PATTERNS, "alarms", "deployer_role_arn", "permissions_boundary", *_NAME_KEYS})
     ]
     return problems
 
@@ -185,46 +233,117 @@ def _statement(sid, actions, resources, condition=None):
     return statement
 
 
-def deployer_policy(data):
-    """Return the least-privilege IAM policy document of the role that deploys the stack ``data`` describes."""
+def _checked(data, filter_name):
     if not isinstance(data, dict):
-        raise AnsibleFilterError(f"deployer_policy expects a dict of the stack's names, got {type(data).__name__}")
+        raise AnsibleFilterError(f"{filter_name} expects a dict of the stack's names, got {type(data).__name__}")
     problems = _problems(data)
     if problems:
-        raise AnsibleFilterError("invalid deployer_policy input: " + "; ".join(problems))
+        raise AnsibleFilterError(f"invalid {filter_name} input: " + "; ".join(problems))
 
-    partition, region, account = data.get("partition") or "aws", data["region"], data["account_id"]
-    network, app, ecs, scaler = data["network"], data["lambda_function"], data["ecs_service"], data["scaler"]
 
-    def arn(service, resource, regional=True):
-        return f"arn:{partition}:{service}:{region if regional else ''}:{account}:{resource}"
+class _Stack:
+    """The ARNs of one stack's resources, from its names."""
 
-    def role(name):
-        return arn("iam", f"role/{name}", regional=False)
+    def __init__(self, data):
+        self.partition, self.region, self.account = data.get("partition") or "aws", data["region"], data["account_id"]
+        self.network, self.app, self.ecs, self.scaler = (
+            data["network"],
+            data["lambda_function"],
+            data["ecs_service"],
+            data["scaler"],
+        )
+        self.load_balancer = data["alb"]["load_balancer"]
+        self.repository_name = data["ecr_push"]["repository"]
+        boundary = data["permissions_boundary"]
+        # The boundary the collection creates (by name), or the one the user named (by ARN).
+        self.boundary_created = not boundary.get("arn")
+        self.boundary = boundary.get("arn") or self.arn("iam", f"policy/{boundary['name']}", regional=False)
+
+    def arn(self, service, resource, regional=True):
+        return f"arn:{self.partition}:{service}:{self.region if regional else ''}:{self.account}:{resource}"
+
+    def role(self, name):
+        return self.arn("iam", f"role/{name}", regional=False)
+
+    def function(self, name):
+        return self.arn("lambda", f"function:{name}")
+
+    def log_group(self, name):
+        return [self.arn("logs", f"log-group:{name}"), self.arn("logs", f"log-group:{name}:*")]
+
+    @property
+    def log_group_names(self):
+        return (self.app["log_group"], self.scaler["log_group"], self.ecs["log_group"])
+
+    @property
+    def service(self):
+        return self.arn("ecs", f"service/{self.ecs['cluster']}/{self.ecs['service']}")
+
+    @property
+    def repository(self):
+        return self.arn("ecr", f"repository/{self.repository_name}")
+
+    @property
+    def listeners_and_rules(self):
+        return [
+            self.arn("elasticloadbalancing", f"listener/app/{self.load_balancer}/*/*"),
+            self.arn("elasticloadbalancing", f"listener-rule/app/{self.load_balancer}/*/*/*"),
+        ]
+
+
+def _stack_boundary_statement(stack):
+    """The deployer's grants on the boundary: the one it creates, keeps up to date and deletes, or the one named."""
+    if not stack.boundary_created:
+        # Read by the preflight; never written by the deployer.
+        return _statement("NamedBoundaryRead", ["iam:GetPolicy"], [stack.boundary])
+    return _statement(
+        "StackBoundaryPolicy",
+        [
+            "iam:CreatePolicy",
+            "iam:CreatePolicyVersion",
+            "iam:DeletePolicy",
+            "iam:DeletePolicyVersion",
+            "iam:GetPolicy",
+            "iam:GetPolicyVersion",
+            "iam:ListEntitiesForPolicy",
+            "iam:ListPolicyVersions",
+            "iam:SetDefaultPolicyVersion",
+            "iam:TagPolicy",
+            "iam:UntagPolicy",
+        ],
+        [stack.boundary],
+    )
+
+
+def deployer_policy(data):
+    """Return the least-privilege IAM policy document of the role that deploys the stack ``data`` describes."""
+    _checked(data, "deployer_policy")
+    stack = _Stack(data)
+    arn, role, log_group = stack.arn, stack.role, stack.log_group
+    network, app, ecs, scaler = stack.network, stack.app, stack.ecs, stack.scaler
 
     def ec2(resource_type, resource_id="*"):
         return arn("ec2", f"{resource_type}/{resource_id}")
 
-    def log_group(name):
-        return [arn("logs", f"log-group:{name}"), arn("logs", f"log-group:{name}:*")]
-
-    functions = [arn("lambda", f"function:{app['function']}"), arn("lambda", f"function:{scaler['function']}")]
+    functions = [stack.function(app["function"]), stack.function(scaler["function"])]
     roles = [role(app["role"]), role(scaler["role"]), role(ecs["task_execution_role"])]
-    log_groups = [
-        group for name in (app["log_group"], scaler["log_group"], ecs["log_group"]) for group in log_group(name)
-    ]
-    load_balancer = data["alb"]["load_balancer"]
+    log_groups = [group for name in stack.log_group_names for group in log_group(name)]
+    load_balancer = stack.load_balancer
     target_groups = [
         arn("elasticloadbalancing", f"targetgroup/{name}/*") for name in (app["target_group"], ecs["target_group"])
     ]
     cluster = arn("ecs", f"cluster/{ecs['cluster']}")
-    service = arn("ecs", f"service/{ecs['cluster']}/{ecs['service']}")
+    service = stack.service
     task_definitions = arn("ecs", f"task-definition/{ecs['task_family']}:*")
-    repository = arn("ecr", f"repository/{data['ecr_push']['repository']}")
+    repository = stack.repository
     alarms = [arn("cloudwatch", f"alarm:{name}") for name in dict.fromkeys(data["alarms"])]
     rules = [arn("events", f"rule/{name}") for name in data["eventbridge"]["rules"]]
     # A dashboard is global: its ARN has no region.
     dashboard = arn("cloudwatch", f"dashboard/{data['dashboard']['dashboard']}", regional=False)
+    # EC2 resources are the stack's by its tag: requested on create, carried on change and delete.
+    tagged = {"StringEquals": {f"ec2:ResourceTag/{STACK_TAG}": network["stack"]}}
+    tagging = {"StringEquals": {f"aws:RequestTag/{STACK_TAG}": network["stack"]}}
+    with_boundary = {"ArnEquals": {"iam:PermissionsBoundary": stack.boundary}}
 
     statements = [
         # Only "*": AWS has no resource type for these (Describe* of EC2 and ELB, account-wide lists and settings, the
@@ -252,30 +371,40 @@ def deployer_policy(data):
                 "elasticloadbalancing:DescribeTargetGroups",
                 "elasticloadbalancing:DescribeTargetHealth",
                 "iam:ListRoles",
+            ]
+            # amazon.aws.iam_managed_policy finds the boundary it creates by its name.
+            + (["iam:ListPolicies"] if stack.boundary_created else [])
+            + [
                 "lambda:GetAccountSettings",
                 "logs:DescribeLogGroups",
             ],
             "*",
         ),
-        # The stack's roles (created with tags: iam:TagRole), passed only to the service each is for.
+        # The stack's roles (created with tags: iam:TagRole). IAM has no iam:PermissionsBoundary key for the other
+        # role actions: they are scoped to the stack's roles by name.
         _statement(
             "StackRoles",
             [
-                "iam:CreateRole",
                 "iam:DeleteRole",
-                "iam:DeleteRolePolicy",
                 "iam:GetRole",
                 "iam:GetRolePolicy",
                 "iam:ListAttachedRolePolicies",
                 "iam:ListInstanceProfilesForRole",
                 "iam:ListRolePolicies",
-                "iam:PutRolePolicy",
                 "iam:TagRole",
                 "iam:UntagRole",
-                "iam:UpdateAssumeRolePolicy",
                 "iam:UpdateRole",
             ],
             roles,
+        ),
+        # Created, given policies and given a boundary only with the stack's boundary: whatever policy the deployer
+        # puts on a role, the role may do no more than the boundary allows. No iam:DeleteRolePermissionsBoundary, no
+        # iam:UpdateAssumeRolePolicy, no iam:AttachRolePolicy.
+        _statement(
+            "StackRolesOnlyWithTheBoundary",
+            ["iam:CreateRole", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy"],
+            roles,
+            with_boundary,
         ),
         _statement(
             "PassFunctionRolesToLambda",
@@ -315,7 +444,6 @@ def deployer_policy(data):
         _statement(
             "StackFunctions",
             [
-                "lambda:AddPermission",
                 "lambda:CreateFunction",
                 "lambda:DeleteFunction",
                 "lambda:GetFunction",
@@ -331,6 +459,19 @@ def deployer_policy(data):
                 "lambda:UpdateFunctionConfiguration",
             ],
             functions,
+        ),
+        # Each function may be invoked only by the service the stack wires to it.
+        _statement(
+            "AppFunctionInvokedByTheLoadBalancer",
+            ["lambda:AddPermission"],
+            [functions[0]],
+            {"StringEquals": {"lambda:Principal": "elasticloadbalancing.amazonaws.com"}},
+        ),
+        _statement(
+            "ScalerInvokedByEventBridge",
+            ["lambda:AddPermission"],
+            [functions[1]],
+            {"StringEquals": {"lambda:Principal": "events.amazonaws.com"}},
         ),
         # amazon.aws.lambda reads back the version an update made (GetFunction with Qualifier: $LATEST after a
         # configuration update, the number UpdateFunctionCode published): IAM authorizes that on the qualified ARN.
@@ -451,67 +592,81 @@ def deployer_policy(data):
             rules,
         ),
     ]
-    # The network: EC2 names resources by IDs that do not exist before the stack, so by account, region and type.
-    # Security groups are created in the VPC the stack names, or in the one it creates (any, as it has no ID yet: then
-    # CreateSecurityGroup joins the next statement, on vpc/* too, which gives its other actions nothing more).
-    security_group_writes = [ec2("security-group"), ec2("security-group-rule")]
+    # The network: EC2 names resources by IDs that do not exist before the stack, so they are the stack's by its tag,
+    # requested when they are created (the tag-on-create check of ec2:CreateTags too) and carried when they are
+    # changed, tagged or deleted. Security groups are created in the VPC the stack names, or in the one it created.
+    vpc_types = ("vpc", "subnet", "internet-gateway", "route-table") if network["create_vpc"] else ()
+    # Created inside the VPC the stack names, or the one it created (authorized on it too, below, by its tag); the
+    # gateway on its own. aws:RequestTag is in the context of every resource of a call: a statement with it on vpc/*
+    # would let security groups and subnets into any VPC, so CreateVpc has its own.
+    creates = ["ec2:CreateSecurityGroup"]
     if network["create_vpc"]:
-        security_group_writes.append(ec2("vpc"))
-    else:
-        statements.append(
-            _statement(
-                "SecurityGroupsInStackVpc",
-                ["ec2:CreateSecurityGroup"],
-                [ec2("security-group"), ec2("vpc", network["vpc"])],
-            )
-        )
+        creates += ["ec2:CreateInternetGateway", "ec2:CreateRouteTable", "ec2:CreateSubnet"]
+        statements.append(_statement("CreateVpcOnlyWithTheStackTag", ["ec2:CreateVpc"], [ec2("vpc")], tagging))
     statements += [
-        # Tags too (ec2:CreateTags, and ec2:DeleteTags: amazon.aws's ensure_ec2_tags removes the tags a run no longer
-        # sets), here and on the VPC's resources below.
         _statement(
-            "SecurityGroupsByTypeIdsNotKnownYet",
-            [
-                "ec2:AuthorizeSecurityGroupIngress",
-                "ec2:CreateTags",
-                "ec2:DeleteSecurityGroup",
-                "ec2:DeleteTags",
-                "ec2:RevokeSecurityGroupIngress",
-                "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
-            ]
-            # The created VPC's default group is stripped of its rules, its egress rules too.
-            + (["ec2:CreateSecurityGroup", "ec2:RevokeSecurityGroupEgress"] if network["create_vpc"] else []),
-            security_group_writes,
+            "CreateOnlyWithTheStackTag",
+            creates,
+            [ec2(kind) for kind in ("security-group", *vpc_types) if kind != "vpc"]
+            + ([] if network["create_vpc"] else [ec2("vpc", network["vpc"])]),
+            tagging,
+        ),
+        # ec2:CreateTags of a create call (ec2:CreateAction) on what it creates; on what exists, below, by its tag.
+        _statement(
+            "TagOnCreateOnlyWithTheStackTag",
+            ["ec2:CreateTags"],
+            [ec2(kind) for kind in ("security-group", *vpc_types)],
+            {
+                "StringEquals": {
+                    f"aws:RequestTag/{STACK_TAG}": network["stack"],
+                    "ec2:CreateAction": [action.split(":")[1] for action in creates]
+                    + (["CreateVpc"] if network["create_vpc"] else []),
+                }
+            },
         ),
     ]
+    changes = [
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:CreateTags",
+        "ec2:DeleteSecurityGroup",
+        "ec2:DeleteTags",
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
+    ]
     if network["create_vpc"]:
-        statements += [
-            _statement(
-                "VpcByTypeIdsNotKnownYet",
-                [
-                    "ec2:AssociateRouteTable",
-                    "ec2:AttachInternetGateway",
-                    "ec2:CreateInternetGateway",
-                    "ec2:CreateRoute",
-                    "ec2:CreateRouteTable",
-                    "ec2:CreateSubnet",
-                    "ec2:CreateTags",
-                    "ec2:CreateVpc",
-                    "ec2:DeleteInternetGateway",
-                    "ec2:DeleteRoute",
-                    "ec2:DeleteRouteTable",
-                    "ec2:DeleteSubnet",
-                    "ec2:DeleteTags",
-                    "ec2:DeleteVpc",
-                    "ec2:DescribeVpcAttribute",
-                    "ec2:DetachInternetGateway",
-                    "ec2:DisassociateRouteTable",
-                    "ec2:ModifySubnetAttribute",
-                    "ec2:ModifyVpcAttribute",
-                    "ec2:ReplaceRoute",
-                ],
-                [ec2(kind) for kind in ("vpc", "subnet", "internet-gateway", "route-table")],
-            ),
+        changes += [
+            "ec2:AssociateRouteTable",
+            "ec2:AttachInternetGateway",
+            "ec2:CreateRoute",
+            "ec2:CreateSecurityGroup",
+            "ec2:CreateRouteTable",
+            "ec2:CreateSubnet",
+            "ec2:DeleteInternetGateway",
+            "ec2:DeleteRoute",
+            "ec2:DeleteRouteTable",
+            "ec2:DeleteSubnet",
+            "ec2:DeleteVpc",
+            "ec2:DescribeVpcAttribute",
+            "ec2:DetachInternetGateway",
+            "ec2:DisassociateRouteTable",
+            "ec2:ModifySubnetAttribute",
+            "ec2:ModifyVpcAttribute",
+            "ec2:ReplaceRoute",
         ]
+    statements.append(
+        _statement("StackTaggedNetwork", changes, [ec2(kind) for kind in ("security-group", *vpc_types)], tagged)
+    )
+    if network["create_vpc"]:
+        # The created VPC's default group is EC2's, created with the VPC and never tagged by the stack: its rules are
+        # revoked by type alone. Revoking only takes access away; no EC2 condition key names the group's VPC by tag.
+        statements.append(
+            _statement(
+                "RevokeDefaultGroupRules",
+                ["ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress"],
+                [ec2("security-group")],
+            )
+        )
+    statements.append(_stack_boundary_statement(stack))
     if data.get("deployer_role_arn"):
         statements.append(
             _statement(
@@ -520,6 +675,82 @@ def deployer_policy(data):
                 [data["deployer_role_arn"]],
             )
         )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+# IAM's limit of a managed policy, in characters without whitespace.
+MANAGED_POLICY_LIMIT = 6144
+
+
+def deployer_policy_parts(data):
+    """The deployer policy in as few managed policies as hold it (each within MANAGED_POLICY_LIMIT), in order: a
+    role's inline policies hold 10,240 characters in all, less than the policy of a stack with a long name."""
+    parts = [[]]
+    for statement in deployer_policy(data)["Statement"]:
+        if _size(parts[-1] + [statement]) > MANAGED_POLICY_LIMIT and parts[-1]:
+            parts.append([])
+        parts[-1].append(statement)
+    return [{"Version": "2012-10-17", "Statement": statements} for statements in parts]
+
+
+def _size(statements):
+    return len(json.dumps({"Version": "2012-10-17", "Statement": statements}, separators=(",", ":")))
+
+
+def boundary_policy(data):
+    """Return the permissions boundary of the stack's roles: the union of what their own policies grant, as scoped."""
+    _checked(data, "boundary_policy")
+    stack = _Stack(data)
+    arn = stack.arn
+    log_groups = [
+        resource
+        for name in stack.log_group_names
+        for resource in (arn("logs", f"log-group:{name}"), arn("logs", f"log-group:{name}:log-stream:*"))
+    ]
+    statements = [
+        # The function's and the tasks' logs, the scaler's (lambda_function, ecs_service, scaler_policy).
+        _statement("OwnLogs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], log_groups),
+        # The task execution role pulls the stack's image.
+        _statement("PullOwnImage", ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], [stack.repository]),
+        # The scaler's calls: the alarms' states, its service, the load balancer's forward weights and its own tag.
+        _statement(
+            "ReadOwnAlarmStates",
+            ["cloudwatch:DescribeAlarms"],
+            [arn("cloudwatch", f"alarm:{name}") for name in dict.fromkeys(data["alarms"])],
+        ),
+        _statement("ReadAndScaleTheSpillService", ["ecs:DescribeServices", "ecs:UpdateService"], [stack.service]),
+        _statement(
+            "MoveForwardWeights",
+            ["elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule"],
+            stack.listeners_and_rules,
+        ),
+        _statement(
+            "RememberLastMoveInOwnTag",
+            ["elasticloadbalancing:AddTags"],
+            stack.listeners_and_rules,
+            {"ForAllValues:StringEquals": {"aws:TagKeys": [LAST_MOVE_TAG]}},
+        ),
+        _statement(
+            "ReadAppFunctionReservedConcurrency",
+            ["lambda:GetFunctionConcurrency"],
+            [stack.function(stack.app["function"])],
+        ),
+        # Only "*": AWS has no resource type for these.
+        _statement(
+            "NoResourceLevelPermissionsOnlyStar",
+            [
+                "cloudwatch:GetMetricData",
+                "ecr:GetAuthorizationToken",
+                "elasticloadbalancing:DescribeListeners",
+                "elasticloadbalancing:DescribeRules",
+                "elasticloadbalancing:DescribeTags",
+                "elasticloadbalancing:DescribeTargetGroupAttributes",
+                "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeTargetHealth",
+            ],
+            "*",
+        ),
+    ]
     return {"Version": "2012-10-17", "Statement": statements}
 
 

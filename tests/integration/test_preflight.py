@@ -183,7 +183,11 @@ def rendered_policy(tmp_path, role_arn: str) -> dict:
         },
     )
     assert completed.returncode == 0, (completed.stdout + completed.stderr)[-3000:]
-    return json.loads((tmp_path / f"{STACK}-deployer-policy.json").read_text())
+    # The parts playbooks/deployer_policy.yml writes, as one document (the local AWS takes any size inline).
+    parts = sorted(tmp_path.glob(f"{STACK}-deployer-policy-*.json"))
+    assert parts
+    statements = [statement for part in parts for statement in json.loads(part.read_text())["Statement"]]
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def test_the_deployer_policy_passes_the_permission_check(layer, local_aws, tmp_path):
@@ -204,3 +208,24 @@ def test_a_deployer_without_a_grant_is_told_which_calls_it_may_not_make(layer, l
     assert "may not make 2 of the deploy's calls" in output
     assert f"iam:PassRole on arn:aws:iam::{ACCOUNT}:role/pre-app-lambda" in output
     assert "playbooks/deployer_policy.yml prints it" in output
+
+
+def test_a_permissions_boundary_that_does_not_exist_is_refused_naming_the_variable(layer):
+    missing = f"arn:aws:iam::{ACCOUNT}:policy/org-boundary"
+    _changed, failed, output = preflight(layer(), spillover_permissions_boundary_arn=missing)
+    assert failed == 1
+    assert f"spillover_permissions_boundary_arn names {missing}, which does not exist" in output
+    assert f"DIR/{STACK}-boundary-policy.json" in output and "Nothing was created." in output
+
+
+def test_a_permissions_boundary_that_is_no_policy_arn_is_refused_naming_the_variable(layer):
+    _changed, failed, output = preflight(layer(), spillover_permissions_boundary_arn=f"arn:aws:iam::{ACCOUNT}:role/x")
+    assert failed == 1
+    assert "spillover_permissions_boundary_arn must be the ARN of an IAM managed policy" in output
+
+
+def test_a_permissions_boundary_that_exists_passes(layer, aws_client):
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}
+    boundary = aws_client("iam").create_policy(PolicyName="org-boundary", PolicyDocument=json.dumps(document))
+    changed, failed, output = preflight(layer(), spillover_permissions_boundary_arn=boundary["Policy"]["Arn"])
+    assert (changed, failed) == (0, 0), output[-4000:]

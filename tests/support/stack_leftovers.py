@@ -53,6 +53,8 @@ def stack_leftovers(client: Callable[[str], object], stack: str) -> list[str]:
     left += [f"EventBridge rule {name}" for name in rules]
     roles = _names(iam.list_roles()["Roles"], "RoleName")
     left += [f"IAM role {name}" for name in roles if name.startswith(f"{stack}-")]
+    policies = _names(iam.list_policies(Scope="Local")["Policies"], "PolicyName")
+    left += [f"IAM policy {name}" for name in policies if name == f"{stack}-boundary"]
     log_groups = _names(logs.describe_log_groups()["logGroups"], "logGroupName")
     left += [f"log group {name}" for name in log_groups if f"/{stack}-" in name or name.endswith(f"/{stack}")]
 

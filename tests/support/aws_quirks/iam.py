@@ -1,8 +1,9 @@
 """IAM policy evaluation for the behaviour layer: is a call allowed by its principal's identity policies?
 
 The local AWS enforces no IAM at all, so a policy that AWS would reject passes every test. This engine decides as
-AWS does for identity-based policies (no SCPs, resource policies, permission boundaries or session policies):
-an explicit Deny wins, then an Allow, else the call is denied. It matches actions and resources with IAM's
+AWS does for identity-based policies and the principal's permissions boundary (no SCPs, resource policies or session
+policies): an explicit Deny wins, then an Allow of the identity policies that the boundary, when the role has one,
+allows too, else the call is denied. It matches actions and resources with IAM's
 wildcards (``*``, ``?``; actions case-insensitively), supports NotAction/NotResource, and the condition operators
 ``String*``, ``Arn*``, ``Bool`` and ``Null`` with ``ForAllValues:``/``ForAnyValue:`` and ``...IfExists``.
 
@@ -12,8 +13,15 @@ resources of a call are derived from the request (``RESOURCE_PARAMETERS`` names 
 each resource type's ARN variables; ARN-valued parameters are matched against the formats directly). Where a
 required resource cannot be derived, the check falls back to the action alone (any Allow of the action counts)
 and says so in ``Check.derived``. Calls that AWS authorizes on further actions are checked on those too
-(``implied_checks``: iam:PassRole, tag-on-create). The documented exceptions are in ``_exceptions``. The condition
-keys a call carries are its request tags and the service keys AWS sets from its parameters (``PARAMETER_KEYS``).
+(``implied_checks``: iam:PassRole, tag-on-create). The documented exceptions are in ``_exceptions``.
+
+The request context holds the keys the stack's policies rely on: ``aws:RequestTag/<key>`` and ``aws:TagKeys`` (the
+tags a call sets), ``iam:PassedToService``, ``iam:AWSServiceName``, ``<service>:CreateAction`` (tag-on-create),
+``iam:PermissionsBoundary`` (CreateRole's and PutRolePermissionsBoundary's parameter; for PutRolePolicy,
+DeleteRolePolicy and the other role actions that support it, the role's current boundary, read from the local AWS),
+``lambda:Principal`` (AddPermission's Principal) and, per resource, ``ec2:ResourceTag/<key>`` and
+``aws:ResourceTag/<key>`` of an existing EC2 resource (its tags, read from the local AWS; ``ResourceState``).
+The service keys AWS sets from a request's parameters are in ``PARAMETER_KEYS``.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Protocol
 
 from tests.support.aws_quirks.wire import IAM_PREFIX, Request
 
@@ -83,7 +92,7 @@ RESOURCE_PARAMETERS: dict[tuple[str, str], list[dict[str, str]]] = {
     ("logs", "log-group"): [{"LogGroupName": "logGroupName"}],
     ("logs", "log-stream"): [{"LogGroupName": "logGroupName", "LogStreamName": "logStreamName"}],
     ("iam", "role"): [{"RoleNameWithPath": "RoleName"}],
-    ("iam", "policy"): [{"PolicyNameWithPath": "PolicyArn"}],
+    ("iam", "policy"): [{"PolicyNameWithPath": "PolicyArn"}, {"PolicyNameWithPath": "PolicyName"}],
     ("sts", "role"): [{"RoleNameWithPath": "RoleArn"}],
     ("events", "rule-on-default-event-bus"): [{"RuleName": "Name"}, {"RuleName": "Rule"}],
     ("ecr", "repository"): [{"RepositoryName": "repositoryName"}, {"RepositoryName": "repositoryNames[]"}],
@@ -121,6 +130,10 @@ class Check:
         on = f" on resource: {self.denied_resource}" if self.denied_resource not in ("", "*") else ""
         if self.reason == "explicit deny":
             because = "with an explicit deny in an identity-based policy"
+        elif self.reason == "explicit deny (permissions boundary)":
+            because = "with an explicit deny in a permissions boundary"
+        elif self.reason == "implicit deny (permissions boundary)":
+            because = f"because no permissions boundary allows the {self.action} action"
         else:
             because = f"because no identity-based policy allows the {self.action} action"
         return f"User: {self.principal} is not authorized to perform: {self.action}{on} {because}"
@@ -296,8 +309,30 @@ def tags_of(params: dict) -> dict[str, str]:
     return tags
 
 
-def request_context(request: Request) -> dict[str, list[str]]:
-    """The condition keys the layer can give a call: request tags, the service a role is passed to, ..."""
+class ResourceState(Protocol):
+    """What the engine reads from the local AWS for condition keys that describe existing resources."""
+
+    def role_boundary(self, role_name: str) -> str | None:
+        """The ARN of the role's permissions boundary (``None``: no such role or no boundary)."""
+
+    def ec2_tags(self, resource_id: str) -> dict[str, str]:
+        """The tags of an EC2 resource by its ID (``{}``: none, or no such resource)."""
+
+
+# The IAM role actions whose iam:PermissionsBoundary key is the role's current boundary (the Service Authorization
+# Reference); CreateRole and PutRolePermissionsBoundary give it in the request.
+_ROLE_BOUNDARY_ACTIONS = {
+    "AttachRolePolicy",
+    "DeleteRolePermissionsBoundary",
+    "DeleteRolePolicy",
+    "DetachRolePolicy",
+    "PutRolePolicy",
+}
+
+
+def request_context(request: Request, state: ResourceState | None = None) -> dict[str, list[str]]:
+    """The condition keys the layer can give a call: request tags, the service a role is passed to, a role's
+    permissions boundary, the principal a function permission is for, ..."""
     context: dict[str, list[str]] = {}
     tags = tags_of(request.params)
     if tags:
@@ -306,6 +341,15 @@ def request_context(request: Request) -> dict[str, list[str]]:
             context[f"aws:RequestTag/{key}"] = [value]
     if request.operation == "CreateServiceLinkedRole":
         context["iam:AWSServiceName"] = [str(request.params.get("AWSServiceName", ""))]
+    if request.service == "iam" and request.operation in ("CreateRole", "PutRolePermissionsBoundary"):
+        if request.params.get("PermissionsBoundary"):
+            context["iam:PermissionsBoundary"] = [str(request.params["PermissionsBoundary"])]
+    elif request.service == "iam" and request.operation in _ROLE_BOUNDARY_ACTIONS and state is not None:
+        boundary = state.role_boundary(str(request.params.get("RoleName", "")))
+        if boundary:
+            context["iam:PermissionsBoundary"] = [boundary]
+    if request.action == "lambda:AddPermission" and request.params.get("Principal"):
+        context["lambda:Principal"] = [str(request.params["Principal"])]
     return context
 
 
@@ -343,6 +387,15 @@ def parameter_context(request: Request, account: str) -> dict[str, list[str]]:
     return context
 
 
+def resource_context(arn: str, state: ResourceState | None) -> dict[str, list[str]]:
+    """The condition keys of one existing resource: an EC2 resource's tags (``ec2:ResourceTag/<key>`` and
+    ``aws:ResourceTag/<key>``). A resource the call creates (its ID still ``*``) has none."""
+    if state is None or not arn.startswith("arn:aws:ec2:") or arn.endswith("/*"):
+        return {}
+    tags = state.ec2_tags(arn.rsplit("/", 1)[-1])
+    return {f"{prefix}:ResourceTag/{key}": [value] for key, value in tags.items() for prefix in ("ec2", "aws")}
+
+
 # Operations that pass a role (AWS checks iam:PassRole on it) and the service it is passed to.
 PASSED_ROLES = {
     "lambda:CreateFunction": [("Role", "lambda.amazonaws.com")],
@@ -360,7 +413,9 @@ PASSED_ROLES = {
 TAG_ON_CREATE = {"elasticloadbalancing": "AddTags", "ecs": "TagResource", "ec2": "CreateTags"}
 
 
-def implied_checks(request: Request, account: str) -> list[tuple[str, list[str], dict]]:
+def implied_checks(
+    request: Request, account: str, state: ResourceState | None = None
+) -> list[tuple[str, list[str], dict]]:
     """The further (action, resources, context) AWS authorizes for ``request``."""
     checks = []
     for path, service in PASSED_ROLES.get(request.action, []):
@@ -373,7 +428,10 @@ def implied_checks(request: Request, account: str) -> list[tuple[str, list[str],
     creates = request.operation.startswith(_CREATES) and request.action != tagging
     if prefix in TAG_ON_CREATE and creates and tags_of(request.params):
         resources, _derived = resources_of(request.action, request, account)
-        context = {**request_context(request), f"{prefix}:CreateAction": [request.operation]}
+        if prefix == "ec2":
+            # EC2 tags only what the call creates, not the existing resources it is made in (a VPC).
+            resources = [resource for resource in resources if resource.endswith("/*")] or resources
+        context = {**request_context(request, state), f"{prefix}:CreateAction": [request.operation]}
         checks.append((tagging, resources, context))
     return checks
 
@@ -434,9 +492,14 @@ def _condition_holds(operator: str, key: str, expected: list[str], context: dict
     return any(one(value) for value in values)
 
 
-def _conditions_hold(statement: dict, context: dict[str, list[str]]) -> bool:
+def _conditions_hold(statement: dict, context: dict[str, list[str]], resource_known: bool = True) -> bool:
+    """Whether every condition of ``statement`` holds in ``context``. Without a known resource (an action-level
+    check), the keys of the resource itself (its tags) cannot be read: those conditions are taken to hold, as the
+    check is on the action alone."""
     for operator, keys in (statement.get("Condition") or {}).items():
         for key, expected in keys.items():
+            if not resource_known and "ResourceTag/" in key:
+                continue
             if not _condition_holds(operator, key, [str(item) for item in _as_list(expected)], context):
                 return False
     return True
@@ -448,7 +511,7 @@ def evaluate(policies: list[dict], action: str, resource: str | None, context: d
     for statement in _statements(policies):
         if not (_action_matches(statement, action) and _resource_matches(statement, resource)):
             continue
-        if not _conditions_hold(statement, context):
+        if not _conditions_hold(statement, context, resource_known=resource is not None):
             continue
         if statement.get("Effect") == "Deny":
             if resource is not None or "*" in _as_list(statement.get("Resource")):
@@ -459,10 +522,23 @@ def evaluate(policies: list[dict], action: str, resource: str | None, context: d
 
 
 def authorize(
-    principal: Principal, policies: list[dict], action: str, resources: list[str], derived: bool, context: dict
+    principal: Principal,
+    policies: list[dict],
+    action: str,
+    resources: list[str],
+    derived: bool,
+    context: dict,
+    state: ResourceState | None = None,
+    boundary: list[dict] | None = None,
 ) -> Check:
+    """The decision on ``action`` over ``resources``; ``boundary``: the principal's permissions boundary (``None``:
+    none), which must allow it too."""
     for resource in resources:
-        verdict = evaluate(policies, action, resource if derived else None, context)
+        own = {**context, **resource_context(resource, state)} if derived else context
+        verdict = evaluate(policies, action, resource if derived else None, own)
+        if verdict == "allow" and boundary is not None:
+            verdict = evaluate(boundary, action, resource if derived else None, own)
+            verdict = verdict if verdict == "allow" else f"{verdict} (permissions boundary)"
         if verdict != "allow":
             return Check(principal.session_arn, action, resources, False, derived, verdict, resource)
     return Check(principal.session_arn, action, resources, True, derived, "allow")
@@ -472,16 +548,23 @@ def authorize(
 ALWAYS_ALLOWED = {"sts:GetCallerIdentity"}
 
 
-def checks_for(request: Request, principal: Principal, policies: list[dict]) -> list[Check]:
-    """Every authorization AWS makes for ``request``: its own action, then the implied ones."""
+def checks_for(
+    request: Request,
+    principal: Principal,
+    policies: list[dict],
+    state: ResourceState | None = None,
+    boundary: list[dict] | None = None,
+) -> list[Check]:
+    """Every authorization AWS makes for ``request``: its own action, then the implied ones. ``state`` reads what
+    the condition keys of existing resources need (a role's boundary, an EC2 resource's tags)."""
     account = principal.account
     if request.action in ALWAYS_ALLOWED:
         return [Check(principal.session_arn, request.action, ["*"], True, True, "no permission needed")]
     resources, derived = resources_of(request.action, request, account)
-    own_context = {**request_context(request), **parameter_context(request, account)}
-    checks = [authorize(principal, policies, request.action, resources, derived, own_context)]
-    for action, implied_resources, context in implied_checks(request, account):
-        checks.append(authorize(principal, policies, action, implied_resources, True, context))
+    context = {**request_context(request, state), **parameter_context(request, account)}
+    checks = [authorize(principal, policies, request.action, resources, derived, context, state, boundary)]
+    for action, implied_resources, implied_context in implied_checks(request, account, state):
+        checks.append(authorize(principal, policies, action, implied_resources, True, implied_context, state, boundary))
     return checks
 
 

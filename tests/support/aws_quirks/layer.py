@@ -74,6 +74,28 @@ class Rule:
 
 
 @dataclass
+class LocalState:
+    """The IAM engine's ResourceState, read from the local AWS as ``access_key``'s account (iam.ResourceState)."""
+
+    layer: QuirksLayer
+    access_key: str
+    region: str
+
+    def role_boundary(self, role_name: str) -> str | None:
+        iam = self.layer.client("iam", self.access_key)
+        try:
+            role = iam.get_role(RoleName=role_name)["Role"]
+        except iam.exceptions.NoSuchEntityException:
+            return None
+        return role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
+
+    def ec2_tags(self, resource_id: str) -> dict[str, str]:
+        ec2 = self.layer.client("ec2", self.access_key, self.region)
+        found = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource_id]}])["Tags"]
+        return {tag["Key"]: tag["Value"] for tag in found}
+
+
+@dataclass
 class RoleBirth:
     arn: str
     at: float
@@ -157,6 +179,27 @@ class QuirksLayer(AwsRecorder):
         with self._state_lock:
             self.state.policy_cache[principal.role_arn] = documents
         return documents
+
+    def boundary_of(self, principal: Principal) -> list[dict] | None:
+        """The permissions boundary of the principal's role, as the local AWS stores it (``None``: none)."""
+        key = f"boundary of {principal.role_arn}"
+        with self._state_lock:
+            if key in self.state.policy_cache:
+                return self.state.policy_cache[key] or None
+        iam = self.client("iam", principal.access_key)
+        role = iam.get_role(RoleName=principal.role_arn.rsplit("/", 1)[-1])["Role"]
+        arn = role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
+        documents = []
+        if arn:
+            version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+            documents = [iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]]
+        with self._state_lock:
+            self.state.policy_cache[key] = documents
+        return documents or None
+
+    def resource_state(self, request: Request) -> LocalState:
+        """What the IAM engine reads of the caller's account for the condition keys of existing resources."""
+        return LocalState(self, request.access_key, request.region)
 
     def permits(self, access_key: str, action: str, resources: list[str], context: dict) -> bool:
         """Whether the caller may ``action``, under the IAM rules that enforce its principal (none: yes)."""

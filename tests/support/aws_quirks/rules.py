@@ -600,7 +600,8 @@ class IamScoping(Rule):
         if not self.enforces(principal):
             return None
         self.checked += 1
-        for check in checks_for(request, principal, self.layer.policies_of(principal)):
+        policies, boundary = self.layer.policies_of(principal), self.layer.boundary_of(principal)
+        for check in checks_for(request, principal, policies, self.layer.resource_state(request), boundary):
             self.coverage.add(check)
             self.log.append(
                 Checked(

@@ -182,6 +182,23 @@ def _streams(completed: subprocess.CompletedProcess, limit: int = 2000) -> str:
     return f"{completed.stdout[-limit:]}\n--- stderr ---\n{completed.stderr[-limit:]}"
 
 
+def bootstrap_deployer(iam, parts: list[dict], name: str = DEPLOYER_ROLE) -> str:
+    """A deployer role the controller's account may assume, made with an administrator's ``iam`` client, with each
+    part of its policy (playbooks/deployer_policy.yml's) as a managed policy, as the README says to attach them;
+    returns its ARN."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    for number, part in enumerate(parts, 1):
+        policy = iam.create_policy(PolicyName=f"{name}-{number}", PolicyDocument=json.dumps(part))
+        iam.attach_role_policy(RoleName=name, PolicyArn=policy["Policy"]["Arn"])
+    return arn
+
+
 class Run:
     """One ``make aws-quirks`` run; ``execute()`` returns the exit status."""
 
@@ -206,30 +223,21 @@ class Run:
         ]
         return _session(credentials)
 
-    def bootstrap(self, account: str, policy: dict) -> str:
+    def bootstrap(self, account: str, parts: list[dict]) -> str:
         """A deployer role in ``account`` that the controller's account may assume; returns its ARN."""
-        iam = self.admin_session(account).client("iam", endpoint_url=self.moto.endpoint)
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole"}
-            ],
-        }
-        arn = iam.create_role(RoleName=DEPLOYER_ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-        iam.put_role_policy(RoleName=DEPLOYER_ROLE, PolicyName="deploy", PolicyDocument=json.dumps(policy))
-        return arn
+        return bootstrap_deployer(self.admin_session(account).client("iam", endpoint_url=self.moto.endpoint), parts)
 
-    def deployer_policy(self, account: str) -> dict:
+    def deployer_policy(self, account: str) -> list[dict]:
         """The policy of the deployer role every deploy call is made with, enforced by the layer: the collection's
-        own, as ``playbooks/deployer_policy.yml`` prints it for the run's stack and inventory in ``account``.
+        own, in the parts ``playbooks/deployer_policy.yml`` writes for the run's stack and inventory in ``account``.
 
-        ``QUIRKS_DEPLOYER_POLICY`` (a JSON file) overrides it, to try a policy out. report.json's ``iam_checked``
-        lists every action and resource the deploy asked for.
+        ``QUIRKS_DEPLOYER_POLICY`` (a JSON file, one document) overrides it, to try a policy out. report.json's
+        ``iam_checked`` lists every action and resource the deploy asked for.
         """
         override = os.environ.get("QUIRKS_DEPLOYER_POLICY")
         if override:
             self.deployer_policy_source = override
-            return json.loads(Path(override).read_text())
+            return [json.loads(Path(override).read_text())]
         out = self.work / "deployer-policy" / account
         out.mkdir(parents=True, exist_ok=True)
         extra = {
@@ -253,11 +261,11 @@ class Run:
             timeout=300,
             cwd=ROOT,
         )
-        written = out / f"{self.settings.stack}-deployer-policy.json"
-        if completed.returncode != 0 or not written.exists():
+        written = sorted(out.glob(f"{self.settings.stack}-deployer-policy-*.json"))
+        if completed.returncode != 0 or not written:
             raise RuntimeError(f"playbooks/deployer_policy.yml failed: {_streams(completed)}")
         self.deployer_policy_source = "playbooks/deployer_policy.yml"
-        return json.loads(written.read_text())
+        return [json.loads(path.read_text()) for path in written]
 
     # -- playbooks
     def play(self, name: str, playbook: str, extra: dict | None = None, vars_: dict | None = None) -> PlayRun:

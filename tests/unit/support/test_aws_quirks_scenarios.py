@@ -46,6 +46,16 @@ TAG = [{"Key": "quirks:scenario", "Value": "dropped-later"}]
 EC2_IDS = ["sg-0a1b2c3d4e5f60718", "vpc-0a1b2c3d4e5f60718", "subnet-0a1b2c3d4e5f6071", "igw-0a1b2c3d", "rtb-0a1b2c3d"]
 
 
+class StackState:
+    """The local AWS as a deployed stack "shop" leaves it: its roles with its boundary, its EC2 resources tagged."""
+
+    def role_boundary(self, role_name: str) -> str | None:
+        return f"arn:aws:iam::{ACCOUNT}:policy/shop-boundary" if role_name.startswith("shop-") else None
+
+    def ec2_tags(self, resource_id: str) -> dict[str, str]:
+        return {"spillover:stack": "shop"} if resource_id in EC2_IDS else {}
+
+
 def request(service: str, operation: str, params: dict) -> Request:
     return Request("POST", "/", {}, b"", service, operation, "KEY", REGION, params)
 
@@ -112,7 +122,7 @@ SCENARIO_CALLS = {
 def test_the_deployer_policy_grants_every_call_of_the_scenarios(service, operation, params):
     policy = deployer_policy(names())
     principal = Principal(role("spillover-deploy"), f"arn:aws:sts::{ACCOUNT}:assumed-role/spillover-deploy/s", ACCOUNT)
-    checks = checks_for(request(service, operation, params), principal, [policy])
+    checks = checks_for(request(service, operation, params), principal, [policy], StackState())
     assert [(check.action, check.message) for check in checks if not check.allowed] == []
 
 
@@ -133,7 +143,8 @@ def test_ec2_tagging_is_checked_on_each_resource_its_ids_name():
 def test_ec2_create_tags_on_what_exists_is_one_check_not_a_tag_on_create_too():
     policy = deployer_policy(names())
     principal = Principal(role("spillover-deploy"), "session", ACCOUNT)
-    checks = checks_for(request("ec2", "CreateTags", {"ResourceId": EC2_IDS[:1], "Tag": TAG}), principal, [policy])
+    tagging = request("ec2", "CreateTags", {"ResourceId": EC2_IDS[:1], "Tag": TAG})
+    checks = checks_for(tagging, principal, [policy], StackState())
     assert [(check.action, check.allowed) for check in checks] == [("ec2:CreateTags", True)]
 
 
@@ -145,6 +156,8 @@ def test_the_iam_engine_logs_every_check_waiters_included_at_the_layers_clock():
         SimpleNamespace(
             principal_of=lambda key: principal,
             policies_of=lambda p: [deployer_policy(names())],
+            boundary_of=lambda p: None,
+            resource_state=lambda r: StackState(),
             clock=lambda: next(clock),
         )
     )

@@ -1,0 +1,234 @@
+"""The deployer cannot make itself an administrator: its policy, as playbooks/deployer_policy.yml prints it and in the
+parts the README says to attach, enforced by the behaviour layer's IAM engine (tests/support/aws_quirks/iam.py) on
+the local AWS. Each escalation path of issue 20 is refused with AWS's access-denied answer, while the stack's own
+calls pass; that the whole deploy passes under the same policy is ``make aws-quirks``'s proof."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tests.support.ansible_run import ROOT, run_playbook
+from tests.support.aws_quirks.layer import QuirksLayer
+from tests.support.aws_quirks.rules import IamScoping
+from tests.support.aws_quirks.runner import DEPLOYER, DEPLOYER_ROLE, bootstrap_deployer
+from tests.support.local_aws import REGION
+
+pytestmark = pytest.mark.integration
+ACCOUNT, STACK = "111122223333", "esc"
+NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/{STACK}-boundary"
+APP_ROLE, TASK_ROLE = f"{STACK}-app-lambda", f"{STACK}-app-task-exec"
+ADMINISTRATOR = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+
+
+def trust(service: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def printed(tmp_path_factory) -> dict:
+    """The deployer policy's parts and the roles' boundary, as playbooks/deployer_policy.yml writes them."""
+    out = tmp_path_factory.mktemp("deployer-policy")
+    completed = run_playbook(
+        ROOT / "playbooks" / "deployer_policy.yml",
+        inventory=ROOT / "inventories" / "local",
+        extra_vars={
+            "spillover_stack_name": STACK,
+            "spillover_aws_account_id": ACCOUNT,
+            "spillover_aws_region": REGION,
+            "spillover_aws_assume_role_arn": f"arn:aws:iam::{ACCOUNT}:role/{DEPLOYER_ROLE}",
+            "deployer_policy_dir": str(out),
+        },
+    )
+    assert completed.returncode == 0, (completed.stdout + completed.stderr)[-3000:]
+    parts = [json.loads(path.read_text()) for path in sorted(out.glob(f"{STACK}-deployer-policy-*.json"))]
+    assert parts
+    return {"parts": parts, "boundary": json.loads((out / f"{STACK}-boundary-policy.json").read_text())}
+
+
+def client(endpoint: str, service: str, credentials: dict | None = None):
+    return boto3.client(service, region_name=REGION, endpoint_url=endpoint, config=NO_RETRIES, **(credentials or {}))
+
+
+def assume(endpoint: str, role_arn: str) -> dict:
+    credentials = client(endpoint, "sts").assume_role(RoleArn=role_arn, RoleSessionName="escalate")["Credentials"]
+    return {
+        "aws_access_key_id": credentials["AccessKeyId"],
+        "aws_secret_access_key": credentials["SecretAccessKey"],
+        "aws_session_token": credentials["SessionToken"],
+    }
+
+
+def denied(call, **kwargs) -> str:
+    """The message of the access-denied answer ``call(**kwargs)`` must get."""
+    with pytest.raises(ClientError) as caught:
+        call(**kwargs)
+    error = caught.value.response["Error"]
+    assert error["Code"] in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"), error
+    return error["Message"]
+
+
+@pytest.fixture
+def stack(local_aws, printed):
+    """The enforced deployer, the boundary it created and the app's role it created with it, through the layer."""
+    admin = assume(local_aws.endpoint, f"arn:aws:iam::{ACCOUNT}:role/admin")
+    deployer = bootstrap_deployer(client(local_aws.endpoint, "iam", admin), printed["parts"])
+    app_role = f"arn:aws:iam::{ACCOUNT}:role/{APP_ROLE}"
+    layer = QuirksLayer(local_aws.endpoint, [IamScoping(DEPLOYER, [deployer]), IamScoping("app", [app_role])])
+    layer.start()
+    credentials = assume(layer.endpoint, deployer)
+    iam = client(layer.endpoint, "iam", credentials)
+    tags = [{"Key": "spillover:stack", "Value": STACK}]
+    # As site.yml does: the boundary first, then the roles with it.
+    iam.create_policy(PolicyName=f"{STACK}-boundary", PolicyDocument=json.dumps(printed["boundary"]), Tags=tags)
+    iam.create_role(
+        RoleName=APP_ROLE,
+        AssumeRolePolicyDocument=trust("lambda.amazonaws.com"),
+        PermissionsBoundary=BOUNDARY,
+        Tags=tags,
+    )
+    try:
+        yield {
+            "layer": layer,
+            "deployer": credentials,
+            "admin": admin,
+            "user": f"User: arn:aws:sts::{ACCOUNT}:assumed-role/{DEPLOYER_ROLE}/escalate is not authorized to "
+            "perform: ",
+        }
+    finally:
+        layer.stop()
+
+
+def test_the_deployer_cannot_make_the_apps_role_an_administrator(stack):
+    layer, user = stack["layer"], stack["user"]
+    iam = client(layer.endpoint, "iam", stack["deployer"])
+    role = f"arn:aws:iam::{ACCOUNT}:role/{APP_ROLE}"
+    administrator = "arn:aws:iam::aws:policy/AdministratorAccess"
+    assert denied(iam.attach_role_policy, RoleName=APP_ROLE, PolicyArn=administrator).startswith(
+        f"{user}iam:AttachRolePolicy on resource: {role}"
+    )
+    # Nor lift the boundary, replace it, or let another principal assume the role.
+    assert f"{user}iam:DeleteRolePermissionsBoundary" in denied(iam.delete_role_permissions_boundary, RoleName=APP_ROLE)
+    wider = f"arn:aws:iam::{ACCOUNT}:policy/wide-open"
+    assert f"{user}iam:PutRolePermissionsBoundary" in denied(
+        iam.put_role_permissions_boundary, RoleName=APP_ROLE, PermissionsBoundary=wider
+    )
+    assert f"{user}iam:UpdateAssumeRolePolicy" in denied(
+        iam.update_assume_role_policy, RoleName=APP_ROLE, PolicyDocument=trust("ec2.amazonaws.com")
+    )
+    # An inline administrator policy is taken (the role has the stack's boundary), and the boundary caps it: the role
+    # may do what the app needs and nothing of the administrator's.
+    iam.put_role_policy(RoleName=APP_ROLE, PolicyName="administrator", PolicyDocument=json.dumps(ADMINISTRATOR))
+    app = assume(layer.endpoint, role)
+    message = denied(client(layer.endpoint, "iam", app).create_user, UserName="backdoor")
+    assert message.endswith("because no permissions boundary allows the iam:CreateUser action")
+    logs = client(layer.endpoint, "logs", app)
+    logs.create_log_group(logGroupName=f"/aws/lambda/{STACK}-app")
+    assert "logs:CreateLogGroup" in denied(logs.create_log_group, logGroupName="/aws/lambda/someone-else")
+    # A role of the stack's name that has no boundary (made by someone else) gets no policy from the deployer.
+    client(layer.upstream, "iam", stack["admin"]).create_role(
+        RoleName=f"{STACK}-scaler", AssumeRolePolicyDocument=trust("lambda.amazonaws.com")
+    )
+    assert f"{user}iam:PutRolePolicy" in denied(
+        iam.put_role_policy,
+        RoleName=f"{STACK}-scaler",
+        PolicyName="administrator",
+        PolicyDocument=json.dumps(ADMINISTRATOR),
+    )
+
+
+def test_the_deployer_cannot_create_a_role_without_the_boundary(stack):
+    iam, user = client(stack["layer"].endpoint, "iam", stack["deployer"]), stack["user"]
+    lambda_trust = trust("lambda.amazonaws.com")
+    role = f"arn:aws:iam::{ACCOUNT}:role/{STACK}-scaler"
+    assert denied(iam.create_role, RoleName=f"{STACK}-scaler", AssumeRolePolicyDocument=lambda_trust).startswith(
+        f"{user}iam:CreateRole on resource: {role}"
+    )
+    other = f"arn:aws:iam::{ACCOUNT}:policy/wide-open"
+    assert f"{user}iam:CreateRole" in denied(
+        iam.create_role, RoleName=f"{STACK}-scaler", AssumeRolePolicyDocument=lambda_trust, PermissionsBoundary=other
+    )
+    # Only the stack's roles, boundary or not.
+    assert f"{user}iam:CreateRole" in denied(
+        iam.create_role, RoleName="backdoor", AssumeRolePolicyDocument=lambda_trust, PermissionsBoundary=BOUNDARY
+    )
+    # With the boundary, the stack's role is created.
+    iam.create_role(RoleName=f"{STACK}-scaler", AssumeRolePolicyDocument=lambda_trust, PermissionsBoundary=BOUNDARY)
+
+
+def test_the_deployer_cannot_pass_a_role_to_another_service(stack):
+    layer, user = stack["layer"], stack["user"]
+    # The task execution role is for ECS tasks, the app's role for Lambda: neither goes to the other service.
+    function = {"FunctionName": f"{STACK}-app", "Runtime": "python3.12", "Handler": "app.handler"}
+    task_role = f"arn:aws:iam::{ACCOUNT}:role/{TASK_ROLE}"
+    message = denied(
+        client(layer.endpoint, "lambda", stack["deployer"]).create_function,
+        **function,
+        Role=task_role,
+        Code={"ZipFile": b"PK"},
+    )
+    assert message.startswith(f"{user}iam:PassRole on resource: {task_role}")
+    app_role = f"arn:aws:iam::{ACCOUNT}:role/{APP_ROLE}"
+    message = denied(
+        client(layer.endpoint, "ecs", stack["deployer"]).register_task_definition,
+        family=f"{STACK}-app",
+        taskRoleArn=app_role,
+        containerDefinitions=[{"name": "app", "image": "app", "memory": 512}],
+    )
+    assert message.startswith(f"{user}iam:PassRole on resource: {app_role}")
+
+
+def test_the_deployer_lets_only_the_load_balancer_invoke_the_app_function(stack):
+    functions = client(stack["layer"].endpoint, "lambda", stack["deployer"])
+    grant = {"FunctionName": f"{STACK}-app", "Action": "lambda:InvokeFunction"}
+    for principal in ("*", "s3.amazonaws.com", "444455556666", "events.amazonaws.com"):
+        message = denied(functions.add_permission, **grant, StatementId="open", Principal=principal)
+        assert f"{stack['user']}lambda:AddPermission" in message, principal
+
+
+def test_the_deployer_cannot_touch_another_stacks_security_group(stack):
+    layer, user = stack["layer"], stack["user"]
+    admin_ec2 = client(layer.upstream, "ec2", stack["admin"])
+
+    def tagged(resource_type: str, value: str) -> list[dict]:
+        return [{"ResourceType": resource_type, "Tags": [{"Key": "spillover:stack", "Value": value}]}]
+
+    other_vpc = admin_ec2.create_vpc(CidrBlock="10.9.0.0/16", TagSpecifications=tagged("vpc", "shop"))["Vpc"]["VpcId"]
+    other = admin_ec2.create_security_group(
+        GroupName="shop-alb", Description="d", VpcId=other_vpc, TagSpecifications=tagged("security-group", "shop")
+    )["GroupId"]
+    ec2 = client(layer.endpoint, "ec2", stack["deployer"])
+    assert denied(ec2.delete_security_group, GroupId=other).startswith(
+        f"{user}ec2:DeleteSecurityGroup on resource: arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/{other}"
+    )
+    assert f"{user}ec2:RevokeSecurityGroupIngress" in denied(
+        ec2.revoke_security_group_ingress, GroupId=other, IpPermissions=[{"IpProtocol": "-1"}]
+    )
+    # Nor adopt it by tagging it as its own, nor create a group in that stack's VPC.
+    assert f"{user}ec2:CreateTags" in denied(
+        ec2.create_tags, Resources=[other], Tags=[{"Key": "spillover:stack", "Value": STACK}]
+    )
+    assert f"{user}ec2:CreateSecurityGroup" in denied(
+        ec2.create_security_group,
+        GroupName=f"{STACK}-alb",
+        Description="d",
+        VpcId=other_vpc,
+        TagSpecifications=tagged("security-group", STACK),
+    )
+    # Its own VPC and group, tagged with the stack, it creates and deletes.
+    own_vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16", TagSpecifications=tagged("vpc", STACK))["Vpc"]["VpcId"]
+    assert f"{user}ec2:CreateVpc" in denied(ec2.create_vpc, CidrBlock="10.7.0.0/16")
+    own = ec2.create_security_group(
+        GroupName=f"{STACK}-alb", Description="d", VpcId=own_vpc, TagSpecifications=tagged("security-group", STACK)
+    )["GroupId"]
+    ec2.delete_security_group(GroupId=own)
