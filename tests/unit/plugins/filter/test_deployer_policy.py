@@ -318,6 +318,11 @@ def test_every_ec2_write_is_conditioned_on_the_stacks_tag(create_vpc):
         writes = [a for a in statement["Action"] if a.startswith("ec2:") and not a.startswith(EC2_READS)]
         if not writes:
             continue
+        if statement["Sid"] == "RevokeDefaultGroupRules":
+            # The one exception: the created VPC's default group (EC2's, untagged) loses its rules; revokes only.
+            assert create_vpc and writes == ["ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress"]
+            assert statement["Resource"] == [f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/*"]
+            continue
         condition = statement["Condition"]["StringEquals"]
         # Requested on create, carried on change and delete.
         assert {condition.get("aws:RequestTag/spillover:stack"), condition.get("ec2:ResourceTag/spillover:stack")} == {
