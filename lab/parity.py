@@ -336,7 +336,10 @@ class Parity:
         for comparison in self.comparisons:
             on_lambda, on_ecs = comparison.on_lambda, comparison.on_ecs
             if not comparison.differences:
-                varies = f"  (the app's own {', '.join(comparison.varies)} vary per call)" if comparison.varies else ""
+                varies = ""
+                if comparison.varies:
+                    verb = "varies" if len(comparison.varies) == 1 else "vary"
+                    varies = f"  (the app's own {', '.join(comparison.varies)} {verb} per call)"
                 status = f"{on_lambda.status} {_content_type(on_lambda)}"
                 lines.append(f"  agree   {comparison.request.name:{width}}  {status}{varies}")
                 continue

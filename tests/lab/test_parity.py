@@ -458,7 +458,7 @@ def test_what_the_app_itself_answers_differently_each_call_is_not_a_difference_o
     random_bytes = parity.Comparison(request, lambda_side, ecs_side, own, again=again)
     assert (random_bytes.differences, random_bytes.varies) == ([], ["body"])
     line = parity.Parity(builder.describe_app(APP_DIR), [random_bytes], requests=1).lines()[-1]
-    assert line.endswith("200 application/octet-stream  (the app's own body vary per call)")
+    assert line.endswith("200 application/octet-stream  (the app's own body varies per call)")
     # The same body each time: the sides' difference is the runtimes'.
     steady = parity.Comparison(request, lambda_side, ecs_side, own, again=(own, own))
     assert (steady.differences, steady.varies) == (["body"], [])
