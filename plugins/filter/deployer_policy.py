@@ -657,13 +657,15 @@ def deployer_policy(data):
         _statement("StackTaggedNetwork", changes, [ec2(kind) for kind in ("security-group", *vpc_types)], tagged)
     )
     if network["create_vpc"]:
-        # The created VPC's default group is EC2's, created with the VPC and never tagged by the stack: its rules are
-        # revoked by type alone. Revoking only takes access away; no EC2 condition key names the group's VPC by tag.
+        # The created VPC's default group is EC2's, created with the VPC and never tagged by the stack, and no EC2
+        # condition key ties a group to a tagged VPC: its rules are revoked on a group that carries no stack tag at
+        # all, so a group of any stack stays out of reach. Revoking only takes access away.
         statements.append(
             _statement(
                 "RevokeDefaultGroupRules",
                 ["ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress"],
                 [ec2("security-group")],
+                {"Null": {f"ec2:ResourceTag/{STACK_TAG}": "true"}},
             )
         )
     statements.append(_stack_boundary_statement(stack))

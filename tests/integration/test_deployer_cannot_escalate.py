@@ -232,3 +232,14 @@ def test_the_deployer_cannot_touch_another_stacks_security_group(stack):
         GroupName=f"{STACK}-alb", Description="d", VpcId=own_vpc, TagSpecifications=tagged("security-group", STACK)
     )["GroupId"]
     ec2.delete_security_group(GroupId=own)
+    # The default group EC2 made with its VPC carries no stack tag: the deployer may strip its rules (EC2.2), and only
+    # revoke them; a group of another stack keeps its own (refused above).
+    [default] = admin_ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [own_vpc]}, {"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"]
+    ec2.revoke_security_group_egress(GroupId=default["GroupId"], IpPermissions=default["IpPermissionsEgress"])
+    assert (
+        admin_ec2.describe_security_groups(GroupIds=[default["GroupId"]])["SecurityGroups"][0]["IpPermissionsEgress"]
+        == []
+    )
+    assert f"{user}ec2:DeleteSecurityGroup" in denied(ec2.delete_security_group, GroupId=default["GroupId"])

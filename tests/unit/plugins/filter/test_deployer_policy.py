@@ -319,9 +319,11 @@ def test_every_ec2_write_is_conditioned_on_the_stacks_tag(create_vpc):
         if not writes:
             continue
         if statement["Sid"] == "RevokeDefaultGroupRules":
-            # The one exception: the created VPC's default group (EC2's, untagged) loses its rules; revokes only.
+            # The one exception: the created VPC's default group (EC2's, untagged) loses its rules; revokes only, on
+            # groups of no stack.
             assert create_vpc and writes == ["ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress"]
             assert statement["Resource"] == [f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/*"]
+            assert statement["Condition"] == {"Null": {"ec2:ResourceTag/spillover:stack": "true"}}
             continue
         condition = statement["Condition"]["StringEquals"]
         # Requested on create, carried on change and delete.
