@@ -114,12 +114,17 @@ def _as_list(value):
 
 def context_entries(condition):
     """The simulator's ContextEntries that satisfy a statement's ``Condition`` (its first value per key; all values
-    for a multi-valued key)."""
+    for a multi-valued key). A ``Null`` of ``true`` asks for the key's absence: it gets no entry, and one of
+    ``false`` (the key present) gets a value of its own."""
     entries = []
     for operator, keys in (condition or {}).items():
         multi = operator.startswith(("ForAllValues:", "ForAnyValue:"))
         for key, values in keys.items():
             values = [str(value) for value in _as_list(values)]
+            if operator == "Null":
+                if values[:1] == ["true"]:
+                    continue
+                values = ["present"]
             entries.append(
                 {
                     "ContextKeyName": key,

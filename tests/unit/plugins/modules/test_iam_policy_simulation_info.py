@@ -167,3 +167,14 @@ def test_a_caller_the_simulator_cannot_take_is_not_simulated():
     assert result["simulated"] is False and "simulates IAM users and roles" in result["not_simulated_because"]
     user = check(FakeIam(), policy=None, caller="arn:aws:iam::123456789012:user/ci")
     assert user["principal_arn"] == "arn:aws:iam::123456789012:user/ci"
+
+
+def test_a_null_condition_asks_for_the_keys_absence_or_presence():
+    condition = {
+        "StringEquals": {"aws:RequestTag/spillover:stack": "shop"},
+        "Null": {"ec2:ResourceTag/spillover:stack": "true", "aws:TagKeys": "false"},
+    }
+    assert sim.context_entries(condition) == [
+        {"ContextKeyName": "aws:RequestTag/spillover:stack", "ContextKeyValues": ["shop"], "ContextKeyType": "string"},
+        {"ContextKeyName": "aws:TagKeys", "ContextKeyValues": ["present"], "ContextKeyType": "string"},
+    ]
