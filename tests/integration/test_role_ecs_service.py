@@ -106,7 +106,6 @@ def test_ecs_side_converges_then_goes_away_twice(local_aws, aws_client):
     assert [s["Principal"]["Service"] for s in trust["Statement"]] == ["ecs-tasks.amazonaws.com"]
     assert trust["Statement"][0]["Condition"] == {
         "StringEquals": {"aws:SourceAccount": "123456789012"},
-        "ArnLike": {"aws:SourceArn": "arn:aws:ecs:us-east-1:123456789012:*"},
     }
     policy = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=role["RoleName"])["PolicyDocument"]
     policy = json.loads(policy) if isinstance(policy, str) else policy

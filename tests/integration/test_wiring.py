@@ -458,11 +458,10 @@ def test_site_converges_check_is_clean_and_teardown_twice_empties(
     default = [{"Name": "vpc-id", "Values": [group["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}]
     [default_group] = ec2.describe_security_groups(Filters=default)["SecurityGroups"]
     assert (default_group["IpPermissions"], default_group["IpPermissionsEgress"]) == ([], [])
-    # The task execution role trusts ECS tasks of the stack's account and region only.
+    # The task execution role trusts ECS tasks of the stack's account only.
     role = aws_client("iam").get_role(RoleName="spillover-local-app-task-exec")["Role"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"] == {
         "StringEquals": {"aws:SourceAccount": "123456789012"},
-        "ArnLike": {"aws:SourceArn": f"arn:aws:ecs:{REGION}:123456789012:*"},
     }
     # The dashboard shows this stack: every widget's metric one AWS documents or the stack's code emits, with the
     # real resources' dimensions, and every alarm, log group and log field it names real.
