@@ -94,7 +94,7 @@ sanity: venv ## ansible-test sanity for the collection's plugins (no docker)
 	@scripts/sanity.sh
 
 pytest: venv collection-link importer-venv ## Unit and integration tests (pytest): two workers, then the slow ones alone
-	$(BIN)/pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 -m "not slow" --durations=25 $(PYTEST_ARGS)
 	$(BIN)/pytest -m slow $(PYTEST_ARGS)
 
 molecule: venv collection-link debs ## Molecule scenarios against the local AWS
