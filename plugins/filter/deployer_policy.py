@@ -76,7 +76,9 @@ options:
         type: dict
         required: true
       alb:
-        description: C(alb__names) (C(load_balancer)).
+        description: >-
+          C(alb__names) (C(load_balancer); C(access_logs), C(access_logs_bucket) and C(web_acl_arn), when set, add
+          the access logs bucket the role creates and the WAF association).
         type: dict
         required: true
       alarms:
@@ -159,6 +161,7 @@ import json
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.spillover.lambda_ecs.plugins.filter.alb_access_logs_bucket import alb_access_logs_bucket
 from ansible_collections.spillover.lambda_ecs.plugins.filter.scaler_policy import LAST_MOVE_TAG
 
 # The tag every role puts on the stack's resources (the roles' <role>__tags), which scopes the deployer's EC2 writes.
@@ -313,6 +316,59 @@ def _stack_boundary_statement(stack):
         ],
         [stack.boundary],
     )
+
+
+# amazon.aws.s3_bucket reads every setting of the bucket it creates or updates (a read it may not make is only a
+# warning); the role sets the policy, encryption, public access block and tags. Deleting it lists and deletes its
+# objects first (an unversioned bucket's objects, with DeleteObject).
+ACCESS_LOGS_BUCKET_ACTIONS = [
+    "s3:CreateBucket",
+    "s3:DeleteBucket",
+    "s3:GetAccelerateConfiguration",
+    "s3:GetBucketAcl",
+    "s3:GetBucketLogging",
+    "s3:GetBucketObjectLockConfiguration",
+    "s3:GetBucketOwnershipControls",
+    "s3:GetBucketPolicy",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:GetBucketRequestPayment",
+    "s3:GetBucketTagging",
+    "s3:GetBucketVersioning",
+    "s3:GetEncryptionConfiguration",
+    "s3:GetInventoryConfiguration",
+    "s3:ListBucket",
+    "s3:ListBucketVersions",
+    "s3:PutBucketPolicy",
+    "s3:PutBucketPublicAccessBlock",
+    "s3:PutBucketTagging",
+    "s3:PutEncryptionConfiguration",
+]
+
+
+def _alb_option_statements(stack, data):
+    """The alb role's options: the access logs bucket it creates, and the WAF web ACL it associates."""
+    alb = data["alb"]
+    load_balancer = stack.arn("elasticloadbalancing", f"loadbalancer/app/{stack.load_balancer}/*")
+    statements = []
+    if alb.get("access_logs") and not alb.get("access_logs_bucket"):
+        bucket = f"arn:{stack.partition}:s3:::{alb_access_logs_bucket(stack.load_balancer, stack.account)}"
+        statements += [
+            _statement("StackAccessLogsBucket", ACCESS_LOGS_BUCKET_ACTIONS, [bucket]),
+            _statement("EmptyStackAccessLogsBucket", ["s3:DeleteObject"], [f"{bucket}/*"]),
+        ]
+    if alb.get("web_acl_arn"):
+        statements += [
+            # AWS WAF authorizes the association on the web ACL and on the load balancer both.
+            _statement(
+                "AssociateTheWebAclWithTheLoadBalancer",
+                ["wafv2:AssociateWebACL", "wafv2:GetWebACLForResource"],
+                [alb["web_acl_arn"], load_balancer],
+            ),
+            _statement("ReadTheWebAcl", ["wafv2:GetWebACL"], [alb["web_acl_arn"]]),
+            # Elastic Load Balancing's side of the association has no resource-level permission.
+            _statement("SetWebAclOnlyStar", ["elasticloadbalancing:SetWebAcl"], "*"),
+        ]
+    return statements
 
 
 def deployer_policy(data):
@@ -668,6 +724,7 @@ def deployer_policy(data):
                 {"Null": {f"ec2:ResourceTag/{STACK_TAG}": "true"}},
             )
         )
+    statements += _alb_option_statements(stack, data)
     statements.append(_stack_boundary_statement(stack))
     if data.get("deployer_role_arn"):
         statements.append(

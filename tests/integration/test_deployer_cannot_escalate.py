@@ -243,3 +243,51 @@ def test_the_deployer_cannot_touch_another_stacks_security_group(stack):
         == []
     )
     assert f"{user}ec2:DeleteSecurityGroup" in denied(ec2.delete_security_group, GroupId=default["GroupId"])
+
+
+def test_with_a_web_acl_the_deployer_associates_it_with_its_own_load_balancer_only(local_aws, tmp_path):
+    """alb_web_acl_arn: the deployer policy printed with it lets the deployer put the stack's load balancer behind
+    the web ACL, and no other load balancer of the account."""
+    admin = assume(local_aws.endpoint, f"arn:aws:iam::{ACCOUNT}:role/admin")
+    acl = client(local_aws.endpoint, "wafv2", admin).create_web_acl(
+        Name=f"{STACK}-acl",
+        Scope="REGIONAL",
+        DefaultAction={"Allow": {}},
+        VisibilityConfig={"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False, "MetricName": "acl"},
+    )["Summary"]["ARN"]
+    completed = run_playbook(
+        ROOT / "playbooks" / "deployer_policy.yml",
+        inventory=ROOT / "inventories" / "local",
+        extra_vars={
+            "spillover_stack_name": STACK,
+            "spillover_aws_account_id": ACCOUNT,
+            "spillover_aws_region": REGION,
+            "alb_web_acl_arn": acl,
+            "deployer_policy_dir": str(tmp_path),
+        },
+    )
+    assert completed.returncode == 0, (completed.stdout + completed.stderr)[-3000:]
+    parts = [json.loads(path.read_text()) for path in sorted(tmp_path.glob(f"{STACK}-deployer-policy-*.json"))]
+    deployer = bootstrap_deployer(client(local_aws.endpoint, "iam", admin), parts)
+    # The stack's load balancer and another stack's, made by the administrator.
+    ec2, elbv2 = client(local_aws.endpoint, "ec2", admin), client(local_aws.endpoint, "elbv2", admin)
+    vpc = ec2.create_vpc(CidrBlock="10.6.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.6.{index}.0/24", AvailabilityZone=f"{REGION}{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for index, zone in enumerate("ab")
+    ]
+    own, other = (
+        elbv2.create_load_balancer(Name=name, Subnets=subnets)["LoadBalancers"][0]["LoadBalancerArn"]
+        for name in (STACK, "shop")
+    )
+    with QuirksLayer(local_aws.endpoint, [IamScoping(DEPLOYER, [deployer])]) as layer:
+        wafv2 = client(layer.endpoint, "wafv2", assume(layer.endpoint, deployer))
+        user = f"User: arn:aws:sts::{ACCOUNT}:assumed-role/{DEPLOYER_ROLE}/escalate is not authorized to perform: "
+        assert denied(wafv2.associate_web_acl, WebACLArn=acl, ResourceArn=other).startswith(
+            f"{user}wafv2:AssociateWebACL on resource: {other}"
+        )
+        assert f"{user}wafv2:DisassociateWebACL" in denied(wafv2.disassociate_web_acl, ResourceArn=own)
+        wafv2.associate_web_acl(WebACLArn=acl, ResourceArn=own)
+        assert wafv2.get_web_acl_for_resource(ResourceArn=own)["WebACL"]["ARN"] == acl

@@ -229,3 +229,31 @@ def test_a_permissions_boundary_that_exists_passes(layer, aws_client):
     boundary = aws_client("iam").create_policy(PolicyName="org-boundary", PolicyDocument=json.dumps(document))
     changed, failed, output = preflight(layer(), spillover_permissions_boundary_arn=boundary["Policy"]["Arn"])
     assert (changed, failed) == (0, 0), output[-4000:]
+
+
+def test_the_load_balancers_access_logs_and_web_acl_settings_are_refused_each_named_before_anything(layer):
+    bad = {
+        "alb_access_logs_bucket": "Org_Logs",
+        "alb_access_logs_prefix": "shop/AWSLogs/",
+        "alb_web_acl_arn": f"arn:aws:wafv2:us-east-1:{ACCOUNT}:global/webacl/shop/a1b2c3d4",
+    }
+    _changed, failed, output = preflight(layer(), **bad)
+    assert failed == 1
+    flat = " ".join(output.split())
+    assert "alb_access_logs_bucket must be an S3 bucket name" in flat and 'got \\"Org_Logs\\"' in flat
+    assert 'alb_access_logs_prefix must not start or end with \\"/\\" nor contain \\"AWSLogs\\"' in flat
+    assert "alb_web_acl_arn must be the ARN of a regional AWS WAF web ACL in the stack's region" in flat
+    assert "Nothing was created." in flat
+
+
+def test_a_web_acl_of_another_region_is_refused_and_a_good_one_passes(layer):
+    other = f"arn:aws:wafv2:eu-west-1:{ACCOUNT}:regional/webacl/shop/a1b2c3d4"
+    _changed, failed, output = preflight(layer(), alb_web_acl_arn=other)
+    assert failed == 1 and "alb_web_acl_arn must be the ARN of a regional AWS WAF web ACL" in output
+    good = {
+        "alb_web_acl_arn": other.replace("eu-west-1", "us-east-1"),
+        "alb_access_logs_bucket": "org-alb-logs",
+        "alb_access_logs_prefix": "shop/prod",
+    }
+    changed, failed, output = preflight(layer(), **good)
+    assert (changed, failed) == (0, 0), output[-4000:]

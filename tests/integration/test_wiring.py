@@ -286,6 +286,111 @@ def test_an_idle_timeout_aws_refuses_is_refused_before_anything_is_created(recor
     assert recorder.writes == [], recorder.writes
 
 
+ACCESS_LOGS = ("access_logs.s3.enabled", "access_logs.s3.bucket", "access_logs.s3.prefix")
+# The local AWS's account (of the test credentials); the bucket the role creates is named after it.
+LOGS_BUCKET = f"{STACK}-alb-logs-123456789012"
+
+
+def access_logs(elbv2) -> tuple[str, ...]:
+    attributes = balancer_attributes(elbv2)
+    return tuple(attributes.get(key, "") for key in ACCESS_LOGS)
+
+
+def test_access_logs_go_to_a_private_bucket_the_role_creates_and_teardown_deletes_it_with_its_logs(
+    local_aws, recorder, aws_client, prerequisites
+):
+    elbv2, s3 = aws_client("elbv2"), aws_client("s3")
+    recap(run_wiring(local_aws.endpoint, prerequisites, wiring_roles=["alb"]))
+    assert balancer_attributes(elbv2)["access_logs.s3.enabled"] == "false"  # off by default
+    assert LOGS_BUCKET not in [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]]
+
+    # Check mode writes nothing (amazon.aws.s3_bucket has no check mode: it is skipped) and says the logs would go on.
+    recorder.reset()
+    on = {"wiring_roles": ["alb"], "alb_access_logs": True}
+    checked = recap(run_wiring(recorder.endpoint, prerequisites, check=True, **on))
+    assert checked["localhost"]["changed"] == 1 and recorder.writes == [], recorder.writes
+
+    recap(run_wiring(local_aws.endpoint, prerequisites, **on))
+    assert access_logs(elbv2) == ("true", LOGS_BUCKET, "")
+    encryption = s3.get_bucket_encryption(Bucket=LOGS_BUCKET)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert [rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] for rule in encryption] == ["AES256"]
+    blocked = s3.get_public_access_block(Bucket=LOGS_BUCKET)["PublicAccessBlockConfiguration"]
+    assert blocked == dict.fromkeys(blocked, True) and len(blocked) == 4
+    assert {tag["Key"]: tag["Value"] for tag in s3.get_bucket_tagging(Bucket=LOGS_BUCKET)["TagSet"]} == {
+        "spillover:stack": STACK
+    }
+    allow, deny = json.loads(s3.get_bucket_policy(Bucket=LOGS_BUCKET)["Policy"])["Statement"]
+    # us-east-1 opened before August 2022: Elastic Load Balancing's account of the region writes the logs, and only
+    # under AWSLogs/<account>/.
+    assert (allow["Effect"], allow["Principal"], allow["Action"], allow["Resource"]) == (
+        "Allow",
+        {"AWS": "arn:aws:iam::127311923021:root"},
+        "s3:PutObject",
+        f"arn:aws:s3:::{LOGS_BUCKET}/AWSLogs/123456789012/*",
+    )
+    assert (deny["Effect"], deny["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+
+    # A second run changes nothing and writes nothing.
+    recorder.reset()
+    again = recap(run_wiring(recorder.endpoint, prerequisites, **on))
+    assert again["localhost"]["changed"] == 0 and recorder.writes == [], recorder.writes
+
+    # Teardown empties the bucket of its logs and deletes it; a second teardown is harmless. The test writes a log as
+    # log delivery would. The local AWS applies a bucket policy's Deny to every object call whatever its condition
+    # (AWS denies only requests without TLS, and every client here speaks plain HTTP to the local AWS), so the test
+    # lifts the policy first.
+    s3.delete_bucket_policy(Bucket=LOGS_BUCKET)
+    s3.put_object(Bucket=LOGS_BUCKET, Key="AWSLogs/123456789012/elasticloadbalancing/log.gz", Body=b"log")
+    teardown = {"wiring_state": "absent", "wiring_roles": ["alb"], "alb_access_logs": True}
+    assert recap(run_wiring(local_aws.endpoint, prerequisites, **teardown))["localhost"]["changed"] > 0
+    assert LOGS_BUCKET not in [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]]
+    assert recap(run_wiring(local_aws.endpoint, prerequisites, **teardown))["localhost"]["changed"] == 0
+
+
+def test_access_logs_in_a_bucket_of_ones_own_are_turned_on_and_off_and_the_bucket_is_never_touched(
+    local_aws, recorder, aws_client, prerequisites
+):
+    elbv2, s3 = aws_client("elbv2"), aws_client("s3")
+    s3.create_bucket(Bucket="org-alb-logs")
+    own = {"alb_access_logs": True, "alb_access_logs_bucket": "org-alb-logs", "alb_access_logs_prefix": "shop/prod"}
+    recap(run_wiring(local_aws.endpoint, prerequisites, wiring_roles=["alb"], **own))
+    assert access_logs(elbv2) == ("true", "org-alb-logs", "shop/prod")
+
+    recorder.reset()
+    recap(run_wiring(recorder.endpoint, prerequisites, wiring_roles=["alb"]))  # the option off again
+    assert balancer_attributes(elbv2)["access_logs.s3.enabled"] == "false"
+    assert [call.operation for call in recorder.writes] == ["ModifyLoadBalancerAttributes"]
+    teardown = {"wiring_state": "absent", "wiring_roles": ["alb"], **own}
+    recorder.reset()
+    recap(run_wiring(recorder.endpoint, prerequisites, **teardown))
+    assert [call for call in recorder.calls if call.service == "s3"] == []
+    assert "org-alb-logs" in [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]]
+
+
+def test_the_waf_web_acl_is_associated_in_check_mode_first_then_kept(local_aws, recorder, aws_client, prerequisites):
+    wafv2, elbv2 = aws_client("wafv2"), aws_client("elbv2")
+    acl = wafv2.create_web_acl(
+        Name=f"{STACK}-acl",
+        Scope="REGIONAL",
+        DefaultAction={"Allow": {}},
+        VisibilityConfig={"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False, "MetricName": "acl"},
+    )["Summary"]["ARN"]
+    recap(run_wiring(local_aws.endpoint, prerequisites, wiring_roles=["alb"]))
+    balancer = elbv2.describe_load_balancers(Names=[STACK])["LoadBalancers"][0]["LoadBalancerArn"]
+    assert "WebACL" not in wafv2.get_web_acl_for_resource(ResourceArn=balancer)
+
+    recorder.reset()
+    checked = recap(run_wiring(recorder.endpoint, prerequisites, check=True, wiring_roles=["alb"], alb_web_acl_arn=acl))
+    assert checked["localhost"]["changed"] == 1 and recorder.writes == [], recorder.writes
+    changed = recap(run_wiring(recorder.endpoint, prerequisites, wiring_roles=["alb"], alb_web_acl_arn=acl))
+    assert changed["localhost"]["changed"] == 1
+    assert [call.operation for call in recorder.writes] == ["AssociateWebACL"]
+    assert wafv2.get_web_acl_for_resource(ResourceArn=balancer)["WebACL"]["ARN"] == acl
+    recorder.reset()
+    again = recap(run_wiring(recorder.endpoint, prerequisites, wiring_roles=["alb"], alb_web_acl_arn=acl))
+    assert again["localhost"]["changed"] == 0 and recorder.writes == [], recorder.writes
+
+
 def listeners_by_port(elbv2, stack: str = STACK) -> dict[int, dict]:
     load_balancer = elbv2.describe_load_balancers(Names=[stack])["LoadBalancers"][0]["LoadBalancerArn"]
     return {
