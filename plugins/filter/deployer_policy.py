@@ -108,6 +108,13 @@ options:
           (C(spillover_permissions_boundary_arn); empty for the created one).
         type: dict
         required: true
+      kms_keys:
+        description: >-
+          The customer managed KMS keys the stack names (each an ARN, or empty for none): C(logs), of its log groups
+          (C(spillover_logs_kms_key_arn)), and C(lambda_environment), of its functions' environment variables
+          (C(spillover_lambda_environment_kms_key_arn)). The deployer may describe each (the preflight), associate
+          the first with the stack's log groups, and use the second only through Lambda (C(kms:ViaService)).
+        type: dict
 """
 
 EXAMPLES = r"""
@@ -219,14 +226,35 @@ def _problems(data):
         r"arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/[\w+=,.@/-]+", str(boundary["arn"])
     ):
         problems.append(f"permissions_boundary.arn must be an IAM policy ARN, got {boundary['arn']!r}")
+    problems += _kms_key_problems(data.get("kms_keys"))
     arn = data.get("deployer_role_arn")
     if arn and not re.fullmatch(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+", str(arn)):
         problems.append(f"deployer_role_arn must be an IAM role ARN, got {arn!r}")
     problems += [
         f"unknown key {key!r}"
-        for key in sorted(set(data) - {*_PATTERNS, "alarms", "deployer_role_arn", "permissions_boundary", *_NAME_KEYS})
+        for key in sorted(
+            set(data) - {*_PATTERNS, "alarms", "deployer_role_arn", "permissions_boundary", "kms_keys", *_NAME_KEYS}
+        )
     ]
     return problems
+
+
+# The KMS keys a stack may name, and what each encrypts.
+KMS_KEY_USES = {"logs": "the stack's log groups", "lambda_environment": "the functions' environment variables"}
+KMS_KEY_ARN = r"arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:key/[A-Za-z0-9-]+"
+
+
+def _kms_key_problems(keys):
+    if keys is None:
+        return []
+    if not isinstance(keys, dict):
+        return [f"kms_keys must be a dict of {', '.join(KMS_KEY_USES)}, got {keys!r}"]
+    problems = [f"kms_keys has an unknown key {key!r}" for key in sorted(set(keys) - set(KMS_KEY_USES))]
+    return problems + [
+        f"kms_keys.{use} must be empty or a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), got {keys[use]!r}"
+        for use in KMS_KEY_USES
+        if keys.get(use) and not (isinstance(keys[use], str) and re.fullmatch(KMS_KEY_ARN, keys[use]))
+    ]
 
 
 def _statement(sid, actions, resources, condition=None):
@@ -368,6 +396,36 @@ def _alb_option_statements(stack, data):
             # Elastic Load Balancing's side of the association has no resource-level permission.
             _statement("SetWebAclOnlyStar", ["elasticloadbalancing:SetWebAcl"], "*"),
         ]
+    return statements
+
+
+def _kms_key_statements(stack, keys, log_groups):
+    """The deployer's grants for the KMS keys the stack names: none of the keys' administration, and their use only
+    where the stack uses them."""
+    statements = [
+        # Only when a group has a key and its variable is emptied (cloudwatchlogs_log_group_kms_key reads first):
+        # granted whatever the keys, so that the run that drops a key may remove it.
+        _statement("StackLogGroupsKmsKeyRemoval", ["logs:DisassociateKmsKey"], log_groups),
+    ]
+    named = list(dict.fromkeys(key for key in (keys.get("logs"), keys.get("lambda_environment")) if key))
+    if named:
+        # The preflight's check that each key exists, is enabled and symmetric, and may be used by the deployer.
+        statements.append(_statement("DescribeNamedKmsKeys", ["kms:DescribeKey"], named))
+    if keys.get("logs"):
+        # CloudWatch Logs itself encrypts with the key (its key policy allows logs.REGION.amazonaws.com): the deployer
+        # only associates it with the stack's groups, and needs no use of the key.
+        statements.append(_statement("StackLogGroupsKmsKey", ["logs:AssociateKmsKey"], log_groups))
+    if keys.get("lambda_environment"):
+        # Lambda encrypts the variables and creates the functions' grant on the key with the caller's permissions,
+        # and decrypts them for GetFunctionConfiguration: each only through Lambda, never the key directly.
+        statements.append(
+            _statement(
+                "FunctionsEnvironmentKeyThroughLambda",
+                ["kms:CreateGrant", "kms:Decrypt", "kms:Encrypt"],
+                [keys["lambda_environment"]],
+                {"StringEquals": {"kms:ViaService": f"lambda.{stack.region}.amazonaws.com"}},
+            )
+        )
     return statements
 
 
@@ -726,6 +784,7 @@ def deployer_policy(data):
         )
     statements += _alb_option_statements(stack, data)
     statements.append(_stack_boundary_statement(stack))
+    statements += _kms_key_statements(stack, data.get("kms_keys") or {}, log_groups)
     if data.get("deployer_role_arn"):
         statements.append(
             _statement(

@@ -291,3 +291,55 @@ def test_with_a_web_acl_the_deployer_associates_it_with_its_own_load_balancer_on
         assert f"{user}wafv2:DisassociateWebACL" in denied(wafv2.disassociate_web_acl, ResourceArn=own)
         wafv2.associate_web_acl(WebACLArn=acl, ResourceArn=own)
         assert wafv2.get_web_acl_for_resource(ResourceArn=own)["WebACL"]["ARN"] == acl
+
+
+def test_the_deployer_uses_the_named_kms_keys_only_as_the_stack_does(local_aws, tmp_path):
+    admin = assume(local_aws.endpoint, f"arn:aws:iam::{ACCOUNT}:role/admin")
+    admin_kms = client(local_aws.endpoint, "kms", admin)
+    logs_key, environment_key, other_key = (admin_kms.create_key()["KeyMetadata"]["Arn"] for _ in range(3))
+    completed = run_playbook(
+        ROOT / "playbooks" / "deployer_policy.yml",
+        inventory=ROOT / "inventories" / "local",
+        extra_vars={
+            "spillover_stack_name": STACK,
+            "spillover_aws_account_id": ACCOUNT,
+            "spillover_aws_region": REGION,
+            "spillover_logs_kms_key_arn": logs_key,
+            "spillover_lambda_environment_kms_key_arn": environment_key,
+            "deployer_policy_dir": str(tmp_path),
+        },
+    )
+    assert completed.returncode == 0, (completed.stdout + completed.stderr)[-3000:]
+    parts = [json.loads(path.read_text()) for path in sorted(tmp_path.glob(f"{STACK}-deployer-policy-*.json"))]
+    deployer = bootstrap_deployer(client(local_aws.endpoint, "iam", admin), parts)
+    layer = QuirksLayer(local_aws.endpoint, [IamScoping(DEPLOYER, [deployer])])
+    layer.start()
+    try:
+        credentials = assume(layer.endpoint, deployer)
+        user = f"User: arn:aws:sts::{ACCOUNT}:assumed-role/{DEPLOYER_ROLE}/escalate is not authorized to perform: "
+        kms, logs = client(layer.endpoint, "kms", credentials), client(layer.endpoint, "logs", credentials)
+        # The preflight reads the keys it is given, and no other.
+        for key in (logs_key, environment_key):
+            assert kms.describe_key(KeyId=key)["KeyMetadata"]["Arn"] == key
+        assert denied(kms.describe_key, KeyId=other_key).startswith(f"{user}kms:DescribeKey on resource: {other_key}")
+        # The functions' key only through Lambda: not directly, even for a grant of its own.
+        assert f"{user}kms:Encrypt" in denied(kms.encrypt, KeyId=environment_key, Plaintext=b"secret")
+        assert f"{user}kms:CreateGrant" in denied(
+            kms.create_grant, KeyId=environment_key, GranteePrincipal=deployer, Operations=["Decrypt"]
+        )
+        # Nothing of the keys' administration.
+        assert f"{user}kms:ScheduleKeyDeletion" in denied(kms.schedule_key_deletion, KeyId=logs_key)
+        assert f"{user}kms:PutKeyPolicy" in denied(
+            kms.put_key_policy, KeyId=logs_key, PolicyName="default", Policy=json.dumps(ADMINISTRATOR)
+        )
+        # The stack's log group is created encrypted with the key; another's gets no key from the deployer.
+        logs.create_log_group(logGroupName=f"/aws/lambda/{STACK}-app", kmsKeyId=logs_key)
+        [group] = client(local_aws.endpoint, "logs", admin).describe_log_groups(
+            logGroupNamePrefix=f"/aws/lambda/{STACK}-app"
+        )["logGroups"]
+        assert group["kmsKeyId"] == logs_key
+        assert f"{user}logs:AssociateKmsKey" in denied(
+            logs.associate_kms_key, logGroupName="/aws/lambda/someone-else", kmsKeyId=logs_key
+        )
+    finally:
+        layer.stop()

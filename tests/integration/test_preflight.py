@@ -257,3 +257,42 @@ def test_a_web_acl_of_another_region_is_refused_and_a_good_one_passes(layer):
     }
     changed, failed, output = preflight(layer(), **good)
     assert (changed, failed) == (0, 0), output[-4000:]
+
+
+def test_usable_kms_keys_pass(layer, aws_client):
+    kms = aws_client("kms")
+    logs_key, environment_key = (kms.create_key()["KeyMetadata"]["Arn"] for _ in range(2))
+    changed, failed, output = preflight(
+        layer(), spillover_logs_kms_key_arn=logs_key, spillover_lambda_environment_kms_key_arn=environment_key
+    )
+    assert (changed, failed) == (0, 0), output[-4000:]
+
+
+def test_kms_keys_the_deploy_cannot_use_are_refused_naming_the_variable(layer, aws_client):
+    kms = aws_client("kms")
+    key = kms.create_key()["KeyMetadata"]
+    disabled = key["Arn"]
+    kms.disable_key(KeyId=key["KeyId"])
+    _changed, failed, output = preflight(layer(), spillover_logs_kms_key_arn=disabled)
+    assert failed == 1
+    assert f"spillover_logs_kms_key_arn names {disabled}, which the deploy cannot use to encrypt the log groups" in (
+        output
+    )
+    assert "it is Disabled, not Enabled: enable it" in output and "Nothing was created." in output
+
+    signing = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    _changed, failed, output = preflight(layer(), spillover_lambda_environment_kms_key_arn=signing)
+    assert failed == 1
+    assert f"spillover_lambda_environment_kms_key_arn names {signing}, which the deploy cannot use" in output
+    assert "it is a ECC_NIST_P256 key for SIGN_VERIFY" in output
+
+    missing = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    _changed, failed, output = preflight(layer(), spillover_lambda_environment_kms_key_arn=missing)
+    assert failed == 1
+    assert "spillover_lambda_environment_kms_key_arn names" in output and "it does not exist" in output
+
+
+def test_a_kms_key_named_otherwise_than_by_its_arn_is_refused_naming_the_variable(layer):
+    _changed, failed, output = preflight(layer(), spillover_logs_kms_key_arn="alias/shop-logs")
+    assert failed == 1
+    assert "spillover_logs_kms_key_arn must be the ARN of a KMS key" in output

@@ -183,6 +183,25 @@ def test_blocking_logs_and_a_writable_root_are_a_new_revision_kept_by_a_rerun(lo
     assert recorder.writes == [], recorder.writes
 
 
+def test_the_tasks_log_group_is_created_encrypted_with_the_key_named(local_aws, recorder, aws_client):
+    # The local AWS keeps a key given at creation but has no AssociateKmsKey (tests/unit/plugins/modules covers it).
+    logs, kms = aws_client("logs"), aws_client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    where = builder.network(aws_client("ec2"), "us-east-1", "10.50.0.0/16")
+    role_vars = {
+        "ecs_service_stack_name": STACK,
+        "ecs_service_image_uri": IMAGE,
+        "ecs_service_vpc_id": where.vpc_id,
+        "ecs_service_log_kms_key_arn": key,
+    }
+    apply_role("ecs_service", local_aws.endpoint, role_vars)
+    [group] = logs.describe_log_groups(logGroupNamePrefix=f"/ecs/{STACK}-app")["logGroups"]
+    assert group["kmsKeyId"] == key
+    recorder.reset()
+    assert apply_role("ecs_service", recorder.endpoint, role_vars).changed == 0
+    assert recorder.writes == [], recorder.writes
+
+
 def aws_error(code: str, message: str) -> dict:
     """ECS's JSON error body."""
     return {"__type": code, "message": message}

@@ -89,6 +89,24 @@ UNASSUMABLE = {
 CREATE_FUNCTION = "POST /2015-03-31/functions"  # the recorder names Lambda's REST calls by method and path
 
 
+def test_the_log_group_is_created_encrypted_with_the_key_named(local_aws, aws_client, tmp_path):
+    # The local AWS keeps a log group's key given at creation, but has no AssociateKmsKey and ignores an update's
+    # KMSKeyArn: the modules that change a key (cloudwatchlogs_log_group_kms_key, lambda_kms_key) are tested against
+    # botocore's models in tests/unit/plugins/modules.
+    logs, kms = aws_client("logs"), aws_client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    role_vars = {
+        "lambda_function_stack_name": STACK,
+        "lambda_function_build_dir": str(tmp_path),
+        "lambda_function_log_kms_key_arn": key,
+    }
+    assert apply_role("lambda_function", local_aws.endpoint, role_vars).changed > 0
+    [group] = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{FUNCTION}")["logGroups"]
+    assert group["kmsKeyId"] == key
+    second = apply_role("lambda_function", local_aws.endpoint, role_vars)
+    assert second.changed == 0, second.output[-5000:]
+
+
 def test_a_role_lambda_cannot_assume_yet_is_waited_for(local_aws, recorder, aws_client, tmp_path):
     """AWS's answer while a new role propagates (the local AWS creates it at once): CreateFunction is retried on it,
     and only on it."""

@@ -110,15 +110,34 @@ def own_findings(policy: dict) -> list[str]:
 WEB_ACL = f"arn:aws:wafv2:{REGION}:{ACCOUNT}:regional/webacl/shop-acl/a1b2c3d4-5678-90ab-cdef-000000000000"
 # The alb role's options (alb__names): access logs in the bucket the role creates, and a WAF web ACL.
 ALB_OPTIONS = {"access_logs": True, "access_logs_bucket": "", "web_acl_arn": WEB_ACL}
+LOGS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ENVIRONMENT_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/mrk-5678abcd12ab34cd56ef1234567890ab"
 
 
 def with_alb(data: dict, **alb) -> dict:
     return {**data, "alb": {**data["alb"], **alb}}
 
 
-@pytest.mark.parametrize("create_vpc,alb_options", [(True, {}), (False, {}), (True, ALB_OPTIONS)])
-def test_parliament_finds_nothing_but_what_a_deployer_is(create_vpc, alb_options):
-    policy = deployer_policy(with_alb(names(create_vpc=create_vpc), **alb_options))
+def with_kms_keys(data: dict, logs: str = LOGS_KEY, lambda_environment: str = ENVIRONMENT_KEY) -> dict:
+    return {**data, "kms_keys": {"logs": logs, "lambda_environment": lambda_environment}}
+
+
+# The stacks the policy's shape is checked on: with a created VPC or the user's, and with the paid options.
+SHAPES = pytest.mark.parametrize(
+    "create_vpc,alb_options,kms",
+    [(True, {}, False), (False, {}, False), (True, ALB_OPTIONS, False), (True, {}, True), (False, {}, True)],
+    ids=["created-vpc", "own-vpc", "alb-options", "kms-keys", "own-vpc-kms-keys"],
+)
+
+
+def shaped(create_vpc: bool, alb_options: dict, kms: bool) -> dict:
+    data = with_alb(names(create_vpc=create_vpc), **alb_options)
+    return with_kms_keys(data) if kms else data
+
+
+@SHAPES
+def test_parliament_finds_nothing_but_what_a_deployer_is(create_vpc, alb_options, kms):
+    policy = deployer_policy(shaped(create_vpc, alb_options, kms))
     assert own_findings(policy) == []
     # Parliament's community auditors name what deploying the stack is: it creates roles and passes them (to Lambda
     # and ECS tasks, each to its own service), lets the load balancer and the rules invoke the functions, updates the
@@ -129,9 +148,11 @@ def test_parliament_finds_nothing_but_what_a_deployer_is(create_vpc, alb_options
     assert issues == {"PERMISSIONS_MANAGEMENT_ACTIONS", "PRIVILEGE_ESCALATION", "CREDENTIALS_EXPOSURE", *bucket_policy}
 
 
-@pytest.mark.parametrize("create_vpc,alb_options", [(True, {}), (False, {}), (True, ALB_OPTIONS)])
-def test_every_action_is_granted_on_its_own_resource_types_and_star_only_where_it_has_none(create_vpc, alb_options):
-    for statement in deployer_policy(with_alb(names(create_vpc=create_vpc), **alb_options))["Statement"]:
+@SHAPES
+def test_every_action_is_granted_on_its_own_resource_types_and_star_only_where_it_has_none(
+    create_vpc, alb_options, kms
+):
+    for statement in deployer_policy(shaped(create_vpc, alb_options, kms))["Statement"]:
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         matched = set()
         for action in statement["Action"]:
@@ -248,6 +269,13 @@ def test_the_parts_hold_the_whole_policy_each_within_a_managed_policy(stack, cre
     assert all(len(json.dumps(part, separators=(",", ":"))) <= 6144 for part in parts)
     assert [s for part in parts for s in part["Statement"]] == deployer_policy(data)["Statement"]
     assert all(part["Version"] == "2012-10-17" for part in parts)
+
+
+def test_the_parts_hold_the_policy_with_kms_keys_for_the_longest_stack():
+    data = with_kms_keys(names("a" * 25, create_vpc=True, region="ap-southeast-3"))
+    parts = deployer_policy_parts(data)
+    assert 1 <= len(parts) <= 3
+    assert all(len(json.dumps(part, separators=(",", ":"))) <= 6144 for part in parts)
 
 
 def test_a_long_stack_needs_more_than_one_part():
@@ -382,6 +410,75 @@ def test_every_ec2_write_is_conditioned_on_the_stacks_tag(create_vpc):
         # Tagging by request alone is tag-on-create only: an existing resource is tagged only if it is the stack's.
         if "ec2:CreateTags" in writes and "aws:RequestTag/spillover:stack" in condition:
             assert statement["Action"] == ["ec2:CreateTags"] and "ec2:CreateAction" in condition
+
+
+def kms_verdict(policy: dict, action: str, resource: str, via: str | None = None) -> str:
+    return evaluate([policy], action, resource, {"kms:ViaService": [via]} if via else {})
+
+
+LOG_GROUP = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/shop-app"
+OTHER_LOG_GROUP = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/shop-prod-app"
+OTHER_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0000abcd-12ab-34cd-56ef-1234567890ab"
+LAMBDA_SERVICE = f"lambda.{REGION}.amazonaws.com"
+
+
+def test_the_named_kms_keys_are_used_only_as_the_stack_uses_them():
+    policy = deployer_policy(with_kms_keys(names()))
+    # The preflight describes both keys; nothing else of KMS is granted on the key of the logs, which CloudWatch Logs
+    # uses itself.
+    for key in (LOGS_KEY, ENVIRONMENT_KEY):
+        assert kms_verdict(policy, "kms:DescribeKey", key) == "allow"
+    for action in ("kms:Encrypt", "kms:Decrypt", "kms:CreateGrant", "kms:GenerateDataKey"):
+        assert kms_verdict(policy, action, LOGS_KEY, via=LAMBDA_SERVICE) == "implicit deny", action
+    # The key of the logs goes on the stack's log groups only; the removal is granted with or without keys.
+    for group in (LOG_GROUP, f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/ecs/shop-app"):
+        assert evaluate([policy], "logs:AssociateKmsKey", group, {}) == "allow"
+        assert evaluate([policy], "logs:DisassociateKmsKey", group, {}) == "allow"
+    assert evaluate([policy], "logs:AssociateKmsKey", OTHER_LOG_GROUP, {}) == "implicit deny"
+    # The functions' key: Lambda encrypts, decrypts and creates the functions' grant with the deployer's permissions;
+    # the deployer cannot use the key itself, through another service, nor use another key.
+    for action in ("kms:CreateGrant", "kms:Encrypt", "kms:Decrypt"):
+        assert kms_verdict(policy, action, ENVIRONMENT_KEY, via=LAMBDA_SERVICE) == "allow", action
+        assert kms_verdict(policy, action, ENVIRONMENT_KEY) == "implicit deny", action
+        assert kms_verdict(policy, action, ENVIRONMENT_KEY, via=f"s3.{REGION}.amazonaws.com") == "implicit deny"
+        assert kms_verdict(policy, action, OTHER_KEY, via=LAMBDA_SERVICE) == "implicit deny", action
+    # No administration of any key: its policy, grants' removal, deletion, disabling.
+    for action in ("kms:PutKeyPolicy", "kms:RevokeGrant", "kms:ScheduleKeyDeletion", "kms:DisableKey"):
+        for key in (LOGS_KEY, ENVIRONMENT_KEY):
+            assert kms_verdict(policy, action, key, via=LAMBDA_SERVICE) == "implicit deny", action
+    kms = {action: resources for action, resources in grants(policy).items() if action.startswith("kms:")}
+    assert kms == {
+        "kms:DescribeKey": {LOGS_KEY, ENVIRONMENT_KEY},
+        "kms:CreateGrant": {ENVIRONMENT_KEY},
+        "kms:Decrypt": {ENVIRONMENT_KEY},
+        "kms:Encrypt": {ENVIRONMENT_KEY},
+    }
+
+
+def test_without_kms_keys_the_deployer_has_nothing_of_kms():
+    granted = grants(deployer_policy(names()))
+    assert not [action for action in granted if action.startswith("kms:")]
+    assert "logs:AssociateKmsKey" not in granted
+    assert "logs:DisassociateKmsKey" in granted
+    # One key for both: described once, and each use as above.
+    policy = deployer_policy(with_kms_keys(names(), lambda_environment=LOGS_KEY))
+    assert grants(policy)["kms:DescribeKey"] == {LOGS_KEY}
+    assert kms_verdict(policy, "kms:Encrypt", LOGS_KEY, via=LAMBDA_SERVICE) == "allow"
+    # Only the logs' key: no use of KMS through Lambda.
+    policy = deployer_policy(with_kms_keys(names(), lambda_environment=""))
+    assert {action for action in grants(policy) if action.startswith("kms:")} == {"kms:DescribeKey"}
+
+
+def test_bad_kms_keys_are_refused_naming_each():
+    bad = {**names(), "kms_keys": {"logs": "alias/shop", "lambda_environment": 12, "other": LOGS_KEY}}
+    with pytest.raises(AnsibleFilterError) as caught:
+        deployer_policy(bad)
+    message = str(caught.value)
+    assert "kms_keys.logs must be empty or a KMS key ARN" in message
+    assert "kms_keys.lambda_environment must be empty or a KMS key ARN" in message
+    assert "kms_keys has an unknown key 'other'" in message
+    with pytest.raises(AnsibleFilterError, match="kms_keys must be a dict"):
+        deployer_policy({**names(), "kms_keys": LOGS_KEY})
 
 
 def test_bad_input_is_refused_with_every_problem():
