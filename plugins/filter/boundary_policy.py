@@ -12,9 +12,10 @@ description:
     alarms, its scaling of the stack's ECS service, its moves of the load balancer's forward weights and its one tag
     (C(spillover:last-move)) on them, and its read of the app function's reserved concurrency. The reads AWS
     authorizes on C(*) only are in a statement whose C(Sid) says so. Nothing of IAM.
-  - site.yml creates it as the managed policy C(<stack>-boundary) (C(playbooks/tasks/permissions_boundary.yml)) and
-    creates the roles with it. The deployer policy lets the deployer create or change the roles only with it, so
-    whatever policy the deployer puts on a role, the role may do no more than this.
+  - An administrator creates it as the managed policy C(<stack>-boundary) (C(playbooks/deployer_bootstrap.yml)), and
+    site.yml creates the roles with it, after checking that it grants exactly this
+    (C(playbooks/tasks/permissions_boundary.yml)). The deployer policy lets the deployer create or change the roles
+    only with it, and only read it, so whatever policy the deployer puts on a role, the role may do no more than this.
 options:
   _input:
     description: The input of C(spillover.lambda_ecs.deployer_policy).
@@ -23,7 +24,7 @@ options:
 """
 
 EXAMPLES = r"""
-- name: Create the boundary of the stack's roles
+- name: Create the boundary of the stack's roles, from an administrator's session
   amazon.aws.iam_managed_policy:
     name: "{{ spillover_stack_name }}-boundary"
     policy: "{{ deployer_policy_input | spillover.lambda_ecs.boundary_policy | to_json }}"

@@ -20,8 +20,9 @@ description:
     the boundary's ARN, the policy C(boundary_policy) describes or the one O(_input.permissions_boundary.arn)
     names), so no policy it writes gives a role more than the boundary allows. It has no
     C(iam:DeleteRolePermissionsBoundary), no C(iam:AttachRolePolicy) and no C(iam:UpdateAssumeRolePolicy) (IAM has
-    no boundary key for it; a trust policy that changes needs an administrator once). It writes the boundary policy
-    itself only when the collection creates it; a boundary the user names it may only read.
+    no boundary key for it; a trust policy that changes needs an administrator once). It writes no IAM policy at
+    all, the boundary included; it may only read it (C(iam:GetPolicy), C(iam:GetPolicyVersion)), which an
+    administrator creates (C(playbooks/deployer_bootstrap.yml)) or names.
   - C(iam:PassRole) is granted on the stack's three roles only, each with the C(iam:PassedToService) it is passed
     to; C(iam:CreateServiceLinkedRole) only for ECS and Elastic Load Balancing, with C(iam:AWSServiceName);
     C(lambda:AddPermission) only for the principal each function is wired to (C(lambda:Principal)
@@ -104,8 +105,8 @@ options:
       permissions_boundary:
         description: >-
           C(spillover__permissions_boundary) (playbooks/tasks/names.yml), the permissions boundary of the stack's
-          roles: C(name), of the managed policy site.yml creates, and C(arn), of the user's own boundary
-          (C(spillover_permissions_boundary_arn); empty for the created one).
+          roles: C(name), of the stack's managed policy (which C(playbooks/deployer_bootstrap.yml) creates), and C(arn),
+          of the user's own boundary (C(spillover_permissions_boundary_arn); empty for the stack's).
         type: dict
         required: true
       kms_keys:
@@ -286,8 +287,7 @@ class _Stack:
         self.load_balancer = data["alb"]["load_balancer"]
         self.repository_name = data["ecr_push"]["repository"]
         boundary = data["permissions_boundary"]
-        # The boundary the collection creates (by name), or the one the user named (by ARN).
-        self.boundary_created = not boundary.get("arn")
+        # The stack's boundary (by name), or the one the user named (by ARN).
         self.boundary = boundary.get("arn") or self.arn("iam", f"policy/{boundary['name']}", regional=False)
 
     def arn(self, service, resource, regional=True):
@@ -323,27 +323,10 @@ class _Stack:
 
 
 def _stack_boundary_statement(stack):
-    """The deployer's grants on the boundary: the one it creates, keeps up to date and deletes, or the one named."""
-    if not stack.boundary_created:
-        # Read by the preflight; never written by the deployer.
-        return _statement("NamedBoundaryRead", ["iam:GetPolicy"], [stack.boundary])
-    return _statement(
-        "StackBoundaryPolicy",
-        [
-            "iam:CreatePolicy",
-            "iam:CreatePolicyVersion",
-            "iam:DeletePolicy",
-            "iam:DeletePolicyVersion",
-            "iam:GetPolicy",
-            "iam:GetPolicyVersion",
-            "iam:ListEntitiesForPolicy",
-            "iam:ListPolicyVersions",
-            "iam:SetDefaultPolicyVersion",
-            "iam:TagPolicy",
-            "iam:UntagPolicy",
-        ],
-        [stack.boundary],
-    )
+    """The deployer's grant on the boundary: reading it, never writing it (an administrator creates the stack's with
+    playbooks/deployer_bootstrap.yml, or names one of their own). A deployer that could write the boundary could widen
+    it and then give a stack role more."""
+    return _statement("BoundaryReadOnly", ["iam:GetPolicy", "iam:GetPolicyVersion"], [stack.boundary])
 
 
 # amazon.aws.s3_bucket reads every setting of the bucket it creates or updates (a read it may not make is only a
@@ -485,10 +468,6 @@ def deployer_policy(data):
                 "elasticloadbalancing:DescribeTargetGroups",
                 "elasticloadbalancing:DescribeTargetHealth",
                 "iam:ListRoles",
-            ]
-            # amazon.aws.iam_managed_policy finds the boundary it creates by its name.
-            + (["iam:ListPolicies"] if stack.boundary_created else [])
-            + [
                 "lambda:GetAccountSettings",
                 "logs:DescribeLogGroups",
             ],

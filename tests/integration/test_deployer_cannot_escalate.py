@@ -80,17 +80,18 @@ def denied(call, **kwargs) -> str:
 
 @pytest.fixture
 def stack(local_aws, printed):
-    """The enforced deployer, the boundary it created and the app's role it created with it, through the layer."""
+    """The enforced deployer, the boundary the administrator created with it and the app's role the deployer created
+    with that boundary, through the layer."""
     admin = assume(local_aws.endpoint, f"arn:aws:iam::{ACCOUNT}:role/admin")
-    deployer = bootstrap_deployer(client(local_aws.endpoint, "iam", admin), printed["parts"])
+    boundary = {"stack": STACK, "document": printed["boundary"]}
+    deployer = bootstrap_deployer(client(local_aws.endpoint, "iam", admin), printed["parts"], boundary)
     app_role = f"arn:aws:iam::{ACCOUNT}:role/{APP_ROLE}"
     layer = QuirksLayer(local_aws.endpoint, [IamScoping(DEPLOYER, [deployer]), IamScoping("app", [app_role])])
     layer.start()
     credentials = assume(layer.endpoint, deployer)
     iam = client(layer.endpoint, "iam", credentials)
     tags = [{"Key": "spillover:stack", "Value": STACK}]
-    # As site.yml does: the boundary first, then the roles with it.
-    iam.create_policy(PolicyName=f"{STACK}-boundary", PolicyDocument=json.dumps(printed["boundary"]), Tags=tags)
+    # As site.yml does: the roles with the boundary the administrator made.
     iam.create_role(
         RoleName=APP_ROLE,
         AssumeRolePolicyDocument=trust("lambda.amazonaws.com"),
@@ -145,6 +146,30 @@ def test_the_deployer_cannot_make_the_apps_role_an_administrator(stack):
         PolicyName="administrator",
         PolicyDocument=json.dumps(ADMINISTRATOR),
     )
+
+
+def test_the_deployer_may_read_the_boundary_and_not_rewrite_widen_or_delete_it(stack):
+    """The boundary is the administrator's (playbooks/deployer_bootstrap.yml): a deployer that could write it could
+    widen it, then put an administrator policy on a stack role and run code as that role."""
+    layer, user = stack["layer"], stack["user"]
+    iam = client(layer.endpoint, "iam", stack["deployer"])
+    version = iam.get_policy(PolicyArn=BOUNDARY)["Policy"]["DefaultVersionId"]
+    current = iam.get_policy_version(PolicyArn=BOUNDARY, VersionId=version)["PolicyVersion"]["Document"]
+    widened = {**current, "Statement": [*current["Statement"], *ADMINISTRATOR["Statement"]]}
+    assert denied(
+        iam.create_policy_version, PolicyArn=BOUNDARY, PolicyDocument=json.dumps(widened), SetAsDefault=True
+    ).startswith(f"{user}iam:CreatePolicyVersion on resource: {BOUNDARY}")
+    assert f"{user}iam:SetDefaultPolicyVersion" in denied(
+        iam.set_default_policy_version, PolicyArn=BOUNDARY, VersionId="v1"
+    )
+    assert f"{user}iam:DeletePolicy" in denied(iam.delete_policy, PolicyArn=BOUNDARY)
+    # Nor make a wider one of its own to create a stack role with: the roles take only the stack's boundary.
+    assert f"{user}iam:CreatePolicy" in denied(
+        iam.create_policy, PolicyName=f"{STACK}-wider", PolicyDocument=json.dumps(ADMINISTRATOR)
+    )
+    admin_iam = client(layer.upstream, "iam", stack["admin"])
+    assert admin_iam.get_policy(PolicyArn=BOUNDARY)["Policy"]["DefaultVersionId"] == version
+    assert [v["VersionId"] for v in admin_iam.list_policy_versions(PolicyArn=BOUNDARY)["Versions"]] == [version]
 
 
 def test_the_deployer_cannot_create_a_role_without_the_boundary(stack):

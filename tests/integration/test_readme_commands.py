@@ -26,7 +26,15 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 RECAP = re.compile(r"^local\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-README_PLAYBOOKS = ("preflight.yml", "site.yml", "status.yml", "shift.yml", "teardown.yml", "deployer_policy.yml")
+README_PLAYBOOKS = (
+    "preflight.yml",
+    "site.yml",
+    "status.yml",
+    "shift.yml",
+    "teardown.yml",
+    "deployer_policy.yml",
+    "deployer_bootstrap.yml",
+)
 
 
 def plain_shell(command: str, home: Path, **variables: str) -> subprocess.CompletedProcess:

@@ -1,7 +1,9 @@
 """What is left on an AWS endpoint of a stack named under the stack contract, after playbooks/teardown.yml.
 
 Looks up every resource kind the roles create by its contract name (``S``, ``S-app``, ``S-lambda``, ...) and by
-the ``spillover:stack`` tag, and returns a list of descriptions of whatever still exists (empty = all gone).
+the ``spillover:stack`` tag, and returns a list of descriptions of whatever still exists (empty = all gone). The
+roles' permissions boundary ``S-boundary`` is not the stack's: like the deploying role's policy, an administrator
+creates it with playbooks/deployer_bootstrap.yml and removes it with its ``absent`` (``bootstrap_leftovers``).
 Used by the pytest teardown test and, as a command, by the molecule scenarios' destroy step:
 
     python -m tests.support.stack_leftovers STACK [STACK ...]   # exit 1 and list leftovers if any
@@ -13,6 +15,7 @@ Connection from the standard AWS environment (AWS_ENDPOINT_URL, AWS_DEFAULT_REGI
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable
 
@@ -53,8 +56,6 @@ def stack_leftovers(client: Callable[[str], object], stack: str) -> list[str]:
     left += [f"EventBridge rule {name}" for name in rules]
     roles = _names(iam.list_roles()["Roles"], "RoleName")
     left += [f"IAM role {name}" for name in roles if name.startswith(f"{stack}-")]
-    policies = _names(iam.list_policies(Scope="Local")["Policies"], "PolicyName")
-    left += [f"IAM policy {name}" for name in policies if name == f"{stack}-boundary"]
     log_groups = _names(logs.describe_log_groups()["logGroups"], "logGroupName")
     left += [f"log group {name}" for name in log_groups if f"/{stack}-" in name or name.endswith(f"/{stack}")]
 
@@ -66,6 +67,17 @@ def stack_leftovers(client: Callable[[str], object], stack: str) -> list[str]:
     group_ids = {g["GroupId"] for g in named_groups["SecurityGroups"] + tagged_groups["SecurityGroups"]}
     left += [f"security group {group_id}" for group_id in sorted(group_ids)]
     return left
+
+
+def bootstrap_leftovers(client: Callable[[str], object], stack: str) -> list[str]:
+    """What playbooks/deployer_bootstrap.yml made for ``stack`` and teardown.yml leaves (the deployer may not delete
+    it): the roles' permissions boundary and the deployer policy's parts. Empty after the bootstrap's ``absent``."""
+    policies = _names(client("iam").list_policies(Scope="Local")["Policies"], "PolicyName")
+    return [
+        f"IAM policy {name}"
+        for name in policies
+        if name == f"{stack}-boundary" or re.fullmatch(rf"{re.escape(stack)}-deployer-policy-[0-9]+", name)
+    ]
 
 
 def _session(assume_role_arn: str | None) -> boto3.session.Session:

@@ -182,10 +182,11 @@ def _streams(completed: subprocess.CompletedProcess, limit: int = 2000) -> str:
     return f"{completed.stdout[-limit:]}\n--- stderr ---\n{completed.stderr[-limit:]}"
 
 
-def bootstrap_deployer(iam, parts: list[dict], name: str = DEPLOYER_ROLE) -> str:
+def bootstrap_deployer(iam, parts: list[dict], boundary: dict | None = None, name: str = DEPLOYER_ROLE) -> str:
     """A deployer role the controller's account may assume, made with an administrator's ``iam`` client, with each
-    part of its policy (playbooks/deployer_policy.yml's) as a managed policy, as the README says to attach them;
-    returns its ARN."""
+    part of its policy (playbooks/deployer_policy.yml's) as a managed policy, as the README says to attach them, and
+    the stack's ``boundary`` (``{"stack": ..., "document": ...}``), which the deployer may only read, created as
+    playbooks/deployer_bootstrap.yml creates it; returns the role's ARN."""
     trust = {
         "Version": "2012-10-17",
         "Statement": [
@@ -196,6 +197,13 @@ def bootstrap_deployer(iam, parts: list[dict], name: str = DEPLOYER_ROLE) -> str
     for number, part in enumerate(parts, 1):
         policy = iam.create_policy(PolicyName=f"{name}-{number}", PolicyDocument=json.dumps(part))
         iam.attach_role_policy(RoleName=name, PolicyArn=policy["Policy"]["Arn"])
+    if boundary:
+        iam.create_policy(
+            PolicyName=f"{boundary['stack']}-boundary",
+            PolicyDocument=json.dumps(boundary["document"]),
+            Description=f"Permissions boundary of the roles of spillover stack {boundary['stack']}",
+            Tags=[{"Key": "spillover:stack", "Value": boundary["stack"]}],
+        )
     return arn
 
 
@@ -223,21 +231,21 @@ class Run:
         ]
         return _session(credentials)
 
-    def bootstrap(self, account: str, parts: list[dict]) -> str:
-        """A deployer role in ``account`` that the controller's account may assume; returns its ARN."""
-        return bootstrap_deployer(self.admin_session(account).client("iam", endpoint_url=self.moto.endpoint), parts)
+    def bootstrap(self, account: str, policy: tuple[list[dict], dict]) -> str:
+        """A deployer role in ``account`` that the controller's account may assume, and the stack's boundary, made by
+        the account's administrator (the deployer may only read the boundary); returns the role's ARN."""
+        parts, boundary = policy
+        iam = self.admin_session(account).client("iam", endpoint_url=self.moto.endpoint)
+        return bootstrap_deployer(iam, parts, {"stack": self.settings.stack, "document": boundary})
 
-    def deployer_policy(self, account: str) -> list[dict]:
+    def deployer_policy(self, account: str) -> tuple[list[dict], dict]:
         """The policy of the deployer role every deploy call is made with, enforced by the layer: the collection's
-        own, in the parts ``playbooks/deployer_policy.yml`` writes for the run's stack and inventory in ``account``.
+        own, in the parts ``playbooks/deployer_policy.yml`` writes for the run's stack and inventory in ``account``;
+        and the boundary of the stack's roles it writes too.
 
-        ``QUIRKS_DEPLOYER_POLICY`` (a JSON file, one document) overrides it, to try a policy out. report.json's
+        ``QUIRKS_DEPLOYER_POLICY`` (a JSON file, one document) overrides the policy, to try one out. report.json's
         ``iam_checked`` lists every action and resource the deploy asked for.
         """
-        override = os.environ.get("QUIRKS_DEPLOYER_POLICY")
-        if override:
-            self.deployer_policy_source = override
-            return [json.loads(Path(override).read_text())]
         out = self.work / "deployer-policy" / account
         out.mkdir(parents=True, exist_ok=True)
         extra = {
@@ -264,8 +272,13 @@ class Run:
         written = sorted(out.glob(f"{self.settings.stack}-deployer-policy-*.json"))
         if completed.returncode != 0 or not written:
             raise RuntimeError(f"playbooks/deployer_policy.yml failed: {_streams(completed)}")
+        boundary = json.loads((out / f"{self.settings.stack}-boundary-policy.json").read_text())
+        override = os.environ.get("QUIRKS_DEPLOYER_POLICY")
+        if override:
+            self.deployer_policy_source = override
+            return [json.loads(Path(override).read_text())], boundary
         self.deployer_policy_source = "playbooks/deployer_policy.yml"
-        return [json.loads(path.read_text()) for path in written]
+        return [json.loads(path.read_text()) for path in written], boundary
 
     # -- playbooks
     def play(self, name: str, playbook: str, extra: dict | None = None, vars_: dict | None = None) -> PlayRun:
