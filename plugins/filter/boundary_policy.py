@@ -12,6 +12,7 @@ description:
     alarms, its scaling of the stack's ECS service, its moves of the load balancer's forward weights and its one tag
     (C(spillover:last-move)) on them, and its read of the app function's reserved concurrency. The reads AWS
     authorizes on C(*) only are in a statement whose C(Sid) says so. Nothing of IAM.
+  - With C(network_flow_logs=cloud-watch-logs), the flow logs role's delivery to its log group too.
   - site.yml creates it as the managed policy C(<stack>-boundary) (C(playbooks/tasks/permissions_boundary.yml)) and
     creates the roles with it. The deployer policy lets the deployer create or change the roles only with it, so
     whatever policy the deployer puts on a role, the role may do no more than this.

@@ -38,6 +38,11 @@ def trust(service: str) -> str:
 @pytest.fixture(scope="module")
 def printed(tmp_path_factory) -> dict:
     """The deployer policy's parts and the roles' boundary, as playbooks/deployer_policy.yml writes them."""
+    return print_policy(tmp_path_factory)
+
+
+def print_policy(tmp_path_factory, **options) -> dict:
+    """The parts and the boundary of the stack with the inventory's settings and ``options``."""
     out = tmp_path_factory.mktemp("deployer-policy")
     completed = run_playbook(
         ROOT / "playbooks" / "deployer_policy.yml",
@@ -48,6 +53,7 @@ def printed(tmp_path_factory) -> dict:
             "spillover_aws_region": REGION,
             "spillover_aws_assume_role_arn": f"arn:aws:iam::{ACCOUNT}:role/{DEPLOYER_ROLE}",
             "deployer_policy_dir": str(out),
+            **options,
         },
     )
     assert completed.returncode == 0, (completed.stdout + completed.stderr)[-3000:]
@@ -81,6 +87,24 @@ def denied(call, **kwargs) -> str:
 @pytest.fixture
 def stack(local_aws, printed):
     """The enforced deployer, the boundary it created and the app's role it created with it, through the layer."""
+    yield from enforced(local_aws, printed)
+
+
+# The network role's paid options (network_flow_logs, network_private_subnets) in the stack's created VPC.
+NETWORK_OPTIONS = {"network_flow_logs": "cloud-watch-logs", "network_private_subnets": True}
+
+
+@pytest.fixture(scope="module")
+def printed_with_options(tmp_path_factory) -> dict:
+    return print_policy(tmp_path_factory, **NETWORK_OPTIONS)
+
+
+@pytest.fixture
+def stack_with_options(local_aws, printed_with_options):
+    yield from enforced(local_aws, printed_with_options)
+
+
+def enforced(local_aws, printed):
     admin = assume(local_aws.endpoint, f"arn:aws:iam::{ACCOUNT}:role/admin")
     deployer = bootstrap_deployer(client(local_aws.endpoint, "iam", admin), printed["parts"])
     app_role = f"arn:aws:iam::{ACCOUNT}:role/{APP_ROLE}"
@@ -243,3 +267,79 @@ def test_the_deployer_cannot_touch_another_stacks_security_group(stack):
         == []
     )
     assert f"{user}ec2:DeleteSecurityGroup" in denied(ec2.delete_security_group, GroupId=default["GroupId"])
+
+
+def test_with_the_network_options_the_deployer_still_cannot_escalate_or_reach_another_stack(stack_with_options):
+    layer, user = stack_with_options["layer"], stack_with_options["user"]
+    admin_ec2 = client(layer.upstream, "ec2", stack_with_options["admin"])
+    ec2 = client(layer.endpoint, "ec2", stack_with_options["deployer"])
+    iam = client(layer.endpoint, "iam", stack_with_options["deployer"])
+
+    def tagged(resource_type: str, value: str) -> list[dict]:
+        return [{"ResourceType": resource_type, "Tags": [{"Key": "spillover:stack", "Value": value}]}]
+
+    # The flow logs role: only with the stack's boundary, and passed only itself.
+    flow_trust = trust("vpc-flow-logs.amazonaws.com")
+    assert f"{user}iam:CreateRole" in denied(
+        iam.create_role, RoleName=f"{STACK}-flow-logs", AssumeRolePolicyDocument=flow_trust
+    )
+    iam.create_role(RoleName=f"{STACK}-flow-logs", AssumeRolePolicyDocument=flow_trust, PermissionsBoundary=BOUNDARY)
+
+    # Another stack's network: its subnet, address and NAT gateway are out of reach.
+    other_vpc = admin_ec2.create_vpc(CidrBlock="10.9.0.0/16", TagSpecifications=tagged("vpc", "shop"))["Vpc"]["VpcId"]
+    other_subnet = admin_ec2.create_subnet(
+        VpcId=other_vpc, CidrBlock="10.9.0.0/24", TagSpecifications=tagged("subnet", "shop")
+    )["Subnet"]["SubnetId"]
+    other_address = admin_ec2.allocate_address(Domain="vpc", TagSpecifications=tagged("elastic-ip", "shop"))
+    other_nat = admin_ec2.create_nat_gateway(
+        SubnetId=other_subnet,
+        AllocationId=other_address["AllocationId"],
+        TagSpecifications=tagged("natgateway", "shop"),
+    )["NatGateway"]["NatGatewayId"]
+    assert denied(ec2.delete_nat_gateway, NatGatewayId=other_nat).startswith(
+        f"{user}ec2:DeleteNatGateway on resource: arn:aws:ec2:{REGION}:{ACCOUNT}:natgateway/{other_nat}"
+    )
+    assert f"{user}ec2:ReleaseAddress" in denied(ec2.release_address, AllocationId=other_address["AllocationId"])
+    own_address = ec2.allocate_address(Domain="vpc", TagSpecifications=tagged("elastic-ip", STACK))["AllocationId"]
+    assert f"{user}ec2:AllocateAddress" in denied(ec2.allocate_address, Domain="vpc")
+    # Its own tagged NAT gateway, in its own subnet, yes; in the other stack's subnet, no.
+    assert f"{user}ec2:CreateNatGateway" in denied(
+        ec2.create_nat_gateway,
+        SubnetId=other_subnet,
+        AllocationId=own_address,
+        TagSpecifications=tagged("natgateway", STACK),
+    )
+    own_vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16", TagSpecifications=tagged("vpc", STACK))["Vpc"]["VpcId"]
+    own_subnet = ec2.create_subnet(VpcId=own_vpc, CidrBlock="10.8.0.0/24", TagSpecifications=tagged("subnet", STACK))[
+        "Subnet"
+    ]["SubnetId"]
+    own_nat = ec2.create_nat_gateway(
+        SubnetId=own_subnet, AllocationId=own_address, TagSpecifications=tagged("natgateway", STACK)
+    )["NatGateway"]["NatGatewayId"]
+    ec2.delete_nat_gateway(NatGatewayId=own_nat)
+
+    # A flow log only with the stack's tag, only of its own VPC; another stack's flow log it may not delete.
+    flow_log = {
+        "ResourceType": "VPC",
+        "TrafficType": "REJECT",
+        "LogGroupName": f"/vpc/{STACK}-flow-logs",
+        "DeliverLogsPermissionArn": f"arn:aws:iam::{ACCOUNT}:role/{STACK}-flow-logs",
+    }
+    assert f"{user}ec2:CreateFlowLogs" in denied(
+        ec2.create_flow_logs, ResourceIds=[other_vpc], TagSpecifications=tagged("vpc-flow-log", STACK), **flow_log
+    )
+    assert f"{user}ec2:CreateFlowLogs" in denied(ec2.create_flow_logs, ResourceIds=[own_vpc], **flow_log)
+    created = ec2.create_flow_logs(ResourceIds=[own_vpc], TagSpecifications=tagged("vpc-flow-log", STACK), **flow_log)
+    [own_log] = created["FlowLogIds"]
+    # Nor with a role of someone else's to deliver with.
+    assert f"{user}iam:PassRole" in denied(
+        ec2.create_flow_logs,
+        ResourceIds=[own_vpc],
+        TagSpecifications=tagged("vpc-flow-log", STACK),
+        **{**flow_log, "LogGroupName": "/vpc/other", "DeliverLogsPermissionArn": f"arn:aws:iam::{ACCOUNT}:role/admin"},
+    )
+    admin_log = admin_ec2.create_flow_logs(
+        ResourceIds=[other_vpc], TagSpecifications=tagged("vpc-flow-log", "shop"), **flow_log
+    )["FlowLogIds"][0]
+    assert f"{user}ec2:DeleteFlowLogs" in denied(ec2.delete_flow_logs, FlowLogIds=[admin_log])
+    ec2.delete_flow_logs(FlowLogIds=[own_log])
