@@ -16,6 +16,7 @@ from tests.support.ansible_run import ROOT, run_playbook
 from tests.support.aws_quirks.layer import QuirksLayer
 from tests.support.aws_quirks.rules import IamScoping
 from tests.support.aws_quirks.runner import DEPLOYER, DEPLOYER_ROLE, bootstrap_deployer
+from tests.support.infra_roles import apply_role
 from tests.support.local_aws import REGION
 
 pytestmark = pytest.mark.integration
@@ -343,3 +344,42 @@ def test_with_the_network_options_the_deployer_still_cannot_escalate_or_reach_an
     )["FlowLogIds"][0]
     assert f"{user}ec2:DeleteFlowLogs" in denied(ec2.delete_flow_logs, FlowLogIds=[admin_log])
     ec2.delete_flow_logs(FlowLogIds=[own_log])
+
+
+def test_the_network_role_with_its_options_deploys_and_tears_down_under_the_enforced_deployer(stack_with_options):
+    """Every call the network role makes for its options is one the deployer policy grants: private subnets behind a
+    NAT gateway and flow logs to CloudWatch Logs, created, run again, and deleted, as the enforced deployer."""
+    layer, credentials = stack_with_options["layer"], stack_with_options["deployer"]
+    session = {
+        "infra_access_key": credentials["aws_access_key_id"],
+        "infra_secret_key": credentials["aws_secret_access_key"],
+        "infra_session_token": credentials["aws_session_token"],
+    }
+    role_vars = {
+        "network_stack_name": STACK,
+        "network_create_vpc": True,
+        "network_permissions_boundary": BOUNDARY,
+        **NETWORK_OPTIONS,
+        **session,
+    }
+    assert apply_role("network", layer.endpoint, role_vars).changed > 0
+    assert apply_role("network", layer.endpoint, role_vars).changed == 0
+    assert apply_role("network", layer.endpoint, {**role_vars, "network_state": "absent"}).changed > 0
+
+
+def test_without_the_options_grants_the_network_role_is_refused_its_nat_gateway(stack):
+    """The deployer policy of a stack without the options: the same role, asked for private subnets, is refused."""
+    credentials = stack["deployer"]
+    role_vars = {
+        "network_stack_name": STACK,
+        "network_create_vpc": True,
+        "network_private_subnets": True,
+        "infra_access_key": credentials["aws_access_key_id"],
+        "infra_secret_key": credentials["aws_secret_access_key"],
+        "infra_session_token": credentials["aws_session_token"],
+    }
+    # Its first call of the option, DescribeAddresses, gets AWS's UnauthorizedOperation (ec2_eip_info's message
+    # leaves AWS's answer out); the role's public network before it is granted.
+    with pytest.raises(AssertionError, match=r"ok=\d+\s+changed=[1-9]\d*\s+unreachable=0\s+failed=1") as refused:
+        apply_role("network", stack["layer"].endpoint, role_vars)
+    assert "Error retrieving EIPs: Failed to describe addresses" in str(refused.value)
