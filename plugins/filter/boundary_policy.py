@@ -12,6 +12,7 @@ description:
     alarms, its scaling of the stack's ECS service, its moves of the load balancer's forward weights and its one tag
     (C(spillover:last-move)) on them, and its read of the app function's reserved concurrency. The reads AWS
     authorizes on C(*) only are in a statement whose C(Sid) says so. Nothing of IAM.
+  - With C(network_flow_logs=cloud-watch-logs), the flow logs role's delivery to its log group too.
   - An administrator creates it as the managed policy C(<stack>-boundary) (C(playbooks/deployer_bootstrap.yml)), and
     site.yml creates the roles with it, after checking that it grants exactly this
     (C(playbooks/tasks/permissions_boundary.yml)). The deployer policy lets the deployer create or change the roles

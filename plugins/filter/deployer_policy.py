@@ -33,6 +33,13 @@ description:
     on a resource that carries the tag (C(ec2:ResourceTag/spillover:stack)); security groups, subnets and route
     tables only in the VPC the stack names or in one that carries its tag.
   - The VPC's own statements (create, route, delete) are there only when the stack creates its VPC.
+  - The network role's paid options add their own statements only when set. VPC flow logs (C(network.flow_logs)) of
+    the stack's VPC, the flow log created with the stack's tag and deleted only if it carries it; to CloudWatch Logs
+    with the flow logs role (created only with the boundary; passed without C(iam:PassedToService), for which the
+    VPC user guide documents no value, while its trust lets only the flow logs service of the account assume it) and
+    its log group, or to S3 (C(logs:CreateLogDelivery), on C(*) only). Private subnets (C(network.private_subnets))
+    add the NAT gateway and its Elastic IP, created with the stack's tag, in the stack's subnet. A named VPC adds
+    C(ec2:DescribeVpcEndpoints) for the preflight's route check.
   - The whole policy is longer than a role's inline policies may be (10,240 characters) for a long stack name;
     the C(deployer_policy_parts) filter splits it into managed policies of at most 6,144 characters each.
   - With O(_input.deployer_role_arn), the role may also simulate its own permissions (C(iam:SimulatePrincipalPolicy),
@@ -59,7 +66,8 @@ options:
       network:
         description: >-
           C(network__names) (C(stack), the value of the C(spillover:stack) tag, C(alb_security_group),
-          C(task_security_group), C(vpc), C(create_vpc)).
+          C(task_security_group), C(vpc), C(create_vpc); optionally C(flow_logs), C(flow_logs_role),
+          C(flow_logs_log_group), C(private_subnets)).
         type: dict
         required: true
       ecr_push:
@@ -228,6 +236,7 @@ def _problems(data):
     ):
         problems.append(f"permissions_boundary.arn must be an IAM policy ARN, got {boundary['arn']!r}")
     problems += _kms_key_problems(data.get("kms_keys"))
+    problems += _network_option_problems(data.get("network"))
     arn = data.get("deployer_role_arn")
     if arn and not re.fullmatch(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+", str(arn)):
         problems.append(f"deployer_role_arn must be an IAM role ARN, got {arn!r}")
@@ -255,6 +264,19 @@ def _kms_key_problems(keys):
         f"kms_keys.{use} must be empty or a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), got {keys[use]!r}"
         for use in KMS_KEY_USES
         if keys.get(use) and not (isinstance(keys[use], str) and re.fullmatch(KMS_KEY_ARN, keys[use]))
+    ]
+
+
+def _network_option_problems(network):
+    """The network options' keys (optional; a names dict without them has the options off)."""
+    if not isinstance(network, dict):
+        return []
+    flow_logs = network.get("flow_logs") or "none"
+    if flow_logs not in ("none", "cloud-watch-logs", "s3"):
+        return [f"network.flow_logs must be none, cloud-watch-logs or s3, got {flow_logs!r}"]
+    needed = ("flow_logs_role", "flow_logs_log_group") if flow_logs == "cloud-watch-logs" else ()
+    return [
+        f"network.{key} is required with network.flow_logs cloud-watch-logs" for key in needed if not network.get(key)
     ]
 
 
@@ -762,6 +784,7 @@ def deployer_policy(data):
             )
         )
     statements += _alb_option_statements(stack, data)
+    statements += _network_option_statements(stack)
     statements.append(_stack_boundary_statement(stack))
     statements += _kms_key_statements(stack, data.get("kms_keys") or {}, log_groups)
     if data.get("deployer_role_arn"):
@@ -773,6 +796,133 @@ def deployer_policy(data):
             )
         )
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _network_option_statements(stack):
+    """The deployer's grants for the network role's options: VPC flow logs (``flow_logs``: ``cloud-watch-logs`` with
+    the role ``flow_logs_role`` and the log group ``flow_logs_log_group``, or ``s3``), the created VPC's private
+    subnets behind a NAT gateway (``private_subnets``), and the preflight's read of a named VPC's endpoints. EC2's
+    resources are the stack's by its tag, as the network's; none of these when the option is off."""
+    network = stack.network
+    flow_logs, private_subnets = network.get("flow_logs") or "none", bool(network.get("private_subnets"))
+
+    def ec2(resource_type, resource_id="*"):
+        return stack.arn("ec2", f"{resource_type}/{resource_id}")
+
+    tagged = {"StringEquals": {f"ec2:ResourceTag/{STACK_TAG}": network["stack"]}}
+    tagging = {"StringEquals": {f"aws:RequestTag/{STACK_TAG}": network["stack"]}}
+    statements = []
+    if not network["create_vpc"]:
+        # The preflight's check that tasks without a public IP reach ECR and CloudWatch Logs.
+        statements.append(_statement("PreflightReadsVpcEndpointsOnlyStar", ["ec2:DescribeVpcEndpoints"], "*"))
+    # What each create makes: aws:RequestTag is in the context of every resource of a call, so each create is
+    # granted on the type it makes only (a CreateNatGateway granted on elastic-ip/* would take any address).
+    creates = {}
+    if flow_logs != "none":
+        creates["CreateFlowLogs"] = ec2("vpc-flow-log")
+        statements += [
+            _statement("FlowLogsReadOnlyStar", ["ec2:DescribeFlowLogs"], "*"),
+            # Of the stack's VPC: the one it created, by its tag, or the one it names, by its ID.
+            _statement(
+                "FlowLogOfTheStackVpc",
+                ["ec2:CreateFlowLogs"],
+                [ec2("vpc", "*" if network["create_vpc"] else network["vpc"])],
+                tagged if network["create_vpc"] else None,
+            ),
+        ]
+    if flow_logs == "cloud-watch-logs":
+        role = stack.role(network["flow_logs_role"])
+        statements += [
+            _statement(
+                "FlowLogsRole",
+                [
+                    "iam:DeleteRole",
+                    "iam:GetRole",
+                    "iam:GetRolePolicy",
+                    "iam:ListAttachedRolePolicies",
+                    "iam:ListInstanceProfilesForRole",
+                    "iam:ListRolePolicies",
+                    "iam:TagRole",
+                    "iam:UntagRole",
+                    "iam:UpdateRole",
+                ],
+                [role],
+            ),
+            _statement(
+                "FlowLogsRoleOnlyWithTheBoundary",
+                ["iam:CreateRole", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy"],
+                [role],
+                {"ArnEquals": {"iam:PermissionsBoundary": stack.boundary}},
+            ),
+            # The VPC user guide documents no iam:PassedToService value for a flow log's role; its trust policy lets
+            # only vpc-flow-logs.amazonaws.com of this account assume it, so no other service could use it.
+            _statement("PassFlowLogsRole", ["iam:PassRole"], [role]),
+            _statement(
+                "FlowLogsLogGroup",
+                [
+                    "logs:CreateLogGroup",
+                    "logs:DeleteLogGroup",
+                    "logs:ListTagsLogGroup",
+                    "logs:PutRetentionPolicy",
+                    "logs:TagLogGroup",
+                    "logs:TagResource",
+                    "logs:UntagLogGroup",
+                ],
+                stack.log_group(network["flow_logs_log_group"]),
+            ),
+        ]
+    elif flow_logs == "s3":
+        # VPC user guide, "Flow logs to Amazon S3": the caller's log delivery, which AWS authorizes on "*" only.
+        statements.append(_statement("FlowLogsToS3OnlyStar", ["logs:CreateLogDelivery", "logs:DeleteLogDelivery"], "*"))
+    if private_subnets:
+        creates.update(AllocateAddress=ec2("elastic-ip"), CreateNatGateway=ec2("natgateway"))
+        statements += [
+            _statement("NatGatewaysReadOnlyStar", ["ec2:DescribeAddresses", "ec2:DescribeNatGateways"], "*"),
+            # In the stack's public subnet, with the stack's Elastic IP.
+            _statement(
+                "NatGatewayInTheStackSubnet", ["ec2:CreateNatGateway"], [ec2("subnet"), ec2("elastic-ip")], tagged
+            ),
+        ]
+    if creates:
+        created = list(creates.values())
+        statements += [
+            _statement(f"{name}OnlyWithTheStackTag", [f"ec2:{name}"], [resource], tagging)
+            for name, resource in creates.items()
+        ]
+        statements += [
+            _statement(
+                "NetworkOptionsTagOnCreate",
+                ["ec2:CreateTags"],
+                created,
+                {"StringEquals": {f"aws:RequestTag/{STACK_TAG}": network["stack"], "ec2:CreateAction": list(creates)}},
+            ),
+            _statement(
+                "NetworkOptionsStackTagged",
+                ["ec2:CreateTags", "ec2:DeleteTags"]
+                + (["ec2:DeleteFlowLogs"] if flow_logs != "none" else [])
+                + (
+                    ["ec2:DeleteNatGateway", "ec2:DisassociateAddress", "ec2:ReleaseAddress"] if private_subnets else []
+                ),
+                created,
+                tagged,
+            ),
+        ]
+    return statements
+
+
+def _network_option_boundary_statements(stack):
+    """What the flow logs role's own policy grants (network_flow_logs: cloud-watch-logs), for the boundary."""
+    if (stack.network.get("flow_logs") or "none") != "cloud-watch-logs":
+        return []
+    group = stack.arn("logs", f"log-group:{stack.network['flow_logs_log_group']}")
+    return [
+        _statement(
+            "DeliverFlowLogs",
+            ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+            [group, f"{group}:log-stream:*"],
+        ),
+        _statement("FindFlowLogsLogGroupOnlyStar", ["logs:DescribeLogGroups"], "*"),
+    ]
 
 
 # IAM's limit of a managed policy, in characters without whitespace.
@@ -848,6 +998,7 @@ def boundary_policy(data):
             "*",
         ),
     ]
+    statements += _network_option_boundary_statements(stack)
     return {"Version": "2012-10-17", "Statement": statements}
 
 

@@ -16,6 +16,7 @@ from tests.support.ansible_run import ROOT, run_playbook
 from tests.support.aws_quirks.layer import QuirksLayer
 from tests.support.aws_quirks.rules import IamScoping
 from tests.support.aws_quirks.runner import DEPLOYER, DEPLOYER_ROLE, bootstrap_deployer
+from tests.support.infra_roles import apply_role
 from tests.support.local_aws import REGION
 
 pytestmark = pytest.mark.integration
@@ -38,6 +39,11 @@ def trust(service: str) -> str:
 @pytest.fixture(scope="module")
 def printed(tmp_path_factory) -> dict:
     """The deployer policy's parts and the roles' boundary, as playbooks/deployer_policy.yml writes them."""
+    return print_policy(tmp_path_factory)
+
+
+def print_policy(tmp_path_factory, **options) -> dict:
+    """The parts and the boundary of the stack with the inventory's settings and ``options``."""
     out = tmp_path_factory.mktemp("deployer-policy")
     completed = run_playbook(
         ROOT / "playbooks" / "deployer_policy.yml",
@@ -48,6 +54,7 @@ def printed(tmp_path_factory) -> dict:
             "spillover_aws_region": REGION,
             "spillover_aws_assume_role_arn": f"arn:aws:iam::{ACCOUNT}:role/{DEPLOYER_ROLE}",
             "deployer_policy_dir": str(out),
+            **options,
         },
     )
     assert completed.returncode == 0, (completed.stdout + completed.stderr)[-3000:]
@@ -82,6 +89,24 @@ def denied(call, **kwargs) -> str:
 def stack(local_aws, printed):
     """The enforced deployer, the boundary the administrator created with it and the app's role the deployer created
     with that boundary, through the layer."""
+    yield from enforced(local_aws, printed)
+
+
+# The network role's paid options (network_flow_logs, network_private_subnets) in the stack's created VPC.
+NETWORK_OPTIONS = {"network_flow_logs": "cloud-watch-logs", "network_private_subnets": True}
+
+
+@pytest.fixture(scope="module")
+def printed_with_options(tmp_path_factory) -> dict:
+    return print_policy(tmp_path_factory, **NETWORK_OPTIONS)
+
+
+@pytest.fixture
+def stack_with_options(local_aws, printed_with_options):
+    yield from enforced(local_aws, printed_with_options)
+
+
+def enforced(local_aws, printed):
     admin = assume(local_aws.endpoint, f"arn:aws:iam::{ACCOUNT}:role/admin")
     boundary = {"stack": STACK, "document": printed["boundary"]}
     deployer = bootstrap_deployer(client(local_aws.endpoint, "iam", admin), printed["parts"], boundary)
@@ -368,3 +393,118 @@ def test_the_deployer_uses_the_named_kms_keys_only_as_the_stack_does(local_aws, 
         )
     finally:
         layer.stop()
+
+
+def test_with_the_network_options_the_deployer_still_cannot_escalate_or_reach_another_stack(stack_with_options):
+    layer, user = stack_with_options["layer"], stack_with_options["user"]
+    admin_ec2 = client(layer.upstream, "ec2", stack_with_options["admin"])
+    ec2 = client(layer.endpoint, "ec2", stack_with_options["deployer"])
+    iam = client(layer.endpoint, "iam", stack_with_options["deployer"])
+
+    def tagged(resource_type: str, value: str) -> list[dict]:
+        return [{"ResourceType": resource_type, "Tags": [{"Key": "spillover:stack", "Value": value}]}]
+
+    # The flow logs role: only with the stack's boundary, and passed only itself.
+    flow_trust = trust("vpc-flow-logs.amazonaws.com")
+    assert f"{user}iam:CreateRole" in denied(
+        iam.create_role, RoleName=f"{STACK}-flow-logs", AssumeRolePolicyDocument=flow_trust
+    )
+    iam.create_role(RoleName=f"{STACK}-flow-logs", AssumeRolePolicyDocument=flow_trust, PermissionsBoundary=BOUNDARY)
+
+    # Another stack's network: its subnet, address and NAT gateway are out of reach.
+    other_vpc = admin_ec2.create_vpc(CidrBlock="10.9.0.0/16", TagSpecifications=tagged("vpc", "shop"))["Vpc"]["VpcId"]
+    other_subnet = admin_ec2.create_subnet(
+        VpcId=other_vpc, CidrBlock="10.9.0.0/24", TagSpecifications=tagged("subnet", "shop")
+    )["Subnet"]["SubnetId"]
+    other_address = admin_ec2.allocate_address(Domain="vpc", TagSpecifications=tagged("elastic-ip", "shop"))
+    other_nat = admin_ec2.create_nat_gateway(
+        SubnetId=other_subnet,
+        AllocationId=other_address["AllocationId"],
+        TagSpecifications=tagged("natgateway", "shop"),
+    )["NatGateway"]["NatGatewayId"]
+    assert denied(ec2.delete_nat_gateway, NatGatewayId=other_nat).startswith(
+        f"{user}ec2:DeleteNatGateway on resource: arn:aws:ec2:{REGION}:{ACCOUNT}:natgateway/{other_nat}"
+    )
+    assert f"{user}ec2:ReleaseAddress" in denied(ec2.release_address, AllocationId=other_address["AllocationId"])
+    own_address = ec2.allocate_address(Domain="vpc", TagSpecifications=tagged("elastic-ip", STACK))["AllocationId"]
+    assert f"{user}ec2:AllocateAddress" in denied(ec2.allocate_address, Domain="vpc")
+    # Its own tagged NAT gateway, in its own subnet, yes; in the other stack's subnet, no.
+    assert f"{user}ec2:CreateNatGateway" in denied(
+        ec2.create_nat_gateway,
+        SubnetId=other_subnet,
+        AllocationId=own_address,
+        TagSpecifications=tagged("natgateway", STACK),
+    )
+    own_vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16", TagSpecifications=tagged("vpc", STACK))["Vpc"]["VpcId"]
+    own_subnet = ec2.create_subnet(VpcId=own_vpc, CidrBlock="10.8.0.0/24", TagSpecifications=tagged("subnet", STACK))[
+        "Subnet"
+    ]["SubnetId"]
+    own_nat = ec2.create_nat_gateway(
+        SubnetId=own_subnet, AllocationId=own_address, TagSpecifications=tagged("natgateway", STACK)
+    )["NatGateway"]["NatGatewayId"]
+    ec2.delete_nat_gateway(NatGatewayId=own_nat)
+
+    # A flow log only with the stack's tag, only of its own VPC; another stack's flow log it may not delete.
+    flow_log = {
+        "ResourceType": "VPC",
+        "TrafficType": "REJECT",
+        "LogGroupName": f"/vpc/{STACK}-flow-logs",
+        "DeliverLogsPermissionArn": f"arn:aws:iam::{ACCOUNT}:role/{STACK}-flow-logs",
+    }
+    assert f"{user}ec2:CreateFlowLogs" in denied(
+        ec2.create_flow_logs, ResourceIds=[other_vpc], TagSpecifications=tagged("vpc-flow-log", STACK), **flow_log
+    )
+    assert f"{user}ec2:CreateFlowLogs" in denied(ec2.create_flow_logs, ResourceIds=[own_vpc], **flow_log)
+    created = ec2.create_flow_logs(ResourceIds=[own_vpc], TagSpecifications=tagged("vpc-flow-log", STACK), **flow_log)
+    [own_log] = created["FlowLogIds"]
+    # Nor with a role of someone else's to deliver with.
+    assert f"{user}iam:PassRole" in denied(
+        ec2.create_flow_logs,
+        ResourceIds=[own_vpc],
+        TagSpecifications=tagged("vpc-flow-log", STACK),
+        **{**flow_log, "LogGroupName": "/vpc/other", "DeliverLogsPermissionArn": f"arn:aws:iam::{ACCOUNT}:role/admin"},
+    )
+    admin_log = admin_ec2.create_flow_logs(
+        ResourceIds=[other_vpc], TagSpecifications=tagged("vpc-flow-log", "shop"), **flow_log
+    )["FlowLogIds"][0]
+    assert f"{user}ec2:DeleteFlowLogs" in denied(ec2.delete_flow_logs, FlowLogIds=[admin_log])
+    ec2.delete_flow_logs(FlowLogIds=[own_log])
+
+
+def test_the_network_role_with_its_options_deploys_and_tears_down_under_the_enforced_deployer(stack_with_options):
+    """Every call the network role makes for its options is one the deployer policy grants: private subnets behind a
+    NAT gateway and flow logs to CloudWatch Logs, created, run again, and deleted, as the enforced deployer."""
+    layer, credentials = stack_with_options["layer"], stack_with_options["deployer"]
+    session = {
+        "infra_access_key": credentials["aws_access_key_id"],
+        "infra_secret_key": credentials["aws_secret_access_key"],
+        "infra_session_token": credentials["aws_session_token"],
+    }
+    role_vars = {
+        "network_stack_name": STACK,
+        "network_create_vpc": True,
+        "network_permissions_boundary": BOUNDARY,
+        **NETWORK_OPTIONS,
+        **session,
+    }
+    assert apply_role("network", layer.endpoint, role_vars).changed > 0
+    assert apply_role("network", layer.endpoint, role_vars).changed == 0
+    assert apply_role("network", layer.endpoint, {**role_vars, "network_state": "absent"}).changed > 0
+
+
+def test_without_the_options_grants_the_network_role_is_refused_its_nat_gateway(stack):
+    """The deployer policy of a stack without the options: the same role, asked for private subnets, is refused."""
+    credentials = stack["deployer"]
+    role_vars = {
+        "network_stack_name": STACK,
+        "network_create_vpc": True,
+        "network_private_subnets": True,
+        "infra_access_key": credentials["aws_access_key_id"],
+        "infra_secret_key": credentials["aws_secret_access_key"],
+        "infra_session_token": credentials["aws_session_token"],
+    }
+    # Its first call of the option, DescribeAddresses, gets AWS's UnauthorizedOperation (ec2_eip_info's message
+    # leaves AWS's answer out); the role's public network before it is granted.
+    with pytest.raises(AssertionError, match=r"ok=\d+\s+changed=[1-9]\d*\s+unreachable=0\s+failed=1") as refused:
+        apply_role("network", stack["layer"].endpoint, role_vars)
+    assert "Error retrieving EIPs: Failed to describe addresses" in str(refused.value)

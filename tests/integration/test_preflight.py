@@ -132,6 +132,94 @@ def test_subnets_of_another_vpc_or_one_zone_are_refused(layer, aws_client):
     assert failed == 1 and "in different availability zones" in output
 
 
+def endpoints(aws_client, vpc: str, services: list[str]) -> None:
+    """The VPC endpoints of ``services``: interface ones with private DNS, S3's a gateway on the main route table."""
+    ec2 = aws_client("ec2")
+    [main] = ec2.describe_route_tables(
+        Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "association.main", "Values": ["true"]}]
+    )["RouteTables"]
+    subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"][0]["SubnetId"]
+    for service in services:
+        name = f"com.amazonaws.{REGION}.{service}"
+        if service == "s3":
+            ec2.create_vpc_endpoint(
+                VpcId=vpc, ServiceName=name, VpcEndpointType="Gateway", RouteTableIds=[main["RouteTableId"]]
+            )
+        else:
+            ec2.create_vpc_endpoint(
+                VpcId=vpc, ServiceName=name, VpcEndpointType="Interface", SubnetIds=[subnet], PrivateDnsEnabled=True
+            )
+
+
+PRIVATE_TASKS = {"ecs_service_assign_public_ip": False, "alb_scheme": "internal"}
+
+
+def test_private_tasks_reach_ecr_and_logs_through_the_vpcs_endpoints(layer, aws_client):
+    network = own_vpc(aws_client, None)
+    endpoints(aws_client, network["network_vpc_id"], ["ecr.api", "ecr.dkr", "logs", "s3"])
+    _changed, failed, output = preflight(layer(), **network, **PRIVATE_TASKS)
+    assert failed == 0, output[-4000:]
+
+
+def test_private_tasks_without_a_nat_or_every_endpoint_are_refused_naming_what_is_missing(layer, aws_client):
+    network = own_vpc(aws_client, None)
+    endpoints(aws_client, network["network_vpc_id"], ["ecr.api", "ecr.dkr"])
+    _changed, failed, output = preflight(layer(), **network, **PRIVATE_TASKS)
+    assert failed == 1
+    assert "through a NAT gateway (nat-...) or the VPC endpoints of ecr.api, ecr.dkr, logs, s3" in output
+    assert "this subnet lacks logs, s3" in output
+
+
+def test_tasks_in_private_subnets_of_their_own_behind_a_nat_beside_a_public_load_balancer(layer, aws_client):
+    """network_task_subnet_ids: the load balancer's subnets route to the internet gateway, the tasks' to a NAT."""
+    ec2 = aws_client("ec2")
+    network = own_vpc(aws_client, "igw")
+    vpc = network["network_vpc_id"]
+    private = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.60.{100 + i}.0/24", AvailabilityZone=f"{REGION}{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, zone in enumerate("ab")
+    ]
+    table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    for subnet in private:
+        ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)
+    tasks = {**network, "network_task_subnet_ids": private, "ecs_service_assign_public_ip": False}
+    _changed, failed, output = preflight(layer(), **tasks)
+    assert failed == 1 and f"Subnet {private[0]} of network_task_subnet_ids" in output
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=network["network_subnet_ids"][0], AllocationId=allocation)["NatGateway"]
+    ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat["NatGatewayId"])
+    _changed, failed, output = preflight(layer(), **tasks)
+    assert failed == 0, output[-4000:]
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (
+            {"network_flow_logs": "s3", "network_flow_logs_s3_arn": "arn:aws:s3:::logs/AWSLogs"},
+            "network_flow_logs: s3 needs network_flow_logs_s3_arn, the ARN of a bucket",
+        ),
+        ({"network_flow_logs_s3_arn": "arn:aws:s3:::logs"}, "network_flow_logs_s3_arn is set but network_flow_logs is"),
+        (
+            {"network_create_vpc": False, "network_vpc_id": "vpc-1", "network_private_subnets": True},
+            "network_private_subnets needs network_create_vpc: true",
+        ),
+        (
+            {"network_private_subnets": True, "network_private_subnet_cidrs": ["10.80.10.0/24"]},
+            "network_private_subnet_cidrs must have one CIDR per public subnet (network_subnet_cidrs: 2), got 1.",
+        ),
+        ({"network_task_subnet_ids": ["subnet-1", "subnet-2"]}, "network_task_subnet_ids is for a VPC you name"),
+    ],
+    ids=["s3-arn", "s3-arn-unused", "private-in-named-vpc", "private-cidrs", "task-subnets-in-created-vpc"],
+)
+def test_network_options_that_do_not_fit_are_refused_naming_the_variable(layer, options, expected):
+    _changed, failed, output = preflight(layer(), preflight_skip=["network"], **options)
+    assert failed == 1
+    assert expected in output and "Nothing was created." in output
+
+
 def test_an_image_platform_other_than_the_tasks_is_refused(layer):
     _changed, failed, output = preflight(layer(), ecs_service_platform="linux/arm64")
     assert failed == 1 and "differs from the image's platform" in output

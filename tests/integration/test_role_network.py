@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.support.infra_roles import apply_role
@@ -161,3 +163,121 @@ def test_existing_vpc_is_used_and_never_deleted(local_aws, aws_client):
     assert groups(ec2) == {}
     assert [v["VpcId"] for v in ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"]] == [vpc]
     assert len(ec2.describe_subnets(SubnetIds=subnets)["Subnets"]) == 2
+
+
+def stack_flow_logs(ec2) -> list[dict]:
+    return ec2.describe_flow_logs(Filters=[{"Name": "tag:Name", "Values": [f"{STACK}-flow-logs"]}])["FlowLogs"]
+
+
+def test_private_task_subnets_behind_a_nat_gateway_and_flow_logs_to_cloudwatch(local_aws, aws_client):
+    ec2, iam, logs = aws_client("ec2"), aws_client("iam"), aws_client("logs")
+    boundary = iam.create_policy(
+        PolicyName=f"{STACK}-boundary",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}
+        ),
+    )["Policy"]["Arn"]
+    role_vars = {
+        "network_stack_name": STACK,
+        "network_create_vpc": True,
+        "network_private_subnets": True,
+        "network_flow_logs": "cloud-watch-logs",
+        "network_permissions_boundary": boundary,
+    }
+    check = apply_role("network", local_aws.endpoint, role_vars, check=True)
+    assert check.changed > 0 and stack_vpcs(ec2) == []  # check mode writes nothing
+    first = apply_role("network", local_aws.endpoint, role_vars)
+    facts = first.facts
+    public = ec2.describe_subnets(SubnetIds=facts["network__subnet_ids"])["Subnets"]
+    private = ec2.describe_subnets(SubnetIds=facts["network__task_subnet_ids"])["Subnets"]
+    assert not set(facts["network__subnet_ids"]) & set(facts["network__task_subnet_ids"])
+    assert sorted(s["CidrBlock"] for s in private) == ["10.80.10.0/24", "10.80.11.0/24"]
+    assert not any(s["MapPublicIpOnLaunch"] for s in private)
+    assert {s["AvailabilityZone"] for s in private} == {s["AvailabilityZone"] for s in public}
+
+    # One NAT gateway, in the first public subnet, with the stack's Elastic IP; the private table routes to it.
+    [nat] = ec2.describe_nat_gateways(Filters=[{"Name": "tag:spillover:stack", "Values": [STACK]}])["NatGateways"]
+    assert nat["SubnetId"] == facts["network__subnet_ids"][0] and nat["State"] == "available"
+    [address] = ec2.describe_addresses(Filters=[{"Name": "tag:Name", "Values": [f"{STACK}-nat"]}])["Addresses"]
+    assert [a["AllocationId"] for a in nat["NatGatewayAddresses"]] == [address["AllocationId"]]
+    [table] = ec2.describe_route_tables(Filters=[{"Name": "tag:Name", "Values": [f"{STACK}-private"]}])["RouteTables"]
+    assert {a["SubnetId"] for a in table["Associations"]} == set(facts["network__task_subnet_ids"])
+    assert [r.get("NatGatewayId") for r in table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"] == [
+        nat["NatGatewayId"]
+    ]
+
+    # The flow log of the VPC goes to the stack's log group through a role only the flow logs service of this
+    # account may assume, bounded by the stack's boundary and writing to that group only.
+    [flow_log] = stack_flow_logs(ec2)
+    role = iam.get_role(RoleName=f"{STACK}-flow-logs")["Role"]
+    assert (flow_log["ResourceId"], flow_log["TrafficType"], flow_log["LogGroupName"]) == (
+        facts["network__vpc_id"],
+        "REJECT",
+        f"/vpc/{STACK}-flow-logs",
+    )
+    assert flow_log["DeliverLogsPermissionArn"] == role["Arn"]
+    assert {"Key": "spillover:stack", "Value": STACK} in flow_log["Tags"]
+    assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+    assert trust["Condition"]["ArnLike"] == {"aws:SourceArn": "arn:aws:ec2:us-east-1:123456789012:vpc-flow-log/*"}
+    policy = iam.get_role_policy(RoleName=f"{STACK}-flow-logs", PolicyName=f"{STACK}-flow-logs")["PolicyDocument"]
+    group_arn = f"arn:aws:logs:us-east-1:123456789012:log-group:/vpc/{STACK}-flow-logs"
+    assert policy["Statement"][0]["Resource"] == [group_arn, f"{group_arn}:log-stream:*"]
+    [group] = logs.describe_log_groups(logGroupNamePrefix=f"/vpc/{STACK}-flow-logs")["logGroups"]
+    assert group["retentionInDays"] == 30
+
+    second = apply_role("network", local_aws.endpoint, role_vars)
+    assert second.changed == 0, second.output[-4000:]
+    assert second.facts == facts
+    # A flow log AWS cannot change is replaced, once.
+    wider = {**role_vars, "network_flow_logs_traffic_type": "ALL"}
+    assert apply_role("network", local_aws.endpoint, wider).changed > 0
+    assert [f["TrafficType"] for f in stack_flow_logs(ec2)] == ["ALL"]
+    assert apply_role("network", local_aws.endpoint, wider).changed == 0
+
+    absent = {**role_vars, "network_state": "absent"}
+    assert apply_role("network", local_aws.endpoint, absent).changed > 0
+    assert stack_vpcs(ec2) == [] and stack_flow_logs(ec2) == []
+    assert [n["State"] for n in ec2.describe_nat_gateways(NatGatewayIds=[nat["NatGatewayId"]])["NatGateways"]] in (
+        [],
+        ["deleted"],
+    )
+    assert ec2.describe_addresses(Filters=[{"Name": "tag:Name", "Values": [f"{STACK}-nat"]}])["Addresses"] == []
+    assert iam.list_roles()["Roles"] == []
+    assert logs.describe_log_groups(logGroupNamePrefix="/vpc/")["logGroups"] == []
+    assert apply_role("network", local_aws.endpoint, absent).changed == 0
+
+
+def test_flow_logs_of_a_named_vpc_to_a_bucket_and_its_own_task_subnets(local_aws, aws_client):
+    ec2 = aws_client("ec2")
+    aws_client("s3").create_bucket(Bucket="netstack-logs")
+    vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{i}.0/24", AvailabilityZone=f"us-east-1{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, zone in ((1, "a"), (2, "b"), (3, "a"), (4, "b"))
+    ]
+    role_vars = {
+        "network_stack_name": STACK,
+        "network_vpc_id": vpc,
+        "network_subnet_ids": subnets[:2],
+        "network_task_subnet_ids": subnets[2:],
+        "network_flow_logs": "s3",
+        # A folder (arn:aws:s3:::bucket/folder) AWS takes, the local AWS looks up as a bucket name.
+        "network_flow_logs_s3_arn": "arn:aws:s3:::netstack-logs",
+    }
+    run = apply_role("network", local_aws.endpoint, role_vars)
+    assert (run.facts["network__subnet_ids"], run.facts["network__task_subnet_ids"]) == (subnets[:2], subnets[2:])
+    [flow_log] = stack_flow_logs(ec2)
+    assert (flow_log["ResourceId"], flow_log["LogDestinationType"], flow_log["LogDestination"]) == (
+        vpc,
+        "s3",
+        "arn:aws:s3:::netstack-logs",
+    )
+    assert apply_role("network", local_aws.endpoint, role_vars).changed == 0
+    apply_role("network", local_aws.endpoint, {**role_vars, "network_state": "absent"})
+    assert stack_flow_logs(ec2) == []
+    assert [v["VpcId"] for v in ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"]] == [vpc]

@@ -103,6 +103,10 @@ RESOURCE_PARAMETERS: dict[tuple[str, str], list[dict[str, str]]] = {
     ("ec2", "security-group"): [{"SecurityGroupId": "GroupId"}],
     ("ec2", "route-table"): [{"RouteTableId": "RouteTableId"}],
     ("ec2", "internet-gateway"): [{"InternetGatewayId": "InternetGatewayId"}],
+    # The network role's options: a NAT gateway and its Elastic IP, a flow log and the VPC it logs.
+    ("ec2", "natgateway"): [{"NatGatewayId": "NatGatewayId"}],
+    ("ec2", "elastic-ip"): [{"AllocationId": "AllocationId"}],
+    ("ec2", "vpc-flow-log"): [{"VpcFlowLogId": "FlowLogId[]"}],
 }
 # The names IAM gives the service-linked roles the stack relies on.
 SERVICE_LINKED_ROLES = {
@@ -260,6 +264,10 @@ def _exceptions(action: str, request: Request, account: str) -> list[str] | None
         # EC2 authorizes tagging on each resource of ResourceId.N, named by its ID alone: its type is the ID's prefix.
         arns = [_ec2_arn(str(value), request, account) for value in _as_list(request.params.get("ResourceId"))]
         return arns if arns and all(arns) else None  # an ID of another type: the action alone is checked
+    if action == "ec2:CreateFlowLogs":
+        # The flow log it creates, and each resource of ResourceId.N it logs (a VPC, subnet or interface, by its ID).
+        logged = [_ec2_arn(str(value), request, account) for value in _as_list(request.params.get("ResourceId"))]
+        return [f"arn:aws:ec2:{request.region}:{account}:vpc-flow-log/*", *(arn for arn in logged if arn)]
     if action == "cloudwatch:DescribeAlarms":
         # CloudWatch permissions reference: "To retrieve information about composite alarms, your
         # cloudwatch:DescribeAlarms permission must have a * scope."
@@ -280,6 +288,9 @@ EC2_ID_TYPES = {
     "subnet": "subnet",
     "igw": "internet-gateway",
     "rtb": "route-table",
+    "nat": "natgateway",
+    "eipalloc": "elastic-ip",
+    "fl": "vpc-flow-log",
 }
 
 
@@ -406,6 +417,8 @@ PASSED_ROLES = {
     ],
     "ecs:CreateService": [("role", "ecs.amazonaws.com")],
     "events:PutTargets": [("Targets[].RoleArn", "events.amazonaws.com")],
+    # The VPC user guide names no iam:PassedToService value for a flow log's role; the role's trusted principal.
+    "ec2:CreateFlowLogs": [("DeliverLogsPermissionArn", "vpc-flow-logs.amazonaws.com")],
 }
 # Creates that tag what they create are authorized on the service's tagging action too (ELB: "ELB API permissions
 # to tag resources during creation"; ECS: "Grant permission to tag resources on creation"; EC2: the database's

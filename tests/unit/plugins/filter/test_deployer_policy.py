@@ -45,6 +45,10 @@ def names(stack: str = "shop", create_vpc: bool = True, region: str = REGION) ->
             "task_security_group": f"{stack}-tasks",
             "vpc": stack if create_vpc else "vpc-0123456789abcdef0",
             "create_vpc": create_vpc,
+            "flow_logs": "none",
+            "flow_logs_role": f"{stack}-flow-logs",
+            "flow_logs_log_group": f"/vpc/{stack}-flow-logs",
+            "private_subnets": False,
         },
         "ecr_push": {"repository": f"{stack}-app"},
         "lambda_function": {
@@ -580,3 +584,154 @@ def test_the_boundary_grants_nothing_beyond_the_stacks_roles():
 def test_the_longest_stacks_boundary_fits_a_managed_policy():
     boundary = boundary_policy(names("a" * 25, create_vpc=True, region="ap-southeast-3"))
     assert len(json.dumps(boundary, separators=(",", ":"))) <= 6144
+
+
+# The network role's paid options (issue 20): VPC flow logs and the created VPC's private subnets behind a NAT gateway.
+OPTIONS = [
+    pytest.param(create_vpc, flow_logs, private, id=f"{'created' if create_vpc else 'named'}-{flow_logs}-{private}")
+    for create_vpc in (True, False)
+    for flow_logs in ("cloud-watch-logs", "s3", "none")
+    for private in ((False, True) if create_vpc else (False,))
+    if flow_logs != "none" or private
+]
+
+
+def with_options(create_vpc: bool, flow_logs: str, private: bool, stack: str = "shop", region: str = REGION) -> dict:
+    data = names(stack, create_vpc=create_vpc, region=region)
+    data["network"].update(flow_logs=flow_logs, private_subnets=private)
+    return data
+
+
+@pytest.mark.parametrize(("create_vpc", "flow_logs", "private"), OPTIONS)
+def test_the_network_options_grant_on_their_own_resource_types_each_ec2_write_on_the_stacks_tag(
+    create_vpc, flow_logs, private
+):
+    data = with_options(create_vpc, flow_logs, private)
+    without_options = {statement["Sid"] for statement in deployer_policy(names(create_vpc=create_vpc))["Statement"]}
+    policy = deployer_policy(data)
+    for statement in policy["Statement"]:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for action in statement["Action"]:
+            named = [entry["resource_type"].rstrip("*") for entry in privilege(action) if entry["resource_type"]]
+            prefix = action.split(":", 1)[0]
+            if resources == ["*"]:
+                assert named == [], f"{action} is on '*' though AWS authorizes it on {named}"
+            else:
+                assert any(matches_format(prefix, kind, r) for kind in named for r in resources), statement["Sid"]
+        writes = [a for a in statement["Action"] if a.startswith("ec2:") and not a.startswith(EC2_READS)]
+        if not writes or statement["Sid"] == "RevokeDefaultGroupRules":
+            continue
+        if statement["Sid"] == "FlowLogOfTheStackVpc" and not create_vpc:
+            # A named VPC is the stack's by its ID, as the security groups' CreateSecurityGroup on it.
+            assert statement["Resource"] == [f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/vpc-0123456789abcdef0"]
+            continue
+        condition = statement["Condition"]["StringEquals"]
+        assert {condition.get("aws:RequestTag/spillover:stack"), condition.get("ec2:ResourceTag/spillover:stack")} == {
+            "shop",
+            None,
+        }, statement["Sid"]
+        if "aws:RequestTag/spillover:stack" in condition and statement["Sid"] not in without_options:
+            # An option's create granted by its requested tag is granted on the type it makes only: aws:RequestTag is
+            # in the context of every resource of the call (the subnet and address a NAT gateway goes in, the VPC of a
+            # flow log), which are authorized by their own tag.
+            assert (len(writes) == 1 and len(statement["Resource"]) == 1) or writes == ["ec2:CreateTags"], statement
+    # Parliament finds what it finds of every deployer policy, and wants each create of an option to name in one
+    # statement every resource type it requires: the options split them on purpose (above), as the network's creates.
+    split = {"ec2:CreateSubnet", "ec2:CreateRouteTable", "ec2:CreateFlowLogs", "ec2:CreateNatGateway"}
+    for finding in parliament_findings(policy, community=False):
+        assert finding.issue == "RESOURCE_MISMATCH" and {item["action"] for item in finding.detail} <= split, finding
+    issues = {finding.issue for finding in parliament_findings(policy)} - {"RESOURCE_MISMATCH"}
+    assert issues == {"PERMISSIONS_MANAGEMENT_ACTIONS", "PRIVILEGE_ESCALATION", "CREDENTIALS_EXPOSURE"}
+    assert own_findings(boundary_policy(data)) == []
+    # The parts of the longest stack name hold it all, each within a managed policy.
+    longest = with_options(create_vpc, flow_logs, private, stack="a" * 25, region="ap-southeast-3")
+    parts = deployer_policy_parts(longest)
+    assert len(parts) <= 4 and all(len(json.dumps(part, separators=(",", ":"))) <= 6144 for part in parts)
+    assert len(json.dumps(boundary_policy(longest), separators=(",", ":"))) <= 6144
+
+
+def test_the_network_options_are_off_by_default_and_grant_nothing_then():
+    default = grants(deployer_policy(names()))
+    option_actions = {
+        "ec2:CreateFlowLogs",
+        "ec2:DeleteFlowLogs",
+        "ec2:DescribeFlowLogs",
+        "ec2:AllocateAddress",
+        "ec2:ReleaseAddress",
+        "ec2:CreateNatGateway",
+        "ec2:DeleteNatGateway",
+        "logs:CreateLogDelivery",
+    }
+    assert not option_actions & set(default)
+    assert f"arn:aws:iam::{ACCOUNT}:role/shop-flow-logs" not in {r for rs in default.values() for r in rs}
+    # A names dict of before the options (no such keys) is the options off.
+    bare = names()
+    for key in ("flow_logs", "flow_logs_role", "flow_logs_log_group", "private_subnets"):
+        del bare["network"][key]
+    assert deployer_policy(bare) == deployer_policy(names())
+    assert boundary_policy(bare) == boundary_policy(names())
+    with pytest.raises(AnsibleFilterError, match=r"network\.flow_logs must be none, cloud-watch-logs or s3"):
+        deployer_policy(with_options(True, "kinesis", False))
+
+
+def test_flow_logs_to_cloudwatch_create_their_role_only_with_the_boundary_and_pass_only_it():
+    found = grants(deployer_policy(with_options(False, "cloud-watch-logs", False)))
+    role = f"arn:aws:iam::{ACCOUNT}:role/shop-flow-logs"
+    group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/vpc/shop-flow-logs"
+    assert found["iam:PassRole"] == ROLES | {role}
+    assert found["logs:PutRetentionPolicy"] >= {group, group + ":*"}
+    assert found["ec2:CreateFlowLogs"] == {
+        f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc-flow-log/*",
+        f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/vpc-0123456789abcdef0",
+    }
+    policy = [deployer_policy(with_options(False, "cloud-watch-logs", False))]
+    create = {"iam:PermissionsBoundary": [BOUNDARY]}
+    assert evaluate(policy, "iam:CreateRole", role, create) == "allow"
+    assert evaluate(policy, "iam:CreateRole", role, {}) != "allow"
+    assert evaluate(policy, "iam:PutRolePolicy", role, {"iam:PermissionsBoundary": ["arn:aws:iam::aws:policy/x"]}) != (
+        "allow"
+    )
+    assert evaluate(policy, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/other", {}) != "allow"
+    # To S3: no role, no log group; the caller's log delivery only.
+    to_s3 = grants(deployer_policy(with_options(False, "s3", False)))
+    assert to_s3["logs:CreateLogDelivery"] == {"*"} and to_s3["iam:PassRole"] == ROLES
+
+
+def test_nat_gateways_are_created_only_in_the_stacks_subnets_with_its_address_and_tag():
+    policy = [deployer_policy(with_options(True, "none", True))]
+    ec2 = f"arn:aws:ec2:{REGION}:{ACCOUNT}"
+    mine, theirs = {"ec2:ResourceTag/spillover:stack": ["shop"]}, {"ec2:ResourceTag/spillover:stack": ["shop-prod"]}
+    request = {"aws:RequestTag/spillover:stack": ["shop"]}
+    assert evaluate(policy, "ec2:CreateNatGateway", f"{ec2}:natgateway/*", request) == "allow"
+    assert evaluate(policy, "ec2:CreateNatGateway", f"{ec2}:natgateway/*", {}) != "allow"
+    assert evaluate(policy, "ec2:CreateNatGateway", f"{ec2}:subnet/subnet-1", {**request, **mine}) == "allow"
+    assert evaluate(policy, "ec2:CreateNatGateway", f"{ec2}:subnet/subnet-1", {**request, **theirs}) != "allow"
+    assert evaluate(policy, "ec2:CreateNatGateway", f"{ec2}:elastic-ip/eipalloc-1", {**request, **theirs}) != "allow"
+    assert evaluate(policy, "ec2:AllocateAddress", f"{ec2}:elastic-ip/*", request) == "allow"
+    assert evaluate(policy, "ec2:ReleaseAddress", f"{ec2}:elastic-ip/eipalloc-1", theirs) != "allow"
+    assert evaluate(policy, "ec2:DeleteNatGateway", f"{ec2}:natgateway/nat-1", mine) == "allow"
+    assert evaluate(policy, "ec2:DeleteNatGateway", f"{ec2}:natgateway/nat-1", theirs) != "allow"
+
+
+def flow_logs_role_policy(group_arn: str) -> dict:
+    """The inline policy roles/network/tasks/flow_logs.yml gives the flow logs role, rendered as the role does."""
+    import yaml
+
+    tasks = yaml.safe_load((ROOT / "roles" / "network" / "tasks" / "flow_logs.yml").read_text())
+    [task] = [task for task in tasks if "amazon.aws.iam_policy" in task]
+    document = json.dumps(task["vars"]["network__flow_logs_role_policy"])
+    return json.loads(jinja2.Template(document).render(network__log_group_arn=group_arn))
+
+
+def test_the_boundary_allows_the_flow_logs_roles_grants_and_only_with_that_option():
+    group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/vpc/shop-flow-logs"
+    policy = flow_logs_role_policy(group)
+    boundary = [boundary_policy(with_options(True, "cloud-watch-logs", False))]
+    for action, resources in grants(policy).items():
+        for resource in resources:
+            assert evaluate(boundary, action, resource, {}) == "allow", (action, resource)
+    assert evaluate(boundary, "logs:PutLogEvents", group.replace("shop-flow", "other-flow") + ":log-stream:x", {}) != (
+        "allow"
+    )
+    without = [boundary_policy(with_options(True, "s3", False))]
+    assert evaluate(without, "logs:PutLogEvents", group + ":log-stream:x", {}) != "allow"
