@@ -295,7 +295,7 @@ def test_the_deployer_cannot_touch_another_stacks_security_group(stack):
     assert f"{user}ec2:DeleteSecurityGroup" in denied(ec2.delete_security_group, GroupId=default["GroupId"])
 
 
-def test_with_a_web_acl_the_deployer_associates_it_with_its_own_load_balancer_only(local_aws, tmp_path):
+def test_with_a_web_acl_the_deployer_associates_it_with_its_own_load_balancer_only(local_aws, tmp_path_factory):
     """alb_web_acl_arn: the deployer policy printed with it lets the deployer put the stack's load balancer behind
     the web ACL, and no other load balancer of the account."""
     admin = assume(local_aws.endpoint, f"arn:aws:iam::{ACCOUNT}:role/admin")
@@ -305,19 +305,7 @@ def test_with_a_web_acl_the_deployer_associates_it_with_its_own_load_balancer_on
         DefaultAction={"Allow": {}},
         VisibilityConfig={"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False, "MetricName": "acl"},
     )["Summary"]["ARN"]
-    completed = run_playbook(
-        ROOT / "playbooks" / "deployer_policy.yml",
-        inventory=ROOT / "inventories" / "local",
-        extra_vars={
-            "spillover_stack_name": STACK,
-            "spillover_aws_account_id": ACCOUNT,
-            "spillover_aws_region": REGION,
-            "alb_web_acl_arn": acl,
-            "deployer_policy_dir": str(tmp_path),
-        },
-    )
-    assert completed.returncode == 0, (completed.stdout + completed.stderr)[-3000:]
-    parts = [json.loads(path.read_text()) for path in sorted(tmp_path.glob(f"{STACK}-deployer-policy-*.json"))]
+    parts = print_policy(tmp_path_factory, alb_web_acl_arn=acl)["parts"]
     deployer = bootstrap_deployer(client(local_aws.endpoint, "iam", admin), parts)
     # The stack's load balancer and another stack's, made by the administrator.
     ec2, elbv2 = client(local_aws.endpoint, "ec2", admin), client(local_aws.endpoint, "elbv2", admin)
@@ -343,24 +331,13 @@ def test_with_a_web_acl_the_deployer_associates_it_with_its_own_load_balancer_on
         assert wafv2.get_web_acl_for_resource(ResourceArn=own)["WebACL"]["ARN"] == acl
 
 
-def test_the_deployer_uses_the_named_kms_keys_only_as_the_stack_does(local_aws, tmp_path):
+def test_the_deployer_uses_the_named_kms_keys_only_as_the_stack_does(local_aws, tmp_path_factory):
     admin = assume(local_aws.endpoint, f"arn:aws:iam::{ACCOUNT}:role/admin")
     admin_kms = client(local_aws.endpoint, "kms", admin)
     logs_key, environment_key, other_key = (admin_kms.create_key()["KeyMetadata"]["Arn"] for _ in range(3))
-    completed = run_playbook(
-        ROOT / "playbooks" / "deployer_policy.yml",
-        inventory=ROOT / "inventories" / "local",
-        extra_vars={
-            "spillover_stack_name": STACK,
-            "spillover_aws_account_id": ACCOUNT,
-            "spillover_aws_region": REGION,
-            "spillover_logs_kms_key_arn": logs_key,
-            "spillover_lambda_environment_kms_key_arn": environment_key,
-            "deployer_policy_dir": str(tmp_path),
-        },
-    )
-    assert completed.returncode == 0, (completed.stdout + completed.stderr)[-3000:]
-    parts = [json.loads(path.read_text()) for path in sorted(tmp_path.glob(f"{STACK}-deployer-policy-*.json"))]
+    parts = print_policy(
+        tmp_path_factory, spillover_logs_kms_key_arn=logs_key, spillover_lambda_environment_kms_key_arn=environment_key
+    )["parts"]
     deployer = bootstrap_deployer(client(local_aws.endpoint, "iam", admin), parts)
     layer = QuirksLayer(local_aws.endpoint, [IamScoping(DEPLOYER, [deployer])])
     layer.start()
